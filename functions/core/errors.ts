@@ -1,0 +1,98 @@
+/**
+ * One error class for the whole bridge, with codes from one map.
+ *
+ * Callers branch on `code` (stable, documented) and `retryable`, never on the
+ * message text. The server's own words are kept in `serverText` so an operator
+ * can see what the server said; credentials are never put into an error — the
+ * code that builds one only ever has the command verb, never its arguments.
+ */
+
+export const ErrorCodes = {
+  // Transport and session
+  POP3_ERR_CONNECT: { retryable: true, summary: 'could not open a TCP connection to the server' },
+  POP3_ERR_TLS: { retryable: false, summary: 'TLS handshake or certificate verification failed' },
+  POP3_ERR_CERT_PIN: { retryable: false, summary: "server certificate does not match the pinned SHA-256 fingerprint" },
+  POP3_ERR_INSECURE: { retryable: false, summary: 'refused to send credentials over an unencrypted connection' },
+  POP3_ERR_STLS_UNAVAILABLE: { retryable: false, summary: 'STLS is required but the server does not offer it' },
+  POP3_ERR_TIMEOUT: { retryable: true, summary: 'the server did not answer in time' },
+  POP3_ERR_CLOSED: { retryable: true, summary: 'the connection closed before the reply was complete' },
+  POP3_ERR_PROTOCOL: { retryable: true, summary: 'the server sent a reply that breaks the POP3 grammar' },
+  POP3_ERR_LIMIT: { retryable: false, summary: 'the server sent more than a configured limit allows' },
+  POP3_ERR_STATE: { retryable: false, summary: 'command not allowed in the current session state' },
+  POP3_ERR_ABORTED: { retryable: true, summary: 'the operation was aborted by the caller' },
+  // Server replies (RFC 1939 -ERR, RFC 2449 / RFC 3206 response codes)
+  POP3_ERR_RESPONSE: { retryable: false, summary: 'the server answered -ERR' },
+  POP3_ERR_IN_USE: { retryable: true, summary: 'the mailbox is locked by another session ([IN-USE])' },
+  POP3_ERR_LOGIN_DELAY: { retryable: true, summary: 'logged in too soon after the last login ([LOGIN-DELAY])' },
+  POP3_ERR_SYS_TEMP: { retryable: true, summary: 'temporary server failure ([SYS/TEMP])' },
+  POP3_ERR_SYS_PERM: { retryable: false, summary: 'permanent server failure ([SYS/PERM])' },
+  POP3_ERR_AUTH: { retryable: false, summary: 'authentication failed ([AUTH] or a rejected login)' },
+  POP3_ERR_AUTH_UNSUPPORTED: { retryable: false, summary: 'no authentication mechanism the server offers is allowed' },
+  POP3_ERR_UNSUPPORTED: { retryable: false, summary: 'the server does not support a command the caller needs' },
+  // Configuration
+  CONFIG_ERR_INVALID: { retryable: false, summary: 'the configuration does not match the schema' },
+  CONFIG_ERR_READ: { retryable: false, summary: 'the configuration file could not be read or parsed' },
+  CONFIG_ERR_ENV: { retryable: false, summary: 'a ${VAR} in the configuration names an unset environment variable' },
+  // Storage and state
+  STORE_ERR_IO: { retryable: true, summary: 'the raw message store failed to write or read' },
+  STORE_ERR_NOT_FOUND: { retryable: false, summary: 'no stored object with that key' },
+  STATE_ERR_IO: { retryable: true, summary: 'the state store failed' },
+  STATE_ERR_LEASE_BUSY: { retryable: true, summary: 'another poll holds the mailbox lease' },
+  // Engine
+  POLL_ERR_UIDL_RESET: { retryable: false, summary: 'most known UIDLs vanished at once (server migration?)' },
+  POLL_ERR_BUDGET: { retryable: true, summary: 'the poll ran out of its time budget' },
+  OAUTH_ERR_TOKEN: { retryable: true, summary: 'could not obtain an OAuth2 access token' },
+} as const satisfies Record<string, { retryable: boolean; summary: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface BridgeErrorOptions extends ErrorOptions {
+  /** The server's reply text after the status indicator and response code, if any. */
+  serverText?: string;
+  /** The RFC 2449 response code as sent, e.g. `SYS/TEMP` or an unknown `FOO/BAR`. */
+  responseCode?: string;
+  /** Seconds a server asked us to wait (LOGIN-DELAY capability), when known. */
+  retryAfterSeconds?: number;
+  /** Overrides the code's default `retryable` flag when the context knows better. */
+  retryable?: boolean;
+  /** Free-form, non-secret context (mailbox name, command verb, limit name). */
+  context?: Readonly<Record<string, string | number | boolean>>;
+}
+
+export class BridgeError extends Error {
+  override readonly name = 'BridgeError';
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly serverText: string | undefined;
+  readonly responseCode: string | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  readonly context: Readonly<Record<string, string | number | boolean>>;
+
+  constructor(code: ErrorCode, message: string, options: BridgeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? ErrorCodes[code].retryable;
+    this.serverText = options.serverText;
+    this.responseCode = options.responseCode;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.context = Object.freeze({ ...options.context });
+  }
+
+  /** A plain object for structured logs; never includes credentials because errors never hold them. */
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      ...(this.serverText !== undefined && { serverText: this.serverText }),
+      ...(this.responseCode !== undefined && { responseCode: this.responseCode }),
+      ...(this.retryAfterSeconds !== undefined && { retryAfterSeconds: this.retryAfterSeconds }),
+      ...(Object.keys(this.context).length > 0 && { context: this.context }),
+    };
+  }
+}
+
+export function isBridgeError(value: unknown, code?: ErrorCode): value is BridgeError {
+  return value instanceof BridgeError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,135 @@
+/**
+ * The interfaces the core (poll engine, delivery engine) depends on. Each is
+ * implemented twice: local (folder + SQLite) and AWS (S3 + DynamoDB + SQS).
+ * Both must pass the contract suite in `test/contract/`.
+ */
+import type { Readable } from 'node:stream';
+
+/** A content-addressed object in the raw store. */
+export interface StoredObject {
+  /** Store key, derived from the SHA-256 of the content (e.g. `raw/ab/abcdef….eml`). */
+  readonly key: string;
+  readonly sha256: string;
+  readonly size: number;
+}
+
+export type ObjectKind = 'raw' | 'attachment';
+
+export interface RawStore {
+  /**
+   * Streams `input` into the store, computing SHA-256 on the way, and files it
+   * under a key derived from that hash. Durable when the promise resolves
+   * (local: temp file, fsync, rename, fsync dir). Storing the same bytes twice
+   * yields the same key and keeps one copy. Never buffers the whole input.
+   * If `input` errors, nothing is left behind under a content key.
+   */
+  put(input: Readable, kind: ObjectKind): Promise<StoredObject>;
+  /** A stream of the stored bytes; fails with STORE_ERR_NOT_FOUND. */
+  get(key: string): Promise<Readable>;
+  has(key: string): Promise<boolean>;
+}
+
+/** Status and incremental-check cursor of one mailbox. */
+export interface MailboxState {
+  readonly mailbox: string;
+  readonly lastPollAt?: number;
+  readonly lastOkAt?: number;
+  readonly lastError?: { readonly code: string; readonly message: string; readonly at: number };
+  /** Epoch ms before which the mailbox must not be polled (back-off, LOGIN-DELAY). */
+  readonly nextPollAfter?: number;
+  /** Set by [AUTH] / [SYS/PERM]: polled only at the slow retry rate until it succeeds. */
+  readonly failing?: boolean;
+  readonly consecutiveFailures?: number;
+  /** What the last complete poll saw: used by the fast "nothing new" check. */
+  readonly cursor?: { readonly count: number; readonly size: number; readonly lastUidl: string | undefined };
+  readonly lastFullSyncAt?: number;
+  readonly storedCount?: number;
+  readonly storedBytes?: number;
+  /** Set when a UIDL reset was detected (epoch ms) and how many messages matched by content hash. */
+  readonly lastUidlReset?: { readonly at: number; readonly matchedByHash: number; readonly unknown: number };
+}
+
+/** One message the bridge has durably stored. Identity: (mailbox, uid). */
+export interface MessageRecord {
+  readonly mailbox: string;
+  /**
+   * Identity within the mailbox: the server's UIDL, `uidl#2`, `uidl#3`, … for
+   * duplicates in one listing, or `sha256:<hex>` for servers without UIDL.
+   */
+  readonly uid: string;
+  /** The UIDL as the server sent it (undefined for servers without UIDL). */
+  readonly serverUidl: string | undefined;
+  readonly sha256: string;
+  readonly rawKey: string;
+  readonly size: number;
+  readonly fetchedAt: number;
+  /** Set once a DELE for it was committed by a successful QUIT. */
+  readonly deletedAt?: number;
+  /** True when only the headers were stored (size limit action `headers-only`). */
+  readonly headersOnly?: boolean;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead' | 'disabled';
+
+/** One event for one endpoint. `webhookId` is stable across retries and replays. */
+export interface DeliveryJob {
+  readonly webhookId: string;
+  readonly mailbox: string;
+  readonly uid: string;
+  readonly endpointId: string;
+  readonly rawKey: string;
+  readonly sha256: string;
+  readonly createdAt: number;
+  readonly status: DeliveryStatus;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly lastStatus?: number;
+  readonly lastError?: string;
+  readonly deliveredAt?: number;
+}
+
+export interface StateStore {
+  /**
+   * Conditional write with expiry: true if `owner` now holds the lease of the
+   * mailbox (it was free, expired, or already ours), false if someone else holds it.
+   */
+  acquireLease(mailbox: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
+  /** Releases the lease only if `owner` holds it. */
+  releaseLease(mailbox: string, owner: string): Promise<void>;
+
+  getMailboxState(mailbox: string): Promise<MailboxState | undefined>;
+  /** Merges `patch` into the stored state (creating it); `undefined` fields are left as they were. */
+  updateMailboxState(mailbox: string, patch: Partial<Omit<MailboxState, 'mailbox'>>): Promise<void>;
+  listMailboxStates(): Promise<MailboxState[]>;
+
+  /**
+   * The set of uids the last full reconciliation saw on the server, kept as
+   * one blob so an idle poll or a reconciliation costs one read, not one per message.
+   */
+  getKnownUids(mailbox: string): Promise<ReadonlySet<string>>;
+  putKnownUids(mailbox: string, uids: ReadonlySet<string>): Promise<void>;
+
+  /** Batch look-up; returns only the records that exist. Cost grows with `uids.length`, not with the mailbox. */
+  getMessages(mailbox: string, uids: ReadonlyArray<string>): Promise<Map<string, MessageRecord>>;
+  /** Records of the mailbox whose content hash is one of `sha256s` (UIDL-reset matching). */
+  findMessagesBySha256(mailbox: string, sha256s: ReadonlyArray<string>): Promise<MessageRecord[]>;
+  /**
+   * Atomically: put the record if (mailbox, uid) is not recorded yet, and the
+   * delivery jobs if their webhookIds are not queued yet. Returns `created` or
+   * `exists` (then nothing was written). Durable when it resolves.
+   */
+  recordMessage(record: MessageRecord, jobs: ReadonlyArray<DeliveryJob>): Promise<'created' | 'exists'>;
+  /** Re-points a record at a new uid after a UIDL reset (same content, new server identity). */
+  renameMessage(mailbox: string, fromUid: string, toUid: string, serverUidl: string | undefined): Promise<void>;
+  markDeleted(mailbox: string, uids: ReadonlyArray<string>, at: number): Promise<void>;
+  /** Records fetched before `before` and not deleted (leave-mode retention). */
+  listRetentionDue(mailbox: string, before: number, limit: number): Promise<MessageRecord[]>;
+
+  /** Delivery queue: jobs due at `now`, oldest first. */
+  listDueDeliveries(now: number, limit: number): Promise<DeliveryJob[]>;
+  listDeliveries(filter: { mailbox?: string; status?: DeliveryStatus; uid?: string; limit?: number }): Promise<DeliveryJob[]>;
+  updateDelivery(webhookId: string, patch: Partial<Omit<DeliveryJob, 'webhookId' | 'mailbox' | 'uid' | 'endpointId'>>): Promise<void>;
+  countDeliveries(mailbox: string): Promise<Record<DeliveryStatus, number>>;
+
+  close(): Promise<void>;
+}
