@@ -11,7 +11,7 @@ export const ErrorCodes = {
   // Transport and session
   POP3_ERR_CONNECT: { retryable: true, summary: 'could not open a TCP connection to the server' },
   POP3_ERR_TLS: { retryable: false, summary: 'TLS handshake or certificate verification failed' },
-  POP3_ERR_CERT_PIN: { retryable: false, summary: "server certificate does not match the pinned SHA-256 fingerprint" },
+  POP3_ERR_CERT_PIN: { retryable: false, summary: 'server certificate does not match the pinned SHA-256 fingerprint' },
   POP3_ERR_INSECURE: { retryable: false, summary: 'refused to send credentials over an unencrypted connection' },
   POP3_ERR_STLS_UNAVAILABLE: { retryable: false, summary: 'STLS is required but the server does not offer it' },
   POP3_ERR_TIMEOUT: { retryable: true, summary: 'the server did not answer in time' },
@@ -32,7 +32,7 @@ export const ErrorCodes = {
   // Configuration
   CONFIG_ERR_INVALID: { retryable: false, summary: 'the configuration does not match the schema' },
   CONFIG_ERR_READ: { retryable: false, summary: 'the configuration file could not be read or parsed' },
-  CONFIG_ERR_ENV: { retryable: false, summary: 'a ${VAR} in the configuration names an unset environment variable' },
+  CONFIG_ERR_ENV: { retryable: false, summary: 'a \${VAR} reference in the configuration names an unset environment variable' },
   // Storage and state
   STORE_ERR_IO: { retryable: true, summary: 'the raw message store failed to write or read' },
   STORE_ERR_NOT_FOUND: { retryable: false, summary: 'no stored object with that key' },

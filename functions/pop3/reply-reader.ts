@@ -1,0 +1,374 @@
+/**
+ * Reads POP3 replies off a socket, in the order the commands were sent (which
+ * is what makes RFC 2449 PIPELINING safe): single status lines, multi-line
+ * lists (CAPA, LIST, UIDL) collected as lines, and multi-line bodies (RETR,
+ * TOP) handed out as a Readable while they arrive.
+ *
+ * Backpressure is real: when a body's consumer stops reading, the socket is
+ * paused and nothing more is read from the kernel until the consumer asks.
+ * A connection that ends before a reply is complete fails that reply with
+ * POP3_ERR_CLOSED — a truncated body is never reported as a clean end.
+ */
+import type { Duplex } from 'node:stream';
+import { Readable } from 'node:stream';
+import { BridgeError, isBridgeError } from '../core/errors.js';
+import { parseStatusLine, type StatusLine } from './commands.js';
+import { DotDecoder } from './dot-decoder.js';
+import type { Pop3Limits } from './limits.js';
+
+const LF = 0x0a;
+
+export type ReplyShape = 'line' | 'list' | 'body';
+
+export interface Reply {
+  readonly status: StatusLine;
+  /** List lines (latin1, so any byte survives), when the shape was `list` and the status +OK. */
+  readonly lines?: string[];
+  /** The body, when the shape was `body` and the status +OK. */
+  readonly body?: Readable;
+}
+
+export interface PendingReply {
+  readonly verb: string;
+  readonly shape: ReplyShape;
+  /** SASL exchanges (RFC 5034) may answer with a `+ challenge` line instead of +OK/-ERR. */
+  readonly allowContinuation: boolean;
+  /** Called once with the status line (and the list or body stream). */
+  readonly settle: (reply: Reply) => void;
+  /** Called instead of settle when the connection fails first. */
+  readonly fail: (error: BridgeError) => void;
+  /** Called once the whole reply has been read off the wire (for a body: at its terminator). */
+  readonly complete: () => void;
+}
+
+interface BodyInProgress {
+  readonly pending: PendingReply;
+  readonly decoder: DotDecoder;
+  readonly stream: BodyStream;
+}
+
+interface ListInProgress {
+  readonly pending: PendingReply;
+  readonly status: StatusLine;
+  readonly lines: string[];
+}
+
+class BodyStream extends Readable {
+  constructor(
+    private readonly onRead: () => void,
+    private readonly onEarlyDestroy: () => void,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+  }
+  finishedOnWire = false;
+
+  override _read(): void {
+    this.onRead();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // A body destroyed before its terminator leaves the rest of it on the wire:
+    // the only safe thing is to close the connection (see STYLE.md, imapflow).
+    if (!this.finishedOnWire) this.onEarlyDestroy();
+    callback(error);
+  }
+}
+
+export class ReplyReader {
+  private readonly queue: PendingReply[] = [];
+  private socket: Duplex | undefined;
+  private buffer: Buffer | undefined;
+  private body: BodyInProgress | undefined;
+  private list: ListInProgress | undefined;
+  private paused = false;
+  private processing = false;
+  private failure: BridgeError | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerKind: 'command' | 'idle' | undefined;
+  private readonly listeners = {
+    data: (chunk: Buffer) => this.onData(chunk),
+    end: () => this.onEnd(),
+    close: () => this.onEnd(),
+    error: (error: Error) => this.onSocketError(error),
+  };
+
+  constructor(
+    private readonly limits: Pop3Limits,
+    /** Told once when the connection becomes unusable; the owner destroys the socket. */
+    private readonly onFatal: (error: BridgeError) => void,
+  ) {}
+
+  get failed(): BridgeError | undefined {
+    return this.failure;
+  }
+
+  get pendingCount(): number {
+    return this.queue.length;
+  }
+
+  attach(socket: Duplex): void {
+    this.socket = socket;
+    socket.on('data', this.listeners.data);
+    socket.on('end', this.listeners.end);
+    socket.on('close', this.listeners.close);
+    socket.on('error', this.listeners.error);
+    if (this.paused) socket.pause();
+  }
+
+  /**
+   * Stops reading from the socket (before a TLS upgrade). Bytes already read
+   * but not consumed would be plaintext injected before the handshake (the
+   * STARTTLS injection flaw, CVE-2011-0411): that is a protocol error.
+   */
+  detach(): void {
+    const socket = this.socket;
+    if (!socket) return;
+    socket.off('data', this.listeners.data);
+    socket.off('end', this.listeners.end);
+    socket.off('close', this.listeners.close);
+    socket.off('error', this.listeners.error);
+    this.socket = undefined;
+    if (this.buffer !== undefined && this.buffer.length > 0) {
+      this.fatal(
+        new BridgeError('POP3_ERR_PROTOCOL', 'server sent data after the STLS reply, before the TLS handshake'),
+      );
+    }
+  }
+
+  expect(pending: PendingReply): void {
+    if (this.failure) {
+      pending.fail(this.failure);
+      return;
+    }
+    this.queue.push(pending);
+    if (this.queue.length === 1) this.armTimer();
+    this.process();
+  }
+
+  /** Fails every pending reply and the body in progress; idempotent. */
+  fatal(error: BridgeError): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.clearTimer();
+    const body = this.body;
+    this.body = undefined;
+    this.list = undefined;
+    const pending = this.queue.splice(0);
+    if (body) {
+      body.stream.finishedOnWire = true;
+      body.stream.destroy(error);
+    }
+    for (const p of pending) {
+      if (p !== body?.pending) p.fail(error);
+    }
+    this.onFatal(error);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer === undefined || this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.process();
+  }
+
+  private onEnd(): void {
+    if (this.failure) return;
+    if (this.queue.length > 0 || this.body) {
+      const what = this.body ? 'before the end of the message' : 'before the reply was complete';
+      this.fatal(
+        new BridgeError('POP3_ERR_CLOSED', `connection closed ${what}`, {
+          context: { command: this.queue[0]?.verb ?? 'unknown' },
+        }),
+      );
+    } else {
+      this.fatal(new BridgeError('POP3_ERR_CLOSED', 'connection closed by the server'));
+    }
+  }
+
+  private onSocketError(error: Error): void {
+    this.fatal(
+      isBridgeError(error)
+        ? error
+        : new BridgeError(
+            'POP3_ERR_CLOSED',
+            `connection failed: ${(error as NodeJS.ErrnoException).code ?? error.message}`,
+            {
+              cause: error,
+            },
+          ),
+    );
+  }
+
+  private resumeFromConsumer(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket?.resume();
+    this.armTimer();
+    this.process();
+  }
+
+  private process(): void {
+    if (this.processing || this.failure) return;
+    this.processing = true;
+    try {
+      this.processLoop();
+    } catch (error) {
+      this.fatal(
+        isBridgeError(error)
+          ? error
+          : new BridgeError('POP3_ERR_PROTOCOL', 'could not parse the reply', { cause: error }),
+      );
+    } finally {
+      this.processing = false;
+    }
+    if (!this.failure) this.armTimer();
+  }
+
+  private processLoop(): void {
+    while (!this.paused && !this.failure && this.buffer !== undefined && this.buffer.length > 0) {
+      if (this.body) {
+        if (!this.feedBody(this.body)) return;
+        continue;
+      }
+      if (this.list) {
+        if (!this.feedList(this.list)) return;
+        continue;
+      }
+      const head = this.queue[0];
+      if (!head) {
+        throw new BridgeError('POP3_ERR_PROTOCOL', 'server sent data nobody asked for', {
+          serverText: this.buffer.subarray(0, 200).toString('utf8').trim(),
+        });
+      }
+      const line = this.takeLine(this.limits.maxStatusLineBytes, 'status line');
+      if (line === undefined) return;
+      const status = parseStatusLine(line.toString('utf8'));
+      if (status.continuation && !head.allowContinuation) {
+        throw new BridgeError('POP3_ERR_PROTOCOL', `unexpected continuation line in reply to ${head.verb}`);
+      }
+      if (!status.ok || status.continuation || head.shape === 'line') {
+        this.queue.shift();
+        head.settle({ status });
+        head.complete();
+      } else if (head.shape === 'list') {
+        this.list = { pending: head, status, lines: [] };
+      } else {
+        const stream = new BodyStream(
+          () => this.resumeFromConsumer(),
+          () =>
+            this.fatal(
+              new BridgeError('POP3_ERR_ABORTED', `${head.verb} stream destroyed before its end; connection closed`),
+            ),
+        );
+        this.body = { pending: head, decoder: new DotDecoder(this.limits), stream };
+        head.settle({ status, body: stream });
+      }
+    }
+  }
+
+  /** Returns false when more input is needed or the consumer asked us to wait. */
+  private feedBody(body: BodyInProgress): boolean {
+    const input = this.buffer!;
+    this.buffer = undefined;
+    const result = body.decoder.feed(input);
+    for (const chunk of result.out) {
+      if (!body.stream.push(chunk)) this.paused = true;
+    }
+    if (result.done) {
+      // The finished body needs no more backpressure: its last bytes are already queued in the stream.
+      this.paused = false;
+      this.buffer = result.rest;
+      this.body = undefined;
+      this.queue.shift();
+      body.stream.finishedOnWire = true;
+      body.stream.push(null);
+      body.pending.complete();
+      return true;
+    }
+    if (this.paused) {
+      this.socket?.pause();
+      this.clearTimer();
+    }
+    return false;
+  }
+
+  private feedList(list: ListInProgress): boolean {
+    for (;;) {
+      const raw = this.takeLine(this.limits.maxStatusLineBytes, `${list.pending.verb} list entry`);
+      if (raw === undefined) return false;
+      if (raw.length === 1 && raw[0] === 0x2e) {
+        this.list = undefined;
+        this.queue.shift();
+        list.pending.settle({ status: list.status, lines: list.lines });
+        list.pending.complete();
+        return true;
+      }
+      if (list.lines.length >= this.limits.maxListEntries) {
+        throw new BridgeError(
+          'POP3_ERR_LIMIT',
+          `${list.pending.verb} reply has more than ${this.limits.maxListEntries} entries`,
+          {
+            context: { limit: 'maxListEntries' },
+          },
+        );
+      }
+      // RFC 1939 §3 byte-stuffing applies to list replies too.
+      list.lines.push((raw[0] === 0x2e ? raw.subarray(1) : raw).toString('latin1'));
+    }
+  }
+
+  /** Takes one line (without CR LF) off the buffer, or undefined if it is not complete yet. */
+  private takeLine(max: number, what: string): Buffer | undefined {
+    const buf = this.buffer!;
+    const nl = buf.indexOf(LF);
+    if (nl === -1) {
+      if (buf.length > max) {
+        throw new BridgeError('POP3_ERR_LIMIT', `${what} longer than ${max} bytes`, {
+          context: { limit: 'maxStatusLineBytes' },
+        });
+      }
+      return undefined;
+    }
+    const end = nl > 0 && buf[nl - 1] === 0x0d ? nl - 1 : nl;
+    if (end > max) {
+      throw new BridgeError('POP3_ERR_LIMIT', `${what} longer than ${max} bytes`, {
+        context: { limit: 'maxStatusLineBytes' },
+      });
+    }
+    const line = buf.subarray(0, end);
+    this.buffer = nl + 1 < buf.length ? buf.subarray(nl + 1) : undefined;
+    return line;
+  }
+
+  /**
+   * One timer: waiting for a status line counts against the command timeout;
+   * a list or body in progress against the idle timeout; a consumer that holds
+   * us paused, or an idle connection with nothing pending, against nothing.
+   */
+  private armTimer(): void {
+    if (this.failure || this.queue.length === 0 || this.paused) {
+      this.clearTimer();
+      return;
+    }
+    const kind = this.body || this.list ? 'idle' : 'command';
+    const ms = kind === 'idle' ? this.limits.idleTimeoutMs : this.limits.commandTimeoutMs;
+    if (this.timer && this.timerKind === kind) {
+      this.timer.refresh();
+      return;
+    }
+    this.clearTimer();
+    this.timerKind = kind;
+    this.timer = setTimeout(() => {
+      const verb = this.queue[0]?.verb ?? 'command';
+      this.fatal(
+        new BridgeError('POP3_ERR_TIMEOUT', `no ${kind === 'idle' ? 'data' : 'reply'} to ${verb} for ${ms} ms`, {
+          context: { command: verb, timeout: kind },
+        }),
+      );
+    }, ms);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerKind = undefined;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Opens the byte stream under a POP3 session: plain TCP, implicit TLS, or a
+ * TLS upgrade of an open TCP socket after STLS (RFC 2595 §4).
+ *
+ * TLS always verifies the certificate chain and host name (TLS 1.2 minimum);
+ * an optional SHA-256 pin of the leaf certificate is checked on top of that,
+ * never instead of it.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { BridgeError } from '../core/errors.js';
+import type { Deadline } from './deadline.js';
+import type { Pop3Limits } from './limits.js';
+import type { Pop3ConnectOptions } from './types.js';
+
+export type Pop3Socket = net.Socket | tls.TLSSocket;
+
+function connectError(error: unknown, host: string, port: number): BridgeError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+  return new BridgeError('POP3_ERR_CONNECT', `could not connect to ${host}:${port} (${code})`, {
+    cause: error,
+    context: { host, port },
+  });
+}
+
+function tlsError(error: unknown, host: string): BridgeError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'unknown';
+  const reason = error instanceof Error ? error.message : String(error);
+  return new BridgeError('POP3_ERR_TLS', `TLS with ${host} failed (${code}): ${reason}`, {
+    cause: error,
+    context: { host },
+  });
+}
+
+export function tlsOptions(options: Pop3ConnectOptions): tls.ConnectionOptions {
+  const servername = options.servername ?? (net.isIP(options.host) ? undefined : options.host);
+  return {
+    host: options.host,
+    ...(servername !== undefined && { servername }),
+    ...(options.ca !== undefined && { ca: options.ca as string | Buffer | Array<string | Buffer> }),
+    minVersion: 'TLSv1.2',
+    rejectUnauthorized: true,
+    // Verify the name against the TLS server name we asked for (SNI), which may differ from the address we dialled.
+    checkServerIdentity: (host, cert) => tls.checkServerIdentity(servername ?? host, cert),
+  };
+}
+
+function normalizeFingerprint(fp: string): string {
+  return fp.replaceAll(':', '').toLowerCase();
+}
+
+function checkPin(socket: tls.TLSSocket, options: Pop3ConnectOptions): void {
+  const pins = options.pinnedSha256;
+  if (!pins || pins.length === 0) return;
+  const cert = socket.getPeerX509Certificate();
+  const actual = cert ? normalizeFingerprint(cert.fingerprint256) : '';
+  if (!pins.some((pin) => normalizeFingerprint(pin) === actual)) {
+    throw new BridgeError(
+      'POP3_ERR_CERT_PIN',
+      `certificate of ${options.host} does not match any pinned SHA-256 fingerprint`,
+      {
+        context: { host: options.host, actual },
+      },
+    );
+  }
+}
+
+function settleTls(socket: tls.TLSSocket, options: Pop3ConnectOptions): Promise<tls.TLSSocket> {
+  return new Promise<tls.TLSSocket>((resolve, reject) => {
+    const onError = (error: Error) => {
+      cleanup();
+      reject(tlsError(error, options.host));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new BridgeError('POP3_ERR_TLS', `${options.host} closed the connection during the TLS handshake`));
+    };
+    const onSecure = () => {
+      cleanup();
+      try {
+        checkPin(socket, options);
+        resolve(socket);
+      } catch (error) {
+        socket.destroy();
+        reject(error);
+      }
+    };
+    const cleanup = () => {
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.off('secureConnect', onSecure);
+    };
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    socket.once('secureConnect', onSecure);
+  });
+}
+
+function tune(socket: net.Socket): void {
+  // Commands are small and we batch them ourselves; Nagle + delayed ACK would add 40 ms per round trip.
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, 30_000);
+}
+
+/** TCP connect, then (for implicit TLS) the handshake, each inside the shared deadline. */
+export async function openSocket(
+  options: Pop3ConnectOptions,
+  limits: Pop3Limits,
+  deadline: Deadline,
+): Promise<Pop3Socket> {
+  const mode = options.tls ?? 'implicit';
+  const port = options.port ?? (mode === 'implicit' ? 995 : 110);
+  const socket = net.connect({ host: options.host, port });
+  tune(socket);
+  const connected = new Promise<net.Socket>((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', (error) => reject(connectError(error, options.host, port)));
+  });
+  await deadline.run('connect', limits.connectTimeoutMs, connected, {
+    signal: options.signal,
+    onTimeout: () => socket.destroy(),
+  });
+  socket.removeAllListeners('error');
+  // Until the reply reader attaches, a socket error must not crash the process; the reader (or the
+  // TLS handshake) then sees the close and reports POP3_ERR_CLOSED / POP3_ERR_TLS.
+  socket.on('error', () => socket.destroy());
+  if (mode !== 'implicit') return socket;
+  return upgradeToTls(socket, options, limits, deadline);
+}
+
+/** Wraps an open TCP socket in TLS (implicit TLS, or after the server said +OK to STLS). */
+export async function upgradeToTls(
+  socket: net.Socket,
+  options: Pop3ConnectOptions,
+  limits: Pop3Limits,
+  deadline: Deadline,
+): Promise<tls.TLSSocket> {
+  const secure = tls.connect({ ...tlsOptions(options), socket });
+  const handshake = settleTls(secure, options);
+  return deadline.run('TLS handshake', limits.tlsHandshakeTimeoutMs, handshake, {
+    signal: options.signal,
+    onTimeout: () => secure.destroy(),
+  });
+}
