@@ -32,7 +32,7 @@ export const ErrorCodes = {
   // Configuration
   CONFIG_ERR_INVALID: { retryable: false, summary: 'the configuration does not match the schema' },
   CONFIG_ERR_READ: { retryable: false, summary: 'the configuration file could not be read or parsed' },
-  CONFIG_ERR_ENV: { retryable: false, summary: 'a \${VAR} reference in the configuration names an unset environment variable' },
+  CONFIG_ERR_ENV: { retryable: false, summary: 'an environment variable named in the configuration is not set' },
   // Storage and state
   STORE_ERR_IO: { retryable: true, summary: 'the raw message store failed to write or read' },
   STORE_ERR_NOT_FOUND: { retryable: false, summary: 'no stored object with that key' },
