@@ -41,6 +41,7 @@ export const ErrorCodes = {
   // Engine
   POLL_ERR_UIDL_RESET: { retryable: false, summary: 'most known UIDLs vanished at once (server migration?)' },
   POLL_ERR_BUDGET: { retryable: true, summary: 'the poll ran out of its time budget' },
+  POLL_ERR_INTERNAL: { retryable: true, summary: 'an unexpected error inside the poll (a bug: please report it)' },
   OAUTH_ERR_TOKEN: { retryable: true, summary: 'could not obtain an OAuth2 access token' },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 

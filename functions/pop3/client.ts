@@ -415,37 +415,50 @@ export class Pop3Client {
 
   /**
    * RETR each message and hand its stream to `consume`, one at a time, in
-   * order. With PIPELINING, later RETRs are already on the wire while the
+   * order. With PIPELINING, the next RETRs are already on the wire while the
    * current body streams, so there is no round trip between messages; TCP
-   * flow control still bounds what is buffered. If `consume` fails, the
-   * connection is closed (the rest of the replies cannot be skipped safely)
-   * and the error is rethrown.
+   * flow control still bounds what is buffered. `shouldContinue` is asked
+   * before each RETR is sent: once it says no, nothing more is requested and
+   * the messages already requested are still handed to `consume` (so a
+   * deadline never leaves a half-read reply on the wire). If `consume` fails,
+   * the connection is closed (the rest of the replies cannot be skipped
+   * safely) and the error is rethrown. `consume` must not wait for the reply
+   * to another command of this client (e.g. an awaited DELE): that reply
+   * queues behind the next body. Returns how many messages were consumed.
    */
-  async retrEach(ns: ReadonlyArray<number>, consume: (n: number, body: Readable) => Promise<void>): Promise<void> {
-    const depth = this.pipelining ? Math.max(1, Math.min(this.limits.pipelineDepth, 8)) : 1;
-    const started: Array<Promise<Readable>> = [];
-    let next = 0;
-    let consumedCount = 0;
-    const launch = () => {
-      while (next < ns.length && started.length - consumedCount < depth) {
-        const p = this.retr(ns[next]!);
-        p.catch(() => {});
-        started.push(p);
-        next += 1;
+  async retrEach(
+    ns: ReadonlyArray<number>,
+    consume: (n: number, body: Readable) => Promise<void>,
+    options: { shouldContinue?: () => boolean; depth?: number } = {},
+  ): Promise<number> {
+    const depth = this.pipelining ? Math.max(1, options.depth ?? 4) : 1;
+    const requested: Array<Promise<Readable>> = [];
+    let consumed = 0;
+    let stopped = false;
+    const request = () => {
+      while (!stopped && requested.length < ns.length && requested.length - consumed < depth) {
+        if (options.shouldContinue && !options.shouldContinue()) {
+          stopped = true;
+          break;
+        }
+        const body = this.retr(ns[requested.length]!);
+        body.catch(() => {});
+        requested.push(body);
       }
     };
-    launch();
+    request();
     try {
-      for (let i = 0; i < ns.length; i += 1) {
-        const body = await started[i]!;
-        consumedCount += 1;
-        launch();
-        await consume(ns[i]!, body);
+      while (consumed < requested.length) {
+        const body = await requested[consumed]!;
+        await consume(ns[consumed]!, body);
+        consumed += 1;
+        request();
       }
     } catch (error) {
       this.close();
       throw error;
     }
+    return consumed;
   }
 
   /**
