@@ -127,8 +127,16 @@ export interface StateStore {
 
   /** Delivery queue: jobs due at `now`, oldest first. */
   listDueDeliveries(now: number, limit: number): Promise<DeliveryJob[]>;
-  listDeliveries(filter: { mailbox?: string; status?: DeliveryStatus; uid?: string; limit?: number }): Promise<DeliveryJob[]>;
-  updateDelivery(webhookId: string, patch: Partial<Omit<DeliveryJob, 'webhookId' | 'mailbox' | 'uid' | 'endpointId'>>): Promise<void>;
+  listDeliveries(filter: {
+    mailbox?: string;
+    status?: DeliveryStatus;
+    uid?: string;
+    limit?: number;
+  }): Promise<DeliveryJob[]>;
+  updateDelivery(
+    webhookId: string,
+    patch: Partial<Omit<DeliveryJob, 'webhookId' | 'mailbox' | 'uid' | 'endpointId'>>,
+  ): Promise<void>;
   countDeliveries(mailbox: string): Promise<Record<DeliveryStatus, number>>;
 
   close(): Promise<void>;
