@@ -350,45 +350,38 @@ export function bigMessage(sizeBytes: number, seed = 1): Buffer {
 
 const THREE_MB = 3 * 1024 * 1024;
 
-/** Every fixture, plain-text first (it is the one without dot-stuffing, for smoke tests). */
+/** Text built from ASCII only: anything else would be silently mangled by the latin1 conversion. */
+function ascii(s: string): Buffer {
+  if (!/^[\x00-\x7f]*$/.test(s)) throw new Error('fixture text is not ASCII');
+  return Buffer.from(s, 'latin1');
+}
+
+/** name, what it is for, how to build it — built on demand, so asking for one fixture does not build the 3 MB one. */
+const CATALOG: ReadonlyArray<readonly [name: string, about: string, build: () => Buffer]> = [
+  ['plain-text', 'plain ASCII text/plain, CRLF, no line needs dot-stuffing', () => ascii(plainText())],
+  ['html-alternative', 'multipart/alternative: text and HTML, quoted-printable', () => ascii(htmlAlternative())],
+  ['attachment-pdf', 'multipart/mixed with a small PDF-like binary attachment', () => ascii(attachmentPdf())],
+  ['attachment-3mb', 'multipart/mixed with a ~3 MB base64 attachment', () => bigMessage(THREE_MB, 3)],
+  ['encoded-words', 'RFC 2047 headers: UTF-8 B and Q, ISO-8859-1, KOI8-R, ISO-2022-JP, windows-1251', encodedWords],
+  ['8bit-cyrillic-utf8', 'Content-Transfer-Encoding: 8bit, UTF-8 Cyrillic body', eightBitUtf8],
+  ['8bit-cyrillic-koi8r', 'Content-Transfer-Encoding: 8bit, KOI8-R Cyrillic body', eightBitKoi8r],
+  ['long-lines', 'three body lines of 20,000 characters', () => ascii(longLines())],
+  ['dot-lines', "body lines '.', '..', '...', '.x', '..x'; ends with a '.' line", () => ascii(dotLines())],
+  ['bare-lf', 'bare LF line endings throughout', () => ascii(bareLf())],
+  ['no-final-newline', 'last line has no line ending', () => ascii(noFinalNewline())],
+  ['nested-rfc822', 'message/rfc822 part holding a multipart message', () => ascii(nestedRfc822())],
+  ['empty-body', 'headers and the blank line, no body', () => ascii(emptyBody())],
+];
+
+/** Every fixture, plain-text first (the smoke-test one). Fresh buffers on every call. */
 export function fixtures(): Fixture[] {
-  const text = (name: string, about: string, s: string): Fixture => {
-    // These are built from ASCII only; anything else would be silently mangled by the latin1 conversion.
-    if (!/^[\x00-\x7f]*$/.test(s)) throw new Error(`fixture ${name} is not ASCII`);
-    return { name, about, bytes: Buffer.from(s, 'latin1') };
-  };
-  return [
-    text('plain-text', 'plain ASCII text/plain, CRLF', plainText()),
-    text('html-alternative', 'multipart/alternative: text and HTML, quoted-printable', htmlAlternative()),
-    text('attachment-pdf', 'multipart/mixed with a small PDF-like binary attachment', attachmentPdf()),
-    { name: 'attachment-3mb', about: 'multipart/mixed with a ~3 MB base64 attachment', bytes: bigMessage(THREE_MB, 3) },
-    {
-      name: 'encoded-words',
-      about: 'RFC 2047 headers: UTF-8 B and Q, ISO-8859-1, KOI8-R, ISO-2022-JP, windows-1251',
-      bytes: encodedWords(),
-    },
-    {
-      name: '8bit-cyrillic-utf8',
-      about: 'Content-Transfer-Encoding: 8bit, UTF-8 Cyrillic body',
-      bytes: eightBitUtf8(),
-    },
-    {
-      name: '8bit-cyrillic-koi8r',
-      about: 'Content-Transfer-Encoding: 8bit, KOI8-R Cyrillic body',
-      bytes: eightBitKoi8r(),
-    },
-    text('long-lines', 'three body lines of 20,000 characters', longLines()),
-    text('dot-lines', "body lines '.', '..', '...', '.x', '..x'; ends with a '.' line", dotLines()),
-    text('bare-lf', 'bare LF line endings throughout', bareLf()),
-    text('no-final-newline', 'last line has no line ending', noFinalNewline()),
-    text('nested-rfc822', 'message/rfc822 part holding a multipart message', nestedRfc822()),
-    text('empty-body', 'headers and the blank line, no body', emptyBody()),
-  ];
+  return CATALOG.map(([name, about, build]) => ({ name, about, bytes: build() }));
 }
 
 /** One fixture by name; throws on a typo rather than returning undefined. */
 export function fixture(name: string): Fixture {
-  const found = fixtures().find((f) => f.name === name);
-  if (!found) throw new Error(`no fixture named ${JSON.stringify(name)}`);
-  return found;
+  const entry = CATALOG.find(([n]) => n === name);
+  if (!entry) throw new Error(`no fixture named ${JSON.stringify(name)}`);
+  const [, about, build] = entry;
+  return { name, about, bytes: build() };
 }
