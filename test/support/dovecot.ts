@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, rmSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -162,6 +162,7 @@ function findDovecot(): string {
 
 interface DovecotUsers {
   internalUser: string;
+  internalGroup: string;
   loginUser: string;
   mailUid: number;
   mailGid: number;
@@ -172,15 +173,16 @@ interface DovecotUsers {
  * As root (CI): pop3-login refuses to run as root ("This process must not be run as root"), and the pop3
  * process refuses uid 0 ("userdb returned 0 as uid") whatever first_valid_uid says, so login runs as the
  * packaged `dovenull`, auth and mail as the packaged `dovecot` user, and createMailbox chowns files to it.
- * As an ordinary user: everything runs as that user.
+ * As an ordinary user: everything runs as that user and group (the stats and dict sockets are otherwise
+ * chowned to group `dovecot`, which only root may do).
  */
 async function dovecotUsers(): Promise<DovecotUsers> {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   if (uid !== 0) {
-    const { stdout } = await run('id', ['-un']);
-    const me = stdout.trim();
-    return { internalUser: me, loginUser: me, mailUid: uid, mailGid: gid };
+    const me = (await run('id', ['-un'])).stdout.trim();
+    const myGroup = (await run('id', ['-gn'])).stdout.trim();
+    return { internalUser: me, internalGroup: myGroup, loginUser: me, mailUid: uid, mailGid: gid };
   }
   const idOf = async (flag: '-u' | '-g', user: string): Promise<number> => {
     try {
@@ -193,6 +195,7 @@ async function dovecotUsers(): Promise<DovecotUsers> {
   await idOf('-u', 'dovenull');
   return {
     internalUser: 'dovecot',
+    internalGroup: 'dovecot',
     loginUser: 'dovenull',
     mailUid: await idOf('-u', 'dovecot'),
     mailGid: await idOf('-g', 'dovecot'),
@@ -301,6 +304,8 @@ async function makeCertificates(dir: string): Promise<Certificates> {
 
 function dovecotConfig(p: { dir: string; facts: DovecotFacts; users: DovecotUsers; certs: Certificates }): string {
   const { dir, facts, users, certs } = p;
+  // Login and anvil processes chroot by default, which only root can do.
+  const chroot = process.getuid?.() === 0 ? '' : '\n  chroot =';
   return `# Written by test/support/dovecot.ts for one test run. Self-contained: nothing is read from /etc/dovecot.
 instance_name = pop3-bridge-test-${process.pid}-${path.basename(dir)}
 base_dir = ${dir}/run
@@ -322,6 +327,7 @@ auth_mechanisms = plain login cram-md5 apop
 auth_failure_delay = 0
 
 default_internal_user = ${users.internalUser}
+default_internal_group = ${users.internalGroup}
 default_login_user = ${users.loginUser}
 mail_uid = ${facts.mailUid}
 mail_gid = ${facts.mailGid}
@@ -352,10 +358,10 @@ userdb {
 service anvil {
   unix_listener anvil-auth-penalty {
     mode = 0
-  }
+  }${chroot}
 }
 
-service pop3-login {
+service pop3-login {${chroot}
   inet_listener pop3 {
     address = ${HOST}
     port = ${facts.plainPort}
@@ -387,9 +393,11 @@ async function launch(binary: string, confPath: string, dir: string, facts: Dove
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
     child.once('error', (err) => resolve(err.message));
   });
-  // If the runner dies without calling teardown, do not leave a Dovecot behind.
+  // If the runner exits without calling teardown (e.g. Ctrl-C), leave neither a Dovecot nor its temp dir behind.
+  // Only synchronous work runs in an 'exit' handler.
   const killOnExit = (): void => {
     child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', killOnExit);
 
@@ -411,14 +419,16 @@ async function launch(binary: string, confPath: string, dir: string, facts: Dove
     return stopping;
   };
 
-  const ready = waitUntilReady(facts);
+  const giveUp = new AbortController();
+  const ready = waitUntilReady(facts, giveUp.signal);
   const outcome = await Promise.race([ready.then(() => 'ready' as const), exited.then((code) => ({ code }))]).catch(
     (err: unknown) => ({ err }),
   );
   if (outcome === 'ready') {
     return { facts, ...mailboxes(facts), stop, logTail };
   }
-  ready.catch(() => {}); // settled later or never matters once we give up
+  giveUp.abort(); // stop probing a Dovecot that has exited
+  ready.catch(() => {});
   const tail = await logTail();
   await endProcess(child, exited);
   process.removeListener('exit', killOnExit);
@@ -453,7 +463,7 @@ async function twoFreePorts(): Promise<[number, number]> {
   return ports;
 }
 
-async function waitUntilReady(facts: DovecotFacts): Promise<void> {
+async function waitUntilReady(facts: DovecotFacts, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   const probes: Array<() => Promise<string>> = [
     () => greeting(net.connect(facts.plainPort, facts.host)),
@@ -467,7 +477,7 @@ async function waitUntilReady(facts: DovecotFacts): Promise<void> {
         if (!line.startsWith('+OK')) throw new Error(`unexpected greeting ${JSON.stringify(line)}`);
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw err;
+        if (Date.now() > deadline || signal.aborted) throw err;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
