@@ -1,0 +1,503 @@
+/**
+ * Local-mode `StateStore` on one SQLite file (better-sqlite3).
+ *
+ * WAL with `synchronous=FULL`: every committed transaction is fsynced to the
+ * WAL before it returns, so a resolved write survives a crash (with NORMAL a
+ * power loss may drop the last commits). SQLite is synchronous; the methods
+ * return promises only to match the port, and each call is one transaction.
+ *
+ * Schema changes are numbered migrations tracked in `PRAGMA user_version`.
+ */
+import { gunzipSync, gzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
+import { BridgeError, isBridgeError } from '../core/errors.js';
+import type { DeliveryJob, DeliveryStatus, MailboxState, MessageRecord, StateStore } from '../core/ports.js';
+
+export interface SqliteStateStoreOptions {
+  /** How long a write waits for another connection's lock before failing. */
+  readonly busyTimeoutMs?: number;
+}
+
+export interface StateStoreStats {
+  /** One per port method call: what a remote store would bill as a request. */
+  readonly roundTrips: number;
+}
+
+const DELIVERY_STATUSES = [
+  'pending',
+  'delivered',
+  'failed',
+  'dead',
+  'disabled',
+] as const satisfies readonly DeliveryStatus[];
+/** Statuses the delivery engine still works on: `failed` is a failed attempt with a retry scheduled. */
+const DUE_STATUSES = ['pending', 'failed'] as const;
+
+/** Migration N brings the schema from user_version N-1 to N. Append only; never edit a shipped one. */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE leases (
+    mailbox    TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- One JSON document per mailbox: the engine reads and writes it whole.
+  CREATE TABLE mailbox_state (
+    mailbox TEXT PRIMARY KEY,
+    state   TEXT NOT NULL
+  ) STRICT;
+
+  -- The uid set of the last reconciliation: gzip of the newline-joined uids
+  -- (RFC 1939 §7: a UIDL is 1..70 characters 0x21..0x7E, never a newline).
+  CREATE TABLE known_uids (
+    mailbox TEXT PRIMARY KEY,
+    count   INTEGER NOT NULL,
+    uids    BLOB NOT NULL
+  ) STRICT;
+
+  CREATE TABLE messages (
+    mailbox      TEXT NOT NULL,
+    uid          TEXT NOT NULL,
+    server_uidl  TEXT,
+    sha256       TEXT NOT NULL,
+    raw_key      TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    fetched_at   INTEGER NOT NULL,
+    deleted_at   INTEGER,
+    headers_only INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (mailbox, uid)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX messages_by_sha256 ON messages (mailbox, sha256);
+  CREATE INDEX messages_retention ON messages (mailbox, fetched_at) WHERE deleted_at IS NULL;
+
+  CREATE TABLE deliveries (
+    webhook_id      TEXT PRIMARY KEY,
+    mailbox         TEXT NOT NULL,
+    uid             TEXT NOT NULL,
+    endpoint_id     TEXT NOT NULL,
+    raw_key         TEXT NOT NULL,
+    sha256          TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT,
+    delivered_at    INTEGER
+  ) STRICT;
+  CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+  CREATE INDEX deliveries_by_mailbox ON deliveries (mailbox, status);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+interface MessageRow {
+  mailbox: string;
+  uid: string;
+  server_uidl: string | null;
+  sha256: string;
+  raw_key: string;
+  size: number;
+  fetched_at: number;
+  deleted_at: number | null;
+  headers_only: number;
+}
+
+interface DeliveryRow {
+  webhook_id: string;
+  mailbox: string;
+  uid: string;
+  endpoint_id: string;
+  raw_key: string;
+  sha256: string;
+  created_at: number;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+}
+
+/** What the methods use of the connection: cached statements and transactions. */
+interface Statements {
+  prepare(sql: string): Database.Statement;
+  transaction<F extends (...args: never[]) => unknown>(fn: F): Database.Transaction<F>;
+  close(): void;
+}
+
+type DeliveryPatch = Parameters<StateStore['updateDelivery']>[1];
+
+/** Patchable delivery fields and their columns. */
+const DELIVERY_COLUMNS = {
+  rawKey: 'raw_key',
+  sha256: 'sha256',
+  createdAt: 'created_at',
+  status: 'status',
+  attempts: 'attempts',
+  nextAttemptAt: 'next_attempt_at',
+  lastStatus: 'last_status',
+  lastError: 'last_error',
+  deliveredAt: 'delivered_at',
+} as const satisfies Record<keyof DeliveryPatch, string>;
+
+function toMessage(row: MessageRow): MessageRecord {
+  return {
+    mailbox: row.mailbox,
+    uid: row.uid,
+    serverUidl: row.server_uidl ?? undefined,
+    sha256: row.sha256,
+    rawKey: row.raw_key,
+    size: row.size,
+    fetchedAt: row.fetched_at,
+    ...(row.deleted_at !== null && { deletedAt: row.deleted_at }),
+    ...(row.headers_only !== 0 && { headersOnly: true }),
+  };
+}
+
+function toDelivery(row: DeliveryRow): DeliveryJob {
+  return {
+    webhookId: row.webhook_id,
+    mailbox: row.mailbox,
+    uid: row.uid,
+    endpointId: row.endpoint_id,
+    rawKey: row.raw_key,
+    sha256: row.sha256,
+    createdAt: row.created_at,
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    ...(row.last_status !== null && { lastStatus: row.last_status }),
+    ...(row.last_error !== null && { lastError: row.last_error }),
+    ...(row.delivered_at !== null && { deliveredAt: row.delivered_at }),
+  };
+}
+
+export function encodeUids(uids: ReadonlySet<string>): Buffer {
+  for (const uid of uids) {
+    if (uid.length === 0 || uid.includes('\n')) {
+      throw new BridgeError('STATE_ERR_IO', 'a uid must be non-empty and contain no newline', { retryable: false });
+    }
+  }
+  return gzipSync([...uids].join('\n'), { level: 1 });
+}
+
+export function decodeUids(blob: Buffer): Set<string> {
+  const text = gunzipSync(blob).toString('utf8');
+  return new Set(text === '' ? [] : text.split('\n'));
+}
+
+function applyMigrations(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new BridgeError(
+      'STATE_ERR_IO',
+      `state database has schema version ${current}, newer than this build understands (${MIGRATIONS.length})`,
+      { retryable: false },
+    );
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version] ?? '');
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}
+
+export class SqliteStateStore implements StateStore {
+  readonly file: string;
+  readonly #db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
+  #roundTrips = 0;
+
+  /** Opens (creating if needed) the database and brings its schema up to date. */
+  constructor(file: string, options: SqliteStateStoreOptions = {}) {
+    this.file = file;
+    try {
+      this.#db = new Database(file);
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = FULL');
+      this.#db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+      applyMigrations(this.#db);
+    } catch (err) {
+      throw isBridgeError(err)
+        ? err
+        : new BridgeError('STATE_ERR_IO', `cannot open state database ${file}`, { cause: err });
+    }
+  }
+
+  /** `prepare` is cached per SQL text; `transaction` and `open` pass through. */
+  readonly #statementsView: Statements = {
+    prepare: (sql: string) => {
+      let statement = this.#statements.get(sql);
+      if (statement === undefined) {
+        statement = this.#db.prepare(sql);
+        this.#statements.set(sql, statement);
+      }
+      return statement;
+    },
+    transaction: (fn) => this.#db.transaction(fn),
+    close: () => {
+      if (this.#db.open) this.#db.close();
+    },
+  };
+
+  stats(): StateStoreStats {
+    return { roundTrips: this.#roundTrips };
+  }
+
+  /** One port call: counted, run, and failures other than our own translated to STATE_ERR_IO. */
+  #call<T>(operation: string, fn: (db: Statements) => T): Promise<T> {
+    this.#roundTrips++;
+    try {
+      return Promise.resolve(fn(this.#statementsView));
+    } catch (err) {
+      if (isBridgeError(err)) return Promise.reject(err);
+      return Promise.reject(
+        new BridgeError('STATE_ERR_IO', `state store ${operation} failed`, { cause: err, context: { operation } }),
+      );
+    }
+  }
+
+  acquireLease(mailbox: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.#call('acquireLease', (db) => {
+      const result = db
+        .prepare(
+          `INSERT INTO leases (mailbox, owner, expires_at) VALUES (?, ?, ?)
+           ON CONFLICT (mailbox) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+           WHERE leases.owner = excluded.owner OR leases.expires_at <= ?`,
+        )
+        .run(mailbox, owner, now + ttlMs, now);
+      return result.changes === 1;
+    });
+  }
+
+  releaseLease(mailbox: string, owner: string): Promise<void> {
+    return this.#call('releaseLease', (db) => {
+      db.prepare('DELETE FROM leases WHERE mailbox = ? AND owner = ?').run(mailbox, owner);
+    });
+  }
+
+  getMailboxState(mailbox: string): Promise<MailboxState | undefined> {
+    return this.#call('getMailboxState', (db) => {
+      const row = db.prepare('SELECT state FROM mailbox_state WHERE mailbox = ?').get(mailbox) as
+        | { state: string }
+        | undefined;
+      return row === undefined ? undefined : { ...(JSON.parse(row.state) as object), mailbox };
+    });
+  }
+
+  updateMailboxState(mailbox: string, patch: Partial<Omit<MailboxState, 'mailbox'>>): Promise<void> {
+    return this.#call('updateMailboxState', (db) => {
+      db.transaction(() => {
+        const row = db.prepare('SELECT state FROM mailbox_state WHERE mailbox = ?').get(mailbox) as
+          | { state: string }
+          | undefined;
+        const state: Record<string, unknown> = row === undefined ? {} : JSON.parse(row.state);
+        for (const [key, value] of Object.entries(patch)) {
+          if (value !== undefined && key !== 'mailbox') state[key] = value;
+        }
+        db.prepare(
+          'INSERT INTO mailbox_state (mailbox, state) VALUES (?, ?) ON CONFLICT (mailbox) DO UPDATE SET state = excluded.state',
+        ).run(mailbox, JSON.stringify(state));
+      }).immediate();
+    });
+  }
+
+  listMailboxStates(): Promise<MailboxState[]> {
+    return this.#call('listMailboxStates', (db) => {
+      const rows = db.prepare('SELECT mailbox, state FROM mailbox_state ORDER BY mailbox').all() as {
+        mailbox: string;
+        state: string;
+      }[];
+      return rows.map((row) => ({ ...(JSON.parse(row.state) as object), mailbox: row.mailbox }));
+    });
+  }
+
+  getKnownUids(mailbox: string): Promise<ReadonlySet<string>> {
+    return this.#call('getKnownUids', (db) => {
+      const row = db.prepare('SELECT uids FROM known_uids WHERE mailbox = ?').get(mailbox) as
+        | { uids: Buffer }
+        | undefined;
+      return row === undefined ? new Set<string>() : decodeUids(row.uids);
+    });
+  }
+
+  putKnownUids(mailbox: string, uids: ReadonlySet<string>): Promise<void> {
+    return this.#call('putKnownUids', (db) => {
+      db.prepare(
+        `INSERT INTO known_uids (mailbox, count, uids) VALUES (?, ?, ?)
+         ON CONFLICT (mailbox) DO UPDATE SET count = excluded.count, uids = excluded.uids`,
+      ).run(mailbox, uids.size, encodeUids(uids));
+    });
+  }
+
+  getMessages(mailbox: string, uids: ReadonlyArray<string>): Promise<Map<string, MessageRecord>> {
+    return this.#call('getMessages', (db) => {
+      const rows = db
+        .prepare('SELECT * FROM messages WHERE mailbox = ? AND uid IN (SELECT value FROM json_each(?))')
+        .all(mailbox, JSON.stringify(uids)) as MessageRow[];
+      return new Map(rows.map((row) => [row.uid, toMessage(row)]));
+    });
+  }
+
+  findMessagesBySha256(mailbox: string, sha256s: ReadonlyArray<string>): Promise<MessageRecord[]> {
+    return this.#call('findMessagesBySha256', (db) => {
+      const rows = db
+        .prepare(
+          'SELECT * FROM messages WHERE mailbox = ? AND sha256 IN (SELECT value FROM json_each(?)) ORDER BY fetched_at, uid',
+        )
+        .all(mailbox, JSON.stringify(sha256s)) as MessageRow[];
+      return rows.map(toMessage);
+    });
+  }
+
+  recordMessage(record: MessageRecord, jobs: ReadonlyArray<DeliveryJob>): Promise<'created' | 'exists'> {
+    return this.#call('recordMessage', (db) =>
+      db
+        .transaction((): 'created' | 'exists' => {
+          const inserted = db
+            .prepare(
+              `INSERT OR IGNORE INTO messages
+               (mailbox, uid, server_uidl, sha256, raw_key, size, fetched_at, deleted_at, headers_only)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            )
+            .run(
+              record.mailbox,
+              record.uid,
+              record.serverUidl ?? null,
+              record.sha256,
+              record.rawKey,
+              record.size,
+              record.fetchedAt,
+              record.deletedAt ?? null,
+              record.headersOnly === true ? 1 : 0,
+            );
+          if (inserted.changes === 0) return 'exists';
+          const insertJob = db.prepare(
+            `INSERT OR IGNORE INTO deliveries
+             (webhook_id, mailbox, uid, endpoint_id, raw_key, sha256, created_at, status, attempts,
+              next_attempt_at, last_status, last_error, delivered_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          );
+          for (const job of jobs) {
+            insertJob.run(
+              job.webhookId,
+              job.mailbox,
+              job.uid,
+              job.endpointId,
+              job.rawKey,
+              job.sha256,
+              job.createdAt,
+              job.status,
+              job.attempts,
+              job.nextAttemptAt,
+              job.lastStatus ?? null,
+              job.lastError ?? null,
+              job.deliveredAt ?? null,
+            );
+          }
+          return 'created';
+        })
+        .immediate(),
+    );
+  }
+
+  renameMessage(mailbox: string, fromUid: string, toUid: string, serverUidl: string | undefined): Promise<void> {
+    return this.#call('renameMessage', (db) => {
+      db.prepare('UPDATE messages SET uid = ?, server_uidl = ? WHERE mailbox = ? AND uid = ?').run(
+        toUid,
+        serverUidl ?? null,
+        mailbox,
+        fromUid,
+      );
+    });
+  }
+
+  markDeleted(mailbox: string, uids: ReadonlyArray<string>, at: number): Promise<void> {
+    return this.#call('markDeleted', (db) => {
+      db.prepare(
+        `UPDATE messages SET deleted_at = ?
+         WHERE mailbox = ? AND deleted_at IS NULL AND uid IN (SELECT value FROM json_each(?))`,
+      ).run(at, mailbox, JSON.stringify(uids));
+    });
+  }
+
+  listRetentionDue(mailbox: string, before: number, limit: number): Promise<MessageRecord[]> {
+    return this.#call('listRetentionDue', (db) => {
+      const rows = db
+        .prepare(
+          `SELECT * FROM messages WHERE mailbox = ? AND deleted_at IS NULL AND fetched_at < ?
+           ORDER BY fetched_at, uid LIMIT ?`,
+        )
+        .all(mailbox, before, limit) as MessageRow[];
+      return rows.map(toMessage);
+    });
+  }
+
+  listDueDeliveries(now: number, limit: number): Promise<DeliveryJob[]> {
+    return this.#call('listDueDeliveries', (db) => {
+      const rows = db
+        .prepare(
+          `SELECT * FROM deliveries WHERE status IN (${DUE_STATUSES.map(() => '?').join(', ')}) AND next_attempt_at <= ?
+           ORDER BY next_attempt_at, created_at, webhook_id LIMIT ?`,
+        )
+        .all(...DUE_STATUSES, now, limit) as DeliveryRow[];
+      return rows.map(toDelivery);
+    });
+  }
+
+  listDeliveries(filter: {
+    mailbox?: string;
+    status?: DeliveryStatus;
+    uid?: string;
+    limit?: number;
+  }): Promise<DeliveryJob[]> {
+    return this.#call('listDeliveries', (db) => {
+      const where: string[] = [];
+      const params: (string | number)[] = [];
+      for (const column of ['mailbox', 'status', 'uid'] as const) {
+        const value = filter[column];
+        if (value === undefined) continue;
+        where.push(`${column} = ?`);
+        params.push(value);
+      }
+      const sql = `SELECT * FROM deliveries ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY created_at, webhook_id LIMIT ?`;
+      const rows = db.prepare(sql).all(...params, filter.limit ?? -1) as DeliveryRow[];
+      return rows.map(toDelivery);
+    });
+  }
+
+  updateDelivery(webhookId: string, patch: DeliveryPatch): Promise<void> {
+    return this.#call('updateDelivery', (db) => {
+      const sets: string[] = [];
+      const params: (string | number)[] = [];
+      for (const [field, column] of Object.entries(DELIVERY_COLUMNS)) {
+        const value = patch[field as keyof DeliveryPatch];
+        if (value === undefined) continue;
+        sets.push(`${column} = ?`);
+        params.push(value);
+      }
+      if (sets.length === 0) return;
+      db.prepare(`UPDATE deliveries SET ${sets.join(', ')} WHERE webhook_id = ?`).run(...params, webhookId);
+    });
+  }
+
+  countDeliveries(mailbox: string): Promise<Record<DeliveryStatus, number>> {
+    return this.#call('countDeliveries', (db) => {
+      const counts = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
+      const rows = db
+        .prepare('SELECT status, COUNT(*) AS n FROM deliveries WHERE mailbox = ? GROUP BY status')
+        .all(mailbox) as { status: DeliveryStatus; n: number }[];
+      for (const row of rows) counts[row.status] = row.n;
+      return counts;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#call('close', (db) => db.close());
+  }
+}

@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FolderRawStore, isValidKey, keyFor } from '../../functions/local/folder-raw-store.js';
+import { chunked, describeRawStoreContract, sha256Hex } from '../contract/raw-store.contract.js';
+
+async function listFiles(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(root, join(e.parentPath, e.name)))
+    .sort();
+}
+
+describeRawStoreContract('FolderRawStore', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pop3-bridge-raw-'));
+  return {
+    store: new FolderRawStore(dir),
+    listObjects: () => listFiles(dir),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+describe('FolderRawStore (local specifics)', () => {
+  let dir: string;
+  let store: FolderRawStore;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pop3-bridge-raw-'));
+    store = new FolderRawStore(dir);
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('files raw messages and attachments under <kind>/<sha[0..2]>/<sha>.<ext>, readable only by the owner', async () => {
+    const bytes = Buffer.from('hello');
+    const sha = sha256Hex(bytes);
+    const raw = await store.put(chunked(bytes), 'raw');
+    const att = await store.put(chunked(bytes), 'attachment');
+    expect(raw.key).toBe(`raw/${sha.slice(0, 2)}/${sha}.eml`);
+    expect(att.key).toBe(`att/${sha.slice(0, 2)}/${sha}.bin`);
+    expect(await readFile(join(dir, raw.key))).toEqual(bytes);
+    expect((await stat(join(dir, raw.key))).mode & 0o777).toBe(0o600);
+    expect(await listFiles(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('keyFor and isValidKey agree; keys with a mismatched shard are refused', () => {
+    const sha = sha256Hex(Buffer.from('x'));
+    expect(isValidKey(keyFor(sha, 'raw'))).toBe(true);
+    expect(isValidKey(keyFor(sha, 'attachment'))).toBe(true);
+    expect(isValidKey(`raw/00/${sha}.eml`)).toBe(sha.startsWith('00'));
+    expect(isValidKey(`raw/${sha.slice(0, 2)}/${sha}.bin`)).toBe(false);
+  });
+
+  it('streams a 50 MB message without holding more than a few chunks at once', async () => {
+    const total = 50 * 1024 * 1024;
+    const chunk = randomBytes(64 * 1024);
+    const tmpDir = join(dir, 'tmp');
+    let produced = 0;
+    let maxAhead = 0;
+    let samples = 0;
+    // Pull-based source: read() is only called when the store wants more. Each time, compare
+    // what we have produced with what has reached the temp file: the difference is all the
+    // store (and the source's own buffer) can be holding.
+    const input = new Readable({
+      highWaterMark: 64 * 1024,
+      read() {
+        if (produced > 0) {
+          const names = readdirSync(tmpDir);
+          if (names.length === 1) {
+            const onDisk = statSync(join(tmpDir, names[0]!)).size;
+            maxAhead = Math.max(maxAhead, produced - onDisk);
+            samples++;
+          }
+        }
+        if (produced >= total) {
+          this.push(null);
+          return;
+        }
+        produced += chunk.length;
+        this.push(chunk);
+      },
+    });
+    const stored = await store.put(input, 'raw');
+    expect(stored.size).toBe(total);
+    expect(samples).toBeGreaterThan(700);
+    // Source highWaterMark (64 KiB) + sink highWaterMark (64 KiB) + the chunk being written.
+    expect(maxAhead).toBeLessThanOrEqual(4 * 64 * 1024);
+  });
+
+  it('sweepTemp removes only old temp files', async () => {
+    await store.put(chunked(Buffer.from('x')), 'raw');
+    const old = join(dir, 'tmp', 'old.part');
+    const fresh = join(dir, 'tmp', 'fresh.part');
+    await writeFile(old, 'partial');
+    await writeFile(fresh, 'partial');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(old, hourAgo, hourAgo);
+    expect(await store.sweepTemp(600_000)).toBe(1);
+    expect(await listFiles(join(dir, 'tmp'))).toEqual(['fresh.part']);
+    expect(await new FolderRawStore(join(dir, 'absent')).sweepTemp(0)).toBe(0);
+  });
+
+  it('a put into an unwritable place is STORE_ERR_IO and consumes the input no further', async () => {
+    await writeFile(join(dir, 'blocker'), 'a file where the store dir should be');
+    const blocked = new FolderRawStore(join(dir, 'blocker'));
+    const input = chunked(randomBytes(10_000));
+    await expect(blocked.put(input, 'raw')).rejects.toMatchObject({ code: 'STORE_ERR_IO' });
+    expect(input.destroyed).toBe(true);
+  });
+});
