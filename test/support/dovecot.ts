@@ -515,7 +515,7 @@ let mailboxCounter = 0;
 
 function mailboxes(facts: DovecotFacts): DovecotMailboxes {
   const home = (user: string): string => {
-    if (!USERNAME.test(user)) throw new Error(`invalid Dovecot user name ${JSON.stringify(user)}`);
+    if (!USERNAME.test(user) || user.startsWith('.')) throw new Error(`invalid Dovecot user name ${JSON.stringify(user)}`);
     return path.join(facts.mailRoot, user);
   };
   // Only root may chown; as an ordinary user the files are ours already, and mailUid is us.
@@ -530,7 +530,8 @@ function mailboxes(facts: DovecotFacts): DovecotMailboxes {
       // Maildir (https://cr.yp.to/proto/maildir.html): write in tmp/, then rename into new/, so a session that is
       // open meanwhile never sees half a message. Dovecot gives new files UIDs in the order of the time at the
       // start of the name, so increasing timestamps make the message numbers follow the order given here.
-      const name = `${timestamp}.M${i}P${process.pid}.pop3-bridge-test`;
+      // The random part keeps a name from ever being reused after a DELE, which could revive a stale uidlist entry.
+      const name = `${timestamp}.M${i}R${randomBytes(4).toString('hex')}P${process.pid}.pop3-bridge-test`;
       const tmp = path.join(dir, 'tmp', name);
       await writeFile(tmp, bytes, { mode: 0o644 });
       await own(tmp);
