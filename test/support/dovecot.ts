@@ -515,7 +515,8 @@ let mailboxCounter = 0;
 
 function mailboxes(facts: DovecotFacts): DovecotMailboxes {
   const home = (user: string): string => {
-    if (!USERNAME.test(user) || user.startsWith('.')) throw new Error(`invalid Dovecot user name ${JSON.stringify(user)}`);
+    if (!USERNAME.test(user) || user.startsWith('.'))
+      throw new Error(`invalid Dovecot user name ${JSON.stringify(user)}`);
     return path.join(facts.mailRoot, user);
   };
   // Only root may chown; as an ordinary user the files are ours already, and mailUid is us.
