@@ -196,6 +196,13 @@ export const MailboxSchema = z
       .refine(isHost, 'expected a host name or IP address'),
     port: intRange(1, 65535).optional().meta({ description: 'Default: 995 for tls implicit, 110 otherwise.' }),
     tls: z.enum(TLS_MODES).default('implicit'),
+    servername: z
+      .string({ error: expected('a host name') })
+      .refine((v) => isIP(v) === 0 && HOSTNAME.test(v), 'expected a host name')
+      .optional()
+      .meta({
+        description: 'TLS server name (SNI and certificate check) when it differs from host, e.g. host is an IP.',
+      }),
     allowInsecureAuth: z
       .boolean()
       .default(false)
@@ -246,8 +253,12 @@ export const MailboxSchema = z
             "tls 'none' sends credentials in clear text: the client refuses to log in unless allowInsecureAuth is true",
         });
       }
-      if (m.tls === 'none' && (m.ca !== undefined || m.pinnedSha256 !== undefined)) {
-        ctx.addIssue({ code: 'custom', path: ['tls'], message: "ca and pinnedSha256 need TLS; tls is 'none'" });
+      if (m.tls === 'none' && (m.ca !== undefined || m.pinnedSha256 !== undefined || m.servername !== undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls'],
+          message: "ca, pinnedSha256 and servername need TLS; tls is 'none'",
+        });
       }
       if (hasPassword && hasOAuth) {
         ctx.addIssue({ code: 'custom', path: ['oauth2'], message: 'set either password or oauth2, not both' });

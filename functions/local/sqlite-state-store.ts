@@ -248,6 +248,22 @@ export class SqliteStateStore implements StateStore {
     return { roundTrips: this.#roundTrips };
   }
 
+  /** The connection's durability settings, read live (for tests and `doctor`-style diagnostics). */
+  settings(): {
+    journalMode: string;
+    synchronous: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
+    busyTimeoutMs: number;
+    schemaVersion: number;
+  } {
+    const synchronous = this.#db.pragma('synchronous', { simple: true }) as number;
+    return {
+      journalMode: String(this.#db.pragma('journal_mode', { simple: true })),
+      synchronous: (['OFF', 'NORMAL', 'FULL', 'EXTRA'] as const)[synchronous] ?? 'OFF',
+      busyTimeoutMs: this.#db.pragma('busy_timeout', { simple: true }) as number,
+      schemaVersion: this.#db.pragma('user_version', { simple: true }) as number,
+    };
+  }
+
   /** One port call: counted, run, and failures other than our own translated to STATE_ERR_IO. */
   #call<T>(operation: string, fn: (db: Statements) => T): Promise<T> {
     this.#roundTrips++;

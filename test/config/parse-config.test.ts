@@ -80,6 +80,8 @@ describe('parseConfig: a valid mailbox', () => {
       mailboxes: [
         mailbox({
           port: 1995,
+          host: '192.0.2.10',
+          servername: 'pop.example.com',
           pinnedSha256: [pin],
           webhooks: [
             {
@@ -95,6 +97,7 @@ describe('parseConfig: a valid mailbox', () => {
     expect(problems).toEqual([]);
     const m = config.mailboxes[0]!;
     expect(m.port).toBe(1995);
+    expect(m.servername).toBe('pop.example.com');
     expect(m.pinnedSha256).toEqual(['ab'.repeat(32)]);
     expect(m.webhooks[0]).toMatchObject({
       id: 'crm',
@@ -152,7 +155,13 @@ describe('parseConfig: every rule names its exact path', () => {
     [
       'pin without TLS',
       { tls: 'none', allowInsecureAuth: true, pinnedSha256: [SHA] },
-      "mailboxes[0].tls: ca and pinnedSha256 need TLS; tls is 'none'",
+      "mailboxes[0].tls: ca, pinnedSha256 and servername need TLS; tls is 'none'",
+    ],
+    ['servername as IP', { servername: '10.0.0.1' }, 'mailboxes[0].servername: expected a host name'],
+    [
+      'servername without TLS',
+      { tls: 'none', allowInsecureAuth: true, servername: 'pop.example.com' },
+      "mailboxes[0].tls: ca, pinnedSha256 and servername need TLS; tls is 'none'",
     ],
     [
       'bad fingerprint',

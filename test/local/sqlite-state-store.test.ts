@@ -45,9 +45,14 @@ describe('SqliteStateStore (local specifics)', () => {
     ).map((t) => t.name);
     expect(tables).toEqual(['deliveries', 'known_uids', 'leases', 'mailbox_state', 'messages']);
     db.close();
-    // synchronous is per connection: check it on a live store's own connection via a second open.
-    const again = new SqliteStateStore(file);
-    expect(await again.recordMessage(record('mb', 'u'), [])).toBe('created');
+    // synchronous and busy_timeout are per connection: ask the store's own.
+    const again = new SqliteStateStore(file, { busyTimeoutMs: 1234 });
+    expect(again.settings()).toEqual({
+      journalMode: 'wal',
+      synchronous: 'FULL',
+      busyTimeoutMs: 1234,
+      schemaVersion: SCHEMA_VERSION,
+    });
     await again.close();
   });
 
