@@ -1,3 +1,4 @@
+import { createHash, createHmac } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
@@ -17,7 +18,7 @@ class RawSession {
   private buffer = Buffer.alloc(0);
   private waiter: (() => void) | undefined;
 
-  constructor(private readonly socket: net.Socket) {
+  constructor(public socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       this.waiter?.();
@@ -56,6 +57,23 @@ class RawSession {
     const out = this.buffer.subarray(0, n);
     this.buffer = this.buffer.subarray(n);
     return out;
+  }
+
+  /** RFC 2595 §4: after +OK to STLS, the TLS handshake starts on the same socket. */
+  async startTls(ca: string = facts.caPem): Promise<void> {
+    expect(await this.command('STLS')).toMatch(/^\+OK/);
+    this.socket.removeAllListeners('data');
+    const secure = tls.connect({ socket: this.socket, servername: facts.servername, ca });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', () => resolve());
+      secure.once('error', reject);
+    });
+    this.buffer = Buffer.alloc(0);
+    this.socket = secure;
+    secure.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.waiter?.();
+    });
   }
 
   async line(): Promise<string> {
@@ -185,5 +203,41 @@ describe('Dovecot harness', () => {
     expect(list).toContain(`3 ${noFinal.length}\r\n`);
     expect(retrNoFinal.length).toBe(noFinal.length + 2);
     await session.quit();
+  });
+
+  it('upgrades the plain port with STLS, verified against the CA', async () => {
+    const { user, password } = await dovecot.createMailbox([fixture('plain-text').bytes]);
+    const session = await RawSession.open('plain');
+    await session.line();
+    await session.startTls();
+    // RFC 2595 §4: the client must discard what it knew before TLS and ask CAPA again; STLS is no longer offered.
+    expect((await session.multiLine('CAPA')).body.toString('latin1')).not.toContain('STLS');
+    await session.command(`USER ${user}`);
+    expect(await session.command(`PASS ${password}`)).toMatch(/^\+OK/);
+    expect(await session.command('STAT')).toMatch(/^\+OK 1 /);
+    await session.quit();
+  });
+
+  it('accepts APOP, AUTH PLAIN and AUTH CRAM-MD5 with the stored password', async () => {
+    const { user, password } = await dovecot.createMailbox([]);
+
+    const apop = await RawSession.open('plain');
+    const stamp = /<[^>]+>/.exec(await apop.line())![0];
+    const digest = createHash('md5').update(`${stamp}${password}`).digest('hex');
+    expect(await apop.command(`APOP ${user} ${digest}`)).toMatch(/^\+OK/);
+    await apop.quit();
+
+    const plain = await RawSession.open('plain');
+    await plain.line();
+    const initial = Buffer.from(`\0${user}\0${password}`).toString('base64');
+    expect(await plain.command(`AUTH PLAIN ${initial}`)).toMatch(/^\+OK/);
+    await plain.quit();
+
+    const cram = await RawSession.open('plain');
+    await cram.line();
+    const challenge = Buffer.from((await cram.command('AUTH CRAM-MD5')).slice(2), 'base64').toString('latin1');
+    const hmac = createHmac('md5', password).update(challenge).digest('hex');
+    expect(await cram.command(Buffer.from(`${user} ${hmac}`).toString('base64'))).toMatch(/^\+OK/);
+    await cram.quit();
   });
 });
