@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { deriveWebhookId } from '../../functions/config/schema.js';
-import { type ConfigProblem, formatPath, parseConfig } from '../../functions/config/validate.js';
+import {
+  type ConfigProblem,
+  collectSecrets,
+  formatPath,
+  parseConfig,
+  redact,
+} from '../../functions/config/validate.js';
 import { BridgeError, isBridgeError } from '../../functions/core/errors.js';
 
 const SECRET = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
@@ -465,4 +471,20 @@ describe('formatPath', () => {
 
 it('BridgeError is what parseConfig throws', () => {
   expect(() => parseConfig(undefined)).toThrow(BridgeError);
+});
+
+describe('redaction backstop', () => {
+  it('collects credentials and URLs at any depth and blanks them out of text', () => {
+    const secrets = collectSecrets({
+      password: 'pw-1234',
+      oauth2: { clientSecret: 'cs-1234', refreshToken: 'rt-1234' },
+      webhooks: [{ url: 'https://h.example/?token=abcd', secret: ['whsec_one', 'whsec_two'] }],
+      name: 'not-a-secret',
+      short: { password: 'abc' },
+    });
+    expect([...secrets].sort()).toEqual(
+      ['cs-1234', 'https://h.example/?token=abcd', 'pw-1234', 'rt-1234', 'whsec_one', 'whsec_two'].sort(),
+    );
+    expect(redact('got pw-1234 and whsec_two', secrets)).toBe('got [redacted] and [redacted]');
+  });
 });
