@@ -1,4 +1,4 @@
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, TestModule, TestRunEndReason } from 'vitest/node';
 
 /**
  * Prints the plain closing line CI reads: `N passed, N failed, N skipped`.
@@ -6,7 +6,11 @@ import type { Reporter, TestModule } from 'vitest/node';
  * so a broken setup can never look green.
  */
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
+  onTestRunEnd(
+    testModules: ReadonlyArray<TestModule>,
+    unhandledErrors: ReadonlyArray<unknown>,
+    reason: TestRunEndReason,
+  ): void {
     let passed = 0;
     let failed = unhandledErrors.length;
     let skipped = 0;
@@ -19,6 +23,8 @@ export default class SummaryReporter implements Reporter {
         else skipped += 1;
       }
     }
+    // A run that failed outside any test (global setup could not start Dovecot) must not read as green.
+    if (reason !== 'passed' && failed === 0) failed = 1;
     process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }
 }
