@@ -77,6 +77,7 @@ export interface PollOptions {
   readonly force?: boolean;
   /** Stops taking new messages (graceful shutdown); the current one is finished. */
   readonly signal?: AbortSignal;
+  /** Lease lifetime, renewed every third of it while the poll runs. Default 60 s. */
   readonly leaseTtlMs?: number;
 }
 
@@ -122,6 +123,8 @@ class MailboxPoll {
   private remaining = 0;
   private deleted = 0;
   private uidlReset: { matchedByHash: number; unknown: number } | undefined;
+  /** Set when renewing the lease failed: stop taking new messages, another poller may own the mailbox now. */
+  private leaseLost = false;
 
   constructor(
     private readonly target: PollTarget,
@@ -155,13 +158,27 @@ class MailboxPoll {
       return this.result('deferred', { nextPollAfter: prior.nextPollAfter });
     }
     const owner = randomUUID();
-    const ttl =
-      this.options.leaseTtlMs ??
-      (this.options.deadline !== undefined ? this.options.deadline - startedAt + 120_000 : 30 * 60_000);
+    // A short lease, renewed while the poll runs: a poll that crashes (SIGKILL, Lambda timeout) blocks
+    // the mailbox for at most one TTL, yet a long poll never loses its lease to a second poller.
+    const ttl = this.options.leaseTtlMs ?? 60_000;
     if (!(await state.acquireLease(name, owner, ttl, startedAt))) {
       this.log.info('poll skipped: another poll holds the lease');
       return this.result('busy');
     }
+    const heartbeat = setInterval(
+      () => {
+        state.acquireLease(name, owner, ttl, this.now()).then(
+          (held) => {
+            if (!held) this.leaseLost = true;
+          },
+          () => {
+            this.leaseLost = true;
+          },
+        );
+      },
+      Math.max(ttl / 3, 10),
+    );
+    heartbeat.unref();
     try {
       const path = await this.poll(prior);
       const okAt = this.now();
@@ -208,6 +225,7 @@ class MailboxPoll {
       this.log.warn('poll failed', { error, failing: decision.failing, nextPollAfter: decision.nextPollAfter });
       return this.result('error', { error, nextPollAfter: decision.nextPollAfter });
     } finally {
+      clearInterval(heartbeat);
       await state.releaseLease(name, owner);
     }
   }
@@ -357,7 +375,7 @@ class MailboxPoll {
   }
 
   private budgetLeft(): boolean {
-    if (this.options.signal?.aborted) return false;
+    if (this.options.signal?.aborted || this.leaseLost) return false;
     return this.options.deadline === undefined || this.now() < this.options.deadline;
   }
 
