@@ -1,0 +1,43 @@
+/** `pop3-bridge poll`: one pass over all (or the named) mailboxes. */
+import { type PollResult, pollMailbox } from '../../core/poll/poll-mailbox.js';
+import { pollTargetOf } from '../../core/poll/target.js';
+import { openLocalRuntime } from '../../local/runtime.js';
+import type { CliContext } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
+import { formatBytes, progressBar, table } from '../output.js';
+
+export function describeResults(results: ReadonlyArray<PollResult>): string {
+  return table(
+    ['MAILBOX', 'RESULT', 'FETCHED', 'DELETED', 'LEFT', 'DETAIL'],
+    results.map((r) => [
+      r.mailbox,
+      r.status === 'error' ? `FAILED ${r.error?.code ?? ''}` : r.status,
+      `${r.fetched} (${formatBytes(r.bytes)})`,
+      String(r.deleted),
+      String(r.remaining),
+      r.error?.message ??
+        (r.uidlReset ? `UIDL reset: ${r.uidlReset.matchedByHash} matched by content hash` : (r.path ?? '')),
+    ]),
+  );
+}
+
+export async function pollCommand(ctx: CliContext, names: ReadonlyArray<string>, force: boolean): Promise<number> {
+  const runtime = openLocalRuntime(ctx.config, { baseDir: process.cwd() });
+  const results: PollResult[] = [];
+  try {
+    for (const mailbox of ctx.select(names)) {
+      const bar = progressBar(mailbox.name);
+      const deps = runtime.depsFor(mailbox, ctx.logger, {
+        onProgress: ({ done, total, bytes }) => bar.update(done, total, bytes),
+      });
+      results.push(await pollMailbox(pollTargetOf(mailbox), deps, { force }));
+      bar.end();
+    }
+  } finally {
+    await runtime.close();
+  }
+  if (ctx.json) ctx.out(JSON.stringify({ results: results.map((r) => ({ ...r, error: r.error?.toJSON() })) }, null, 2));
+  else ctx.out(describeResults(results));
+  const failed = results.some((r) => r.status === 'error') || ctx.skippedFor(names).length > 0;
+  return failed ? ExitCode.MAILBOX_FAILED : ExitCode.OK;
+}

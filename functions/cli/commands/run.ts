@@ -1,0 +1,73 @@
+/**
+ * `pop3-bridge run`: the long-running local bridge. Each mailbox is polled on
+ * its own interval (back-off and LOGIN-DELAY come from the engine's state);
+ * SIGINT/SIGTERM stops taking new messages, lets the current one finish, QUITs
+ * and exits. A second signal exits at once (nothing is lost: a session cut
+ * before QUIT deletes nothing).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type PollResult, pollMailbox } from '../../core/poll/poll-mailbox.js';
+import { pollTargetOf } from '../../core/poll/target.js';
+import { openLocalRuntime } from '../../local/runtime.js';
+import type { CliContext } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
+
+export interface RunOptions {
+  readonly concurrency: number;
+  /** Stop after this many scheduler passes (tests); undefined runs until a signal. */
+  readonly maxPasses?: number | undefined;
+}
+
+export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, options: RunOptions): Promise<number> {
+  const runtime = openLocalRuntime(ctx.config, { baseDir: process.cwd() });
+  const mailboxes = ctx.select(names);
+  const stop = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) process.exit(130);
+    ctx.logger.info('stopping: finishing the current message, then QUIT', { signal });
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const nextDue = new Map(mailboxes.map((m) => [m.name, 0]));
+  const inFlight = new Map<string, Promise<PollResult>>();
+  let failures = 0;
+  ctx.logger.info('bridge running', { mailboxes: mailboxes.map((m) => m.name), store: runtime.dir });
+  try {
+    for (
+      let pass = 0;
+      !stop.signal.aborted && (options.maxPasses === undefined || pass < options.maxPasses);
+      pass += 1
+    ) {
+      const now = Date.now();
+      for (const mailbox of mailboxes) {
+        if (inFlight.has(mailbox.name) || inFlight.size >= options.concurrency) continue;
+        if ((nextDue.get(mailbox.name) ?? 0) > now) continue;
+        const poll = pollMailbox(pollTargetOf(mailbox), runtime.depsFor(mailbox, ctx.logger), {
+          signal: stop.signal,
+        }).then((result) => {
+          inFlight.delete(mailbox.name);
+          const interval = mailbox.pollIntervalSeconds * 1000;
+          nextDue.set(mailbox.name, Math.max(Date.now() + interval, result.nextPollAfter ?? 0));
+          if (result.status === 'error') failures += 1;
+          return result;
+        });
+        inFlight.set(mailbox.name, poll);
+      }
+      const soonest = Math.min(...[...nextDue.values()].map((t) => t - Date.now()), 5_000);
+      await Promise.race([
+        sleep(Math.max(soonest, 50), undefined, { signal: stop.signal }).catch(() => {}),
+        ...inFlight.values(),
+      ]);
+    }
+    await Promise.all(inFlight.values());
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await runtime.close();
+  }
+  ctx.logger.info('bridge stopped');
+  return failures > 0 && options.maxPasses !== undefined ? ExitCode.MAILBOX_FAILED : ExitCode.OK;
+}

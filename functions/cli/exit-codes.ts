@@ -1,0 +1,9 @@
+/** Exit codes of `pop3-bridge`, documented in README.md. */
+export const ExitCode = {
+  /** Everything asked for succeeded (a mailbox another process is polling counts as success). */
+  OK: 0,
+  /** At least one mailbox failed, or was skipped because its config is invalid. */
+  MAILBOX_FAILED: 1,
+  /** Bad command line, or a config file that cannot be read or has no valid top level. */
+  USAGE: 2,
+} as const;

@@ -1,0 +1,108 @@
+/**
+ * `pop3-bridge` — the local mode's command line.
+ *
+ * Arguments are parsed with node:util parseArgs (no dependency); every command
+ * reads the same config file; human output goes to stdout, JSON logs to stderr.
+ */
+import { parseArgs } from 'node:util';
+import { isBridgeError } from '../core/errors.js';
+import type { LogLevel } from '../core/logger.js';
+import { checkCommand } from './commands/check.js';
+import { demoCommand } from './commands/demo.js';
+import { lsCommand } from './commands/ls.js';
+import { pollCommand } from './commands/poll.js';
+import { runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
+import { createContext } from './context.js';
+import { ExitCode } from './exit-codes.js';
+
+export const USAGE = `Usage: pop3-bridge <command> [options] [mailbox...]
+
+Commands:
+  demo              serve a generated demo mailbox and run the real bridge against it
+  check [mailbox]   connect, TLS, CAPA, log in, STAT; nothing is changed
+  ls [mailbox]      dry run: the messages the next poll would fetch (From, Subject, size)
+  poll [mailbox]    one pass over all (or the named) mailboxes
+  run [mailbox]     keep polling, each mailbox on its interval; SIGINT/SIGTERM stops gracefully
+  status            per mailbox: last ok, last error, stored, pending deliveries, failing
+
+Options:
+  -c, --config FILE   config file (default: $POP3_BRIDGE_CONFIG or ./pop3-bridge.yaml|.yml|.json)
+      --json          machine-readable output (check, ls, poll, status, demo)
+      --force         poll even if a mailbox is backing off after errors
+      --limit N       ls: show at most N messages per mailbox (default 50)
+      --concurrency N run: mailboxes polled at once (default 4)
+      --log-level L   debug | info | warn | error (default: info for poll/run/demo, warn otherwise)
+  -h, --help
+
+Exit codes: 0 ok, 1 a mailbox failed or was skipped for invalid config, 2 usage or config file error.`;
+
+const LOG_LEVELS: ReadonlyArray<LogLevel> = ['debug', 'info', 'warn', 'error'];
+
+export async function main(argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        json: { type: 'boolean', default: false },
+        force: { type: 'boolean', default: false },
+        limit: { type: 'string' },
+        concurrency: { type: 'string' },
+        'log-level': { type: 'string' },
+        'max-passes': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}\n`);
+    return ExitCode.USAGE;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...names] = positionals;
+  if (values.help || command === undefined) {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined && !values.help ? ExitCode.USAGE : ExitCode.OK;
+  }
+  const verbose = command === 'poll' || command === 'run' || command === 'demo';
+  const logLevel = (values['log-level'] as string | undefined) ?? (verbose ? 'info' : 'warn');
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    process.stderr.write(`--log-level must be one of ${LOG_LEVELS.join(', ')}\n`);
+    return ExitCode.USAGE;
+  }
+  const json = values.json === true;
+  try {
+    if (command === 'demo') return await demoCommand({ json, logLevel: logLevel as LogLevel });
+    const ctx = await createContext(
+      { config: values.config as string | undefined, json, logLevel: logLevel as LogLevel },
+      env,
+    );
+    switch (command) {
+      case 'check':
+        return await checkCommand(ctx, names);
+      case 'ls':
+        return await lsCommand(ctx, names, Number(values.limit ?? 50));
+      case 'poll':
+        return await pollCommand(ctx, names, values.force === true);
+      case 'run':
+        return await runCommand(ctx, names, {
+          concurrency: Number(values.concurrency ?? 4),
+          maxPasses: values['max-passes'] === undefined ? undefined : Number(values['max-passes']),
+        });
+      case 'status':
+        return await statusCommand(ctx);
+      default:
+        process.stderr.write(`unknown command '${command}'\n\n${USAGE}\n`);
+        return ExitCode.USAGE;
+    }
+  } catch (error) {
+    if (isBridgeError(error) && error.code.startsWith('CONFIG_ERR')) {
+      process.stderr.write(`pop3-bridge: ${error.message}\n`);
+      return ExitCode.USAGE;
+    }
+    process.stderr.write(`pop3-bridge: ${isBridgeError(error) ? `${error.code}: ${error.message}` : String(error)}\n`);
+    return ExitCode.MAILBOX_FAILED;
+  }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Makes sure the system packages the tests need are present (runs before `npm test`).
+# The tests start their own Dovecot on loopback ports with a generated config; they
+# never use or touch the system's /etc/dovecot or its service.
+set -euo pipefail
+missing=()
+command -v dovecot >/dev/null 2>&1 && [ -x /usr/lib/dovecot/pop3 ] || missing+=(dovecot-core dovecot-pop3d)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing test dependencies: ${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "The tests need: ${missing[*]}. Install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi

@@ -1,0 +1,151 @@
+/**
+ * The `pop3-bridge` command line, run as a real process (bin/pop3-bridge.js)
+ * against the test Dovecot: exit codes, JSON output, one bad mailbox skipped
+ * while the others run, nothing changed by check and ls, and status.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dovecotFromInjected } from '../support/dovecot.js';
+
+const dovecot = dovecotFromInjected();
+const BIN = path.join(import.meta.dirname, '../../bin/pop3-bridge.js');
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function mail(i: number): Buffer {
+  return Buffer.from(
+    `From: Sender ${i} <s${i}@example.test>\r\nSubject: Hello ${i}\r\nMessage-ID: <cli${i}@x>\r\n\r\nbody ${i}\r\n`,
+  );
+}
+
+let dir: string;
+let account: { user: string; password: string };
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-cli-'));
+  account = await dovecot.createMailbox([mail(1), mail(2), mail(3)]);
+  await writeFile(path.join(dir, 'ca.pem'), dovecot.facts.caPem);
+  const config = {
+    store: { dir: 'state' },
+    mailboxes: [
+      {
+        name: 'main',
+        host: dovecot.facts.host,
+        port: dovecot.facts.tlsPort,
+        tls: 'implicit',
+        servername: dovecot.facts.servername,
+        ca: path.join(dir, 'ca.pem'),
+        username: account.user,
+        password: '${TEST_POP3_PASSWORD}',
+        webhooks: [{ url: 'https://hooks.example.test/in', secret: SECRET }],
+      },
+      // Invalid: reported with its path and skipped; 'main' still runs.
+      { name: 'broken', host: dovecot.facts.host, port: 70000, username: 'x', password: 'y', webhooks: [] },
+    ],
+  };
+  await writeFile(path.join(dir, 'pop3-bridge.json'), JSON.stringify(config, null, 2));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const env = () => ({ TEST_POP3_PASSWORD: account.password });
+
+describe('pop3-bridge CLI', () => {
+  it('check reports the mailbox, names the bad field of the skipped one, changes nothing, exits 1', async () => {
+    const run = await cli(dir, ['check'], env());
+    expect(run.stderr).toContain('mailboxes[1].port');
+    expect(run.stdout).toMatch(/main\s+127\.0\.0\.1:\d+ \(implicit\)\s+ok\s+3 /);
+    expect(run.code).toBe(1);
+    expect(run.stdout + run.stderr).not.toContain(account.password);
+  });
+
+  it('check --json with only the good mailbox exits 0', async () => {
+    const run = await cli(dir, ['check', 'main', '--json'], env());
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as {
+      mailboxes: Array<{ mailbox: string; ok: boolean; messages: number; secure: boolean }>;
+    };
+    expect(report.mailboxes).toEqual([
+      expect.objectContaining({ mailbox: 'main', ok: true, messages: 3, secure: true }),
+    ]);
+  });
+
+  it('ls shows From and Subject of the new messages and fetches nothing', async () => {
+    const run = await cli(dir, ['ls', 'main', '--json'], env());
+    expect(run.code).toBe(0);
+    const out = JSON.parse(run.stdout) as {
+      mailboxes: Array<{ total: number; messages: Array<{ from: string; subject: string }> }>;
+    };
+    expect(out.mailboxes[0]?.total).toBe(3);
+    expect(out.mailboxes[0]?.messages.map((m) => m.subject)).toEqual(['Hello 1', 'Hello 2', 'Hello 3']);
+    expect(out.mailboxes[0]?.messages[0]?.from).toContain('s1@example.test');
+  });
+
+  it('poll stores and queues, a second poll fetches nothing, status shows the counts', async () => {
+    const first = await cli(dir, ['poll', 'main', '--json'], env());
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).results[0]).toMatchObject({ mailbox: 'main', status: 'ok', fetched: 3 });
+    // Logs are JSON lines with the mailbox and uid, never the password.
+    const logs = first.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logs.some((l) => l.msg === 'message stored' && l.mailbox === 'main' && typeof l.uid === 'string')).toBe(
+      true,
+    );
+    expect(first.stderr).not.toContain(account.password);
+
+    const second = await cli(dir, ['poll', 'main', '--json'], env());
+    expect(JSON.parse(second.stdout).results[0]).toMatchObject({ status: 'ok', fetched: 0, path: 'idle' });
+
+    const status = await cli(dir, ['status', '--json'], env());
+    expect(status.code).toBe(0);
+    const rows = JSON.parse(status.stdout).mailboxes as Array<{
+      mailbox: string;
+      state: { storedCount: number };
+      deliveries: { pending: number };
+    }>;
+    expect(rows.find((r) => r.mailbox === 'main')).toMatchObject({
+      state: { storedCount: 3 },
+      deliveries: { pending: 3 },
+    });
+  });
+
+  it('an unset ${VAR} is a config error naming the variable, exit 2', async () => {
+    const run = await cli(dir, ['check', 'main'], {});
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('TEST_POP3_PASSWORD');
+  });
+
+  it('usage errors exit 2', async () => {
+    expect((await cli(dir, ['frobnicate'], env())).code).toBe(2);
+    expect((await cli(dir, ['check', '--no-such-flag'], env())).code).toBe(2);
+    expect((await cli(dir, [], env())).code).toBe(2);
+  });
+});
