@@ -37,7 +37,7 @@ export function openLocalRuntime(config: BridgeConfig, options: { baseDir?: stri
         state,
         store,
         logger,
-        openSession: (signal) => openMailboxSession(mailbox, { tokens, signal }),
+        openSession: () => openMailboxSession(mailbox, { tokens }),
         ...extra,
       };
     },

@@ -258,6 +258,9 @@ export class ReplyReader {
               new BridgeError('POP3_ERR_ABORTED', `${head.verb} stream destroyed before its end; connection closed`),
             ),
         );
+        // A pipelined body may fail before anyone reads it (the connection dropped while the previous
+        // message streamed): that must not crash the process. A later reader still sees `errored`.
+        stream.on('error', () => {});
         this.body = { pending: head, decoder: new DotDecoder(this.limits), stream };
         head.settle({ status, body: stream });
       }

@@ -45,7 +45,7 @@ export async function engineHarness(
         {
           state,
           store,
-          openSession: async (signal) => {
+          openSession: async () => {
             harness.sessions += 1;
             const client = await Pop3Client.connect({
               host: dovecot.facts.host,
@@ -53,7 +53,6 @@ export async function engineHarness(
               tls: 'implicit',
               ca: dovecot.facts.caPem,
               servername: dovecot.facts.servername,
-              ...(signal && { signal }),
               ...(clientTrace && { trace: clientTrace }),
             });
             await client.login({ username: account.user, password: account.password });

@@ -57,7 +57,7 @@ export interface PollDeps {
   readonly state: StateStore;
   readonly store: RawStore;
   /** A connected, logged-in client for the target. */
-  readonly openSession: (signal: AbortSignal | undefined) => Promise<Pop3Client>;
+  readonly openSession: () => Promise<Pop3Client>;
   readonly now?: () => number;
   readonly logger?: Logger;
   readonly backoff?: BackoffPolicy;
@@ -237,7 +237,8 @@ class MailboxPoll {
   private async poll(prior: Awaited<ReturnType<StateStore['getMailboxState']>>): Promise<PollPath> {
     const { state } = this.deps;
     const name = this.target.name;
-    const client = await this.deps.openSession(this.options.signal);
+    // Not given options.signal: that one means "stop taking new messages", not "cut the session".
+    const client = await this.deps.openSession();
     this.client = client;
     await this.probe('connected');
 

@@ -1,0 +1,85 @@
+/**
+ * `pop3-bridge run` stops gracefully on SIGTERM: it finishes the message in
+ * progress, QUITs and exits 0; a later poll takes the rest, and nothing is
+ * stored or queued twice.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
+import { dovecotFromInjected } from '../support/dovecot.js';
+
+const dovecot = dovecotFromInjected();
+const BIN = path.join(import.meta.dirname, '../../bin/pop3-bridge.js');
+
+it('SIGTERM during a large first sync: finish the current message, QUIT, exit 0; the next poll resumes', async () => {
+  const count = 60;
+  // ~200 KB each so the sync takes long enough to be interrupted in the middle.
+  const messages = Array.from({ length: count }, (_, i) =>
+    Buffer.from(
+      `Subject: bulk ${i}\r\nMessage-ID: <bulk${i}@x>\r\n\r\n${`${i} `.repeat(60_000).replace(/(.{76})/g, '$1\r\n')}\r\n`,
+    ),
+  );
+  const account = await dovecot.createMailbox(messages);
+  const dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-run-'));
+  try {
+    await writeFile(path.join(dir, 'ca.pem'), dovecot.facts.caPem);
+    await writeFile(
+      path.join(dir, 'pop3-bridge.json'),
+      JSON.stringify({
+        store: { dir: 'state' },
+        mailboxes: [
+          {
+            name: 'bulk',
+            host: dovecot.facts.host,
+            port: dovecot.facts.tlsPort,
+            servername: dovecot.facts.servername,
+            ca: path.join(dir, 'ca.pem'),
+            username: account.user,
+            password: account.password,
+            webhooks: [{ url: 'https://hooks.example.test/in', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }],
+          },
+        ],
+      }),
+    );
+    const child = spawn(process.execPath, [BIN, 'run'], { cwd: dir });
+    let stderr = '';
+    let signalled = false;
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const stored = stderr.split('"msg":"message stored"').length - 1;
+      if (!signalled && stored >= 5) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const code = await exited;
+    clearTimeout(killer);
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('"msg":"bridge stopped"');
+    const stored = stderr.split('"msg":"message stored"').length - 1;
+    expect(stored).toBeGreaterThanOrEqual(5);
+    expect(stored).toBeLessThan(count);
+
+    const state = new SqliteStateStore(path.join(dir, 'state', 'state.db'));
+    expect(await state.listDeliveries({ mailbox: 'bulk' })).toHaveLength(stored);
+    await state.close();
+
+    const rest = spawn(process.execPath, [BIN, 'poll', '--json'], { cwd: dir });
+    let out = '';
+    rest.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await new Promise((resolve) => rest.on('close', resolve))).toBe(0);
+    expect(JSON.parse(out).results[0]).toMatchObject({ status: 'ok', fetched: count - stored });
+    const after = new SqliteStateStore(path.join(dir, 'state', 'state.db'));
+    const jobs = await after.listDeliveries({ mailbox: 'bulk' });
+    expect(jobs).toHaveLength(count);
+    expect(new Set(jobs.map((j) => j.uid)).size).toBe(count);
+    await after.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
