@@ -127,6 +127,13 @@ export interface StateStore {
 
   /** Delivery queue: jobs due at `now`, oldest first. */
   listDueDeliveries(now: number, limit: number): Promise<DeliveryJob[]>;
+  /**
+   * Takes up to `limit` due jobs for one worker: atomically pushes their
+   * `nextAttemptAt` to `now + visibilityMs` (like an SQS visibility timeout),
+   * so a second worker does not take them too, and a worker that dies leaves
+   * them due again later. Oldest first.
+   */
+  claimDueDeliveries(now: number, limit: number, visibilityMs: number): Promise<DeliveryJob[]>;
   listDeliveries(filter: {
     mailbox?: string;
     status?: DeliveryStatus;

@@ -465,6 +465,25 @@ export class SqliteStateStore implements StateStore {
     });
   }
 
+  claimDueDeliveries(now: number, limit: number, visibilityMs: number): Promise<DeliveryJob[]> {
+    return this.#call('claimDueDeliveries', (db) =>
+      // IMMEDIATE: the select and the update happen under one write lock, so two workers never claim one job.
+      db
+        .transaction(() => {
+          const rows = db
+            .prepare(
+              `SELECT * FROM deliveries WHERE status IN (${DUE_STATUSES.map(() => '?').join(', ')}) AND next_attempt_at <= ?
+               ORDER BY next_attempt_at, created_at, webhook_id LIMIT ?`,
+            )
+            .all(...DUE_STATUSES, now, limit) as DeliveryRow[];
+          const hide = db.prepare('UPDATE deliveries SET next_attempt_at = ? WHERE webhook_id = ?');
+          for (const row of rows) hide.run(now + visibilityMs, row.webhook_id);
+          return rows.map(toDelivery);
+        })
+        .immediate(),
+    );
+  }
+
   listDeliveries(filter: {
     mailbox?: string;
     status?: DeliveryStatus;

@@ -338,6 +338,20 @@ export function describeStateStoreContract(name: string, makeStore: () => Promis
         expect(await store.listDueDeliveries(T0 + 9, 10)).toEqual([]);
       });
 
+      it('claimDueDeliveries hands each due job to one claimer and hides it until the visibility timeout', async () => {
+        const jobs = await seed();
+        const [first, second] = await Promise.all([
+          store.claimDueDeliveries(T0 + 30, 2, 1_000),
+          store.claimDueDeliveries(T0 + 30, 10, 1_000),
+        ]);
+        const claimed = [...first, ...second].map((j) => j.webhookId).sort();
+        expect(claimed).toEqual([jobs[0]!, jobs[1]!, jobs[2]!].map((j) => j.webhookId).sort());
+        expect(await store.claimDueDeliveries(T0 + 500, 10, 1_000)).toEqual([jobs[3]]);
+        // A claimer that died: its jobs are due again once the visibility timeout has passed.
+        const again = await store.claimDueDeliveries(T0 + 30 + 1_000, 10, 1_000);
+        expect(again.map((j) => j.webhookId).sort()).toEqual(claimed);
+      });
+
       it('updateDelivery patches only the given fields; delivered, dead and disabled jobs are not due', async () => {
         const jobs = await seed();
         await store.updateDelivery(jobs[1]!.webhookId, {
