@@ -42,6 +42,19 @@ export const ErrorCodes = {
   POLL_ERR_UIDL_RESET: { retryable: false, summary: 'most known UIDLs vanished at once (server migration?)' },
   POLL_ERR_BUDGET: { retryable: true, summary: 'the poll ran out of its time budget' },
   POLL_ERR_INTERNAL: { retryable: true, summary: 'an unexpected error inside the poll (a bug: please report it)' },
+  // Webhook delivery
+  WEBHOOK_ERR_BLOCKED: {
+    retryable: false,
+    summary: 'the webhook URL points at a private or reserved address (SSRF guard)',
+  },
+  WEBHOOK_ERR_STATUS: { retryable: true, summary: 'the webhook receiver answered with a non-2xx status' },
+  WEBHOOK_ERR_TIMEOUT: { retryable: true, summary: 'the webhook receiver did not answer in time' },
+  WEBHOOK_ERR_NETWORK: { retryable: true, summary: 'the webhook request failed before a response' },
+  WEBHOOK_ERR_GONE: { retryable: false, summary: 'the webhook receiver answered 410 Gone: endpoint disabled' },
+  WEBHOOK_ERR_REDIRECT: {
+    retryable: true,
+    summary: 'the webhook receiver answered with a redirect, which is not followed',
+  },
   OAUTH_ERR_TOKEN: { retryable: true, summary: 'could not obtain an OAuth2 access token' },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 

@@ -45,6 +45,8 @@ export interface MailboxState {
   readonly lastFullSyncAt?: number;
   readonly storedCount?: number;
   readonly storedBytes?: number;
+  /** Endpoints that answered 410 Gone: nothing more is sent to them until the config changes their id. */
+  readonly disabledEndpoints?: ReadonlyArray<{ readonly id: string; readonly at: number; readonly reason: string }>;
   /** Set when a UIDL reset was detected (epoch ms) and how many messages matched by content hash. */
   readonly lastUidlReset?: { readonly at: number; readonly matchedByHash: number; readonly unknown: number };
 }

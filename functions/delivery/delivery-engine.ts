@@ -1,0 +1,208 @@
+/**
+ * Delivers queued events: claims due jobs, builds (once per message) the
+ * event body, applies each endpoint's filters, signs per Standard Webhooks and
+ * POSTs. The outcome decides the job's fate:
+ *
+ * | answer | what happens |
+ * | --- | --- |
+ * | 2xx | delivered |
+ * | 410 Gone | the endpoint is disabled for the mailbox and reported; its jobs become `disabled` |
+ * | 429 / 503 with Retry-After | retried no sooner than the receiver asked (capped at 24 h) |
+ * | other status, redirect, timeout, network error | retried on the Svix-like schedule with jitter |
+ * | schedule exhausted | dead-lettered with its last status and error |
+ * | SSRF guard refusal | dead at once: retrying cannot change the address |
+ *
+ * A failing endpoint never blocks another: each job is its own attempt, and
+ * jobs run with bounded concurrency.
+ */
+import { BridgeError, isBridgeError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import type { DeliveryJob, StateStore } from '../core/ports.js';
+import { type FilterConfig, type FilterSubject, matchesFilters } from './filters.js';
+import { type PostResponse, postWebhook } from './http-post.js';
+import { nextRetryDelay, parseRetryAfter, RETRY_DELAYS_MS } from './retry-schedule.js';
+import { signWebhook } from './signature.js';
+import type { AllowList } from './ssrf-guard.js';
+
+export interface Endpoint {
+  readonly id: string;
+  readonly url: string;
+  readonly secrets: ReadonlyArray<string>;
+  readonly allowHttp: boolean;
+  readonly filters?: FilterConfig | undefined;
+}
+
+/** What the delivery engine needs of an event: its JSON body and the fields filters look at. */
+export interface BuiltEvent {
+  readonly body: string;
+  readonly filterSubject: FilterSubject;
+}
+
+export interface DeliveryDeps {
+  readonly state: StateStore;
+  readonly endpointFor: (mailbox: string, endpointId: string) => Endpoint | undefined;
+  /** Builds the event of a stored message (parses its raw MIME). Called once per message per run. */
+  readonly eventFor: (job: DeliveryJob) => Promise<BuiltEvent>;
+  readonly allow: AllowList;
+  readonly timeoutMs?: number;
+  readonly now?: () => number;
+  readonly random?: () => number;
+  readonly logger?: Logger;
+  readonly post?: typeof postWebhook;
+  readonly schedule?: ReadonlyArray<number>;
+}
+
+export interface DeliveryRunResult {
+  readonly attempted: number;
+  readonly delivered: number;
+  readonly retrying: number;
+  readonly dead: number;
+  readonly disabled: number;
+}
+
+const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
+
+type Outcome = 'delivered' | 'retrying' | 'dead' | 'disabled';
+
+export async function deliverDue(
+  deps: DeliveryDeps,
+  options: { limit?: number; visibilityMs?: number; concurrency?: number } = {},
+): Promise<DeliveryRunResult> {
+  const now = deps.now ?? Date.now;
+  const timeoutMs = deps.timeoutMs ?? 15_000;
+  const jobs = await deps.state.claimDueDeliveries(now(), options.limit ?? 100, options.visibilityMs ?? timeoutMs * 4);
+  const events = new Map<string, Promise<BuiltEvent>>();
+  const counts = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0 };
+  const queue = [...jobs];
+  const worker = async () => {
+    for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
+      const key = `${job.mailbox}\0${job.uid}`;
+      let event = events.get(key);
+      if (!event) {
+        event = deps.eventFor(job);
+        events.set(key, event);
+      }
+      const outcome = await deliverOne(job, event, deps, timeoutMs);
+      counts.attempted += 1;
+      counts[outcome] += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+  return counts;
+}
+
+async function deliverOne(
+  job: DeliveryJob,
+  eventPromise: Promise<BuiltEvent>,
+  deps: DeliveryDeps,
+  timeoutMs: number,
+): Promise<Outcome> {
+  const now = deps.now ?? Date.now;
+  const log = (deps.logger ?? silentLogger).child({
+    mailbox: job.mailbox,
+    uid: job.uid,
+    webhookId: job.webhookId,
+    endpoint: job.endpointId,
+  });
+  const endpoint = deps.endpointFor(job.mailbox, job.endpointId);
+  const disable = async (reason: string): Promise<Outcome> => {
+    await deps.state.updateDelivery(job.webhookId, { status: 'disabled', lastError: reason });
+    log.info('delivery not sent', { reason });
+    return 'disabled';
+  };
+  if (!endpoint) return disable('the endpoint is no longer in the configuration');
+  const mailboxState = await deps.state.getMailboxState(job.mailbox);
+  if (mailboxState?.disabledEndpoints?.some((d) => d.id === endpoint.id)) {
+    return disable('the endpoint answered 410 Gone earlier and is disabled');
+  }
+
+  let event: BuiltEvent;
+  try {
+    event = await eventPromise;
+  } catch (error) {
+    // The raw message could not be read (store I/O): retry later like any transient failure.
+    return fail(job, deps, log, error, undefined);
+  }
+  if (!matchesFilters(endpoint.filters, event.filterSubject)) return disable('filtered: the message does not match');
+
+  const attemptAt = now();
+  const headers = signWebhook(job.webhookId, new Date(attemptAt), event.body, endpoint.secrets);
+  let response: PostResponse;
+  try {
+    response = await (deps.post ?? postWebhook)(new URL(endpoint.url), event.body, headers, {
+      timeoutMs,
+      allow: deps.allow,
+      allowHttp: endpoint.allowHttp,
+    });
+  } catch (error) {
+    return fail(job, deps, log, error, undefined);
+  }
+  const attempts = job.attempts + 1;
+  if (response.status >= 200 && response.status < 300) {
+    await deps.state.updateDelivery(job.webhookId, {
+      status: 'delivered',
+      attempts,
+      lastStatus: response.status,
+      deliveredAt: now(),
+    });
+    log.info('webhook delivered', { status: response.status, attempts });
+    return 'delivered';
+  }
+  if (response.status === 410) {
+    const at = now();
+    const reason = `410 Gone from ${new URL(endpoint.url).host}`;
+    const disabled = [...(mailboxState?.disabledEndpoints ?? []), { id: endpoint.id, at, reason }];
+    await deps.state.updateMailboxState(job.mailbox, { disabledEndpoints: disabled });
+    await deps.state.updateDelivery(job.webhookId, {
+      status: 'disabled',
+      attempts,
+      lastStatus: 410,
+      lastError: reason,
+    });
+    log.error('webhook endpoint answered 410 Gone: endpoint disabled', { status: 410 });
+    return 'disabled';
+  }
+  const code = response.status >= 300 && response.status < 400 ? 'WEBHOOK_ERR_REDIRECT' : 'WEBHOOK_ERR_STATUS';
+  const error = new BridgeError(
+    code,
+    `HTTP ${response.status}${response.bodyStart ? `: ${response.bodyStart.slice(0, 200)}` : ''}`,
+    {
+      context: { status: response.status },
+    },
+  );
+  const retryAfter =
+    response.status === 429 || response.status === 503 ? parseRetryAfter(response.retryAfter, attemptAt) : undefined;
+  return fail(job, deps, log, error, response.status, retryAfter);
+}
+
+async function fail(
+  job: DeliveryJob,
+  deps: DeliveryDeps,
+  log: Logger,
+  caught: unknown,
+  status: number | undefined,
+  retryAfterMs?: number,
+): Promise<Outcome> {
+  const now = (deps.now ?? Date.now)();
+  const error = isBridgeError(caught)
+    ? caught
+    : new BridgeError('WEBHOOK_ERR_NETWORK', caught instanceof Error ? caught.message : String(caught), {
+        cause: caught,
+      });
+  const attempts = job.attempts + 1;
+  const delay = error.retryable ? nextRetryDelay(attempts, deps.schedule ?? RETRY_DELAYS_MS, deps.random) : undefined;
+  const base = {
+    attempts,
+    lastError: `${error.code}: ${error.message}`.slice(0, 500),
+    ...(status !== undefined && { lastStatus: status }),
+  };
+  if (delay === undefined) {
+    await deps.state.updateDelivery(job.webhookId, { ...base, status: 'dead' });
+    log.error('webhook dead-lettered', { error, attempts });
+    return 'dead';
+  }
+  const wait = retryAfterMs !== undefined ? Math.min(Math.max(retryAfterMs, delay), MAX_RETRY_AFTER_MS) : delay;
+  await deps.state.updateDelivery(job.webhookId, { ...base, status: 'failed', nextAttemptAt: now + wait });
+  log.warn('webhook attempt failed; will retry', { error, attempts, retryInMs: wait });
+  return 'retrying';
+}

@@ -1,0 +1,266 @@
+/**
+ * Delivery against real HTTP receivers on loopback (reached through the
+ * allow-list): signatures verified with the official `standardwebhooks`
+ * package, 500s retried with the same webhook-id, timeouts, 410 disabling the
+ * endpoint, 429 with Retry-After, a redirect to the metadata address not
+ * followed, dead-lettering, and one failing endpoint never blocking another.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Webhook } from 'standardwebhooks';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DeliveryJob, MessageRecord } from '../../functions/core/ports.js';
+import { webhookIdFor } from '../../functions/core/webhook-id.js';
+import { type DeliveryDeps, deliverDue, type Endpoint } from '../../functions/delivery/delivery-engine.js';
+import { AllowList } from '../../functions/delivery/ssrf-guard.js';
+import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
+
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const OLD_SECRET = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
+
+interface Received {
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+async function receiver(
+  handler: (req: IncomingMessage, res: ServerResponse, body: string) => void,
+): Promise<{ url: string; received: Received[]; server: Server }> {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      handler(req, res, body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received, server };
+}
+
+let dir: string;
+let state: SqliteStateStore;
+const servers: Server[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-delivery-'));
+  state = new SqliteStateStore(path.join(dir, 'state.db'));
+});
+
+afterEach(async () => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise((resolve) => s.close(resolve));
+  }
+  await state.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const EVENT = { type: 'email.received', timestamp: '2026-11-26T00:00:00.000Z', data: { mailbox: 'mb', uid: 'u1' } };
+
+async function seed(endpointIds: string[], uid = 'u1'): Promise<DeliveryJob[]> {
+  const rec: MessageRecord = {
+    mailbox: 'mb',
+    uid,
+    serverUidl: uid,
+    sha256: 'a'.repeat(64),
+    rawKey: `raw/aa/${'a'.repeat(64)}.eml`,
+    size: 10,
+    fetchedAt: 1,
+  };
+  const jobs = endpointIds.map(
+    (endpointId): DeliveryJob => ({
+      webhookId: webhookIdFor('mb', uid, endpointId),
+      mailbox: 'mb',
+      uid,
+      endpointId,
+      rawKey: rec.rawKey,
+      sha256: rec.sha256,
+      createdAt: 1,
+      status: 'pending',
+      attempts: 0,
+      nextAttemptAt: 1,
+    }),
+  );
+  await state.recordMessage(rec, jobs);
+  return jobs;
+}
+
+function deps(endpoints: Record<string, Endpoint>, extra: Partial<DeliveryDeps> = {}): DeliveryDeps {
+  return {
+    state,
+    endpointFor: (_mb, id) => endpoints[id],
+    eventFor: async () => ({
+      body: JSON.stringify(EVENT),
+      filterSubject: { from: [{ address: 'ada@example.test', name: 'Ada' }], to: [], cc: [], subject: 'Invoice 7' },
+    }),
+    allow: new AllowList(['127.0.0.1']),
+    // Fast schedule for tests: the real one is Svix's (see retry-schedule.ts).
+    schedule: [0, 1, 1, 1],
+    timeoutMs: 1_000,
+    ...extra,
+  };
+}
+
+async function drain(d: DeliveryDeps, rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i += 1) {
+    await deliverDue(d);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('delivery', () => {
+  it('signs per Standard Webhooks: the official package verifies, during rotation with either secret', async () => {
+    const ok = await receiver((_req, res) => res.writeHead(204).end());
+    servers.push(ok.server);
+    const [job] = await seed(['a']);
+    const result = await deliverDue(
+      deps({ a: { id: 'a', url: ok.url, secrets: [SECRET, OLD_SECRET], allowHttp: true } }),
+    );
+    expect(result).toMatchObject({ attempted: 1, delivered: 1 });
+    const got = ok.received[0]!;
+    expect(got.headers['webhook-id']).toBe(job!.webhookId);
+    for (const secret of [SECRET, OLD_SECRET]) {
+      const verified = new Webhook(secret).verify(got.body, got.headers as Record<string, string>);
+      expect(verified).toEqual(EVENT);
+    }
+    expect(() =>
+      new Webhook('whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA').verify(got.body, got.headers as Record<string, string>),
+    ).toThrow();
+    expect((await state.listDeliveries({ mailbox: 'mb' }))[0]).toMatchObject({
+      status: 'delivered',
+      attempts: 1,
+      lastStatus: 204,
+    });
+  });
+
+  it('a 500 is retried with the same webhook-id until a 2xx; another endpoint is not held up', async () => {
+    let calls = 0;
+    const flaky = await receiver((_req, res) => res.writeHead(++calls < 3 ? 500 : 200).end('oops'));
+    const fine = await receiver((_req, res) => res.writeHead(200).end());
+    servers.push(flaky.server, fine.server);
+    await seed(['flaky', 'fine']);
+    const d = deps({
+      flaky: { id: 'flaky', url: flaky.url, secrets: [SECRET], allowHttp: true },
+      fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
+    });
+    await deliverDue(d);
+    expect(fine.received).toHaveLength(1);
+    await drain(d, 5);
+    expect(flaky.received).toHaveLength(3);
+    expect(new Set(flaky.received.map((r) => r.headers['webhook-id'])).size).toBe(1);
+    const jobs = await state.listDeliveries({ mailbox: 'mb' });
+    expect(jobs.map((j) => j.status)).toEqual(['delivered', 'delivered']);
+  });
+
+  it('exhausting the schedule dead-letters with the last status and error', async () => {
+    const broken = await receiver((_req, res) => res.writeHead(502).end('bad gateway'));
+    servers.push(broken.server);
+    await seed(['b']);
+    await drain(deps({ b: { id: 'b', url: broken.url, secrets: [SECRET], allowHttp: true } }), 8);
+    const [job] = await state.listDeliveries({ mailbox: 'mb' });
+    expect(job).toMatchObject({ status: 'dead', attempts: 4, lastStatus: 502 });
+    expect(job?.lastError).toContain('bad gateway');
+    expect(broken.received).toHaveLength(4);
+  });
+
+  it('a receiver that does not answer in time is a retryable timeout', async () => {
+    const slow = await receiver(() => {});
+    servers.push(slow.server);
+    await seed(['s']);
+    await deliverDue(deps({ s: { id: 's', url: slow.url, secrets: [SECRET], allowHttp: true } }, { timeoutMs: 200 }));
+    const [job] = await state.listDeliveries({ mailbox: 'mb' });
+    expect(job).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(job?.lastError).toContain('WEBHOOK_ERR_TIMEOUT');
+  });
+
+  it('410 Gone disables the endpoint for the mailbox: later jobs for it are not sent', async () => {
+    const gone = await receiver((_req, res) => res.writeHead(410).end());
+    servers.push(gone.server);
+    await seed(['g'], 'u1');
+    await seed(['g'], 'u2');
+    const d = deps({ g: { id: 'g', url: gone.url, secrets: [SECRET], allowHttp: true } }, { random: () => 0.5 });
+    await deliverDue({ ...d }, { concurrency: 1 });
+    expect(gone.received).toHaveLength(1);
+    const jobs = await state.listDeliveries({ mailbox: 'mb' });
+    expect(jobs.map((j) => j.status)).toEqual(['disabled', 'disabled']);
+    expect((await state.getMailboxState('mb'))?.disabledEndpoints?.map((e) => e.id)).toEqual(['g']);
+  });
+
+  it('429 with Retry-After is retried no sooner than asked', async () => {
+    const busy = await receiver((_req, res) => res.writeHead(429, { 'retry-after': '120' }).end());
+    servers.push(busy.server);
+    await seed(['r']);
+    const before = Date.now();
+    await deliverDue(deps({ r: { id: 'r', url: busy.url, secrets: [SECRET], allowHttp: true } }));
+    const [job] = await state.listDeliveries({ mailbox: 'mb' });
+    expect(job?.status).toBe('failed');
+    expect(job!.nextAttemptAt - before).toBeGreaterThanOrEqual(119_000);
+  });
+
+  it('a redirect (here to the cloud metadata address) is never followed', async () => {
+    let metadataHits = 0;
+    const metadata = await receiver((_req, res) => {
+      metadataHits += 1;
+      res.writeHead(200).end('secret');
+    });
+    const redirector = await receiver((_req, res) =>
+      res.writeHead(302, { location: `http://169.254.169.254/latest/meta-data/?via=${metadata.url}` }).end(),
+    );
+    servers.push(metadata.server, redirector.server);
+    await seed(['x']);
+    await deliverDue(deps({ x: { id: 'x', url: redirector.url, secrets: [SECRET], allowHttp: true } }));
+    const [job] = await state.listDeliveries({ mailbox: 'mb' });
+    expect(job).toMatchObject({ status: 'failed', lastStatus: 302 });
+    expect(job?.lastError).toContain('WEBHOOK_ERR_REDIRECT');
+    expect(metadataHits).toBe(0);
+  });
+
+  it('a loopback receiver not on the allow-list is refused by the SSRF guard and dead at once', async () => {
+    const hidden = await receiver((_req, res) => res.writeHead(200).end());
+    servers.push(hidden.server);
+    await seed(['h']);
+    const url = hidden.url.replace('127.0.0.1', 'localhost');
+    await deliverDue(deps({ h: { id: 'h', url, secrets: [SECRET], allowHttp: true } }, { allow: new AllowList([]) }));
+    expect(hidden.received).toHaveLength(0);
+    const [job] = await state.listDeliveries({ mailbox: 'mb' });
+    expect(job).toMatchObject({ status: 'dead' });
+    expect(job?.lastError).toContain('WEBHOOK_ERR_BLOCKED');
+  });
+
+  it('http is refused unless the endpoint allows it', async () => {
+    const plain = await receiver((_req, res) => res.writeHead(200).end());
+    servers.push(plain.server);
+    await seed(['p']);
+    await deliverDue(deps({ p: { id: 'p', url: plain.url, secrets: [SECRET], allowHttp: false } }));
+    expect(plain.received).toHaveLength(0);
+    expect((await state.listDeliveries({ mailbox: 'mb' }))[0]?.status).toBe('dead');
+  });
+
+  it('filters: a message that does not match an endpoint is not sent to it', async () => {
+    const ok = await receiver((_req, res) => res.writeHead(200).end());
+    servers.push(ok.server);
+    await seed(['yes', 'no']);
+    await deliverDue(
+      deps({
+        yes: {
+          id: 'yes',
+          url: ok.url,
+          secrets: [SECRET],
+          allowHttp: true,
+          filters: { subject: ['/^invoice \\d+$/i'] },
+        },
+        no: { id: 'no', url: ok.url, secrets: [SECRET], allowHttp: true, filters: { from: ['*@other.test'] } },
+      }),
+    );
+    expect(ok.received).toHaveLength(1);
+    const byEndpoint = Object.fromEntries(
+      (await state.listDeliveries({ mailbox: 'mb' })).map((j) => [j.endpointId, j.status]),
+    );
+    expect(byEndpoint).toEqual({ yes: 'delivered', no: 'disabled' });
+  });
+});
