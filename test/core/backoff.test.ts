@@ -40,33 +40,39 @@ function failingWith(code: ErrorCode, extra: ConstructorParameters<typeof Bridge
 }
 
 describe('back-off after a failed poll', () => {
-  it.each([
-    ['POP3_ERR_IN_USE'],
-    ['POP3_ERR_SYS_TEMP'],
-    ['POP3_ERR_CONNECT'],
-    ['POP3_ERR_TIMEOUT'],
-  ] as const)('%s: exponential back-off, not failing; the next poll is deferred until then', async (code) => {
-    let now = T0;
-    const deps = { state, store, openSession: failingWith(code), now: () => now, backoff: { baseMs: 60_000, capMs: 3_600_000, failingRetryMs: 6 * 3_600_000 } };
-    const delays: number[] = [];
-    for (let i = 0; i < 8; i += 1) {
-      const result = await pollMailbox(target, deps);
-      expect(result.status).toBe('error');
-      expect(result.error?.code).toBe(code);
-      const st = await state.getMailboxState('mb');
-      expect(st).toMatchObject({ failing: false, consecutiveFailures: i + 1, lastError: { code } });
-      delays.push(st!.nextPollAfter! - now);
-      // Before the back-off ends the mailbox is not even connected to.
-      expect((await pollMailbox(target, { ...deps, openSession: failingWith('POLL_ERR_INTERNAL') })).status).toBe('deferred');
-      now = st!.nextPollAfter!;
-    }
-    // Grows (within jitter: half to all of base·2^n) and stops at the cap.
-    expect(delays[0]).toBeGreaterThanOrEqual(30_000);
-    expect(delays[0]).toBeLessThanOrEqual(60_000);
-    expect(delays[3]).toBeGreaterThanOrEqual(240_000);
-    expect(Math.max(...delays)).toBeLessThanOrEqual(3_600_000);
-    expect(delays[7]).toBeGreaterThanOrEqual(1_800_000);
-  });
+  it.each([['POP3_ERR_IN_USE'], ['POP3_ERR_SYS_TEMP'], ['POP3_ERR_CONNECT'], ['POP3_ERR_TIMEOUT']] as const)(
+    '%s: exponential back-off, not failing; the next poll is deferred until then',
+    async (code) => {
+      let now = T0;
+      const deps = {
+        state,
+        store,
+        openSession: failingWith(code),
+        now: () => now,
+        backoff: { baseMs: 60_000, capMs: 3_600_000, failingRetryMs: 6 * 3_600_000 },
+      };
+      const delays: number[] = [];
+      for (let i = 0; i < 8; i += 1) {
+        const result = await pollMailbox(target, deps);
+        expect(result.status).toBe('error');
+        expect(result.error?.code).toBe(code);
+        const st = await state.getMailboxState('mb');
+        expect(st).toMatchObject({ failing: false, consecutiveFailures: i + 1, lastError: { code } });
+        delays.push(st!.nextPollAfter! - now);
+        // Before the back-off ends the mailbox is not even connected to.
+        expect((await pollMailbox(target, { ...deps, openSession: failingWith('POLL_ERR_INTERNAL') })).status).toBe(
+          'deferred',
+        );
+        now = st!.nextPollAfter!;
+      }
+      // Grows (within jitter: half to all of base·2^n) and stops at the cap.
+      expect(delays[0]).toBeGreaterThanOrEqual(30_000);
+      expect(delays[0]).toBeLessThanOrEqual(60_000);
+      expect(delays[3]).toBeGreaterThanOrEqual(240_000);
+      expect(Math.max(...delays)).toBeLessThanOrEqual(3_600_000);
+      expect(delays[7]).toBeGreaterThanOrEqual(1_800_000);
+    },
+  );
 
   it('[LOGIN-DELAY] is honoured: no retry before the announced delay', async () => {
     const result = await pollMailbox(target, {
@@ -104,7 +110,11 @@ describe('back-off after a failed poll', () => {
 
   it('a forced poll ignores the back-off', async () => {
     await pollMailbox(target, { state, store, now: () => T0, openSession: failingWith('POP3_ERR_IN_USE') });
-    const forced = await pollMailbox(target, { state, store, now: () => T0, openSession: failingWith('POP3_ERR_SYS_TEMP') }, { force: true });
+    const forced = await pollMailbox(
+      target,
+      { state, store, now: () => T0, openSession: failingWith('POP3_ERR_SYS_TEMP') },
+      { force: true },
+    );
     expect(forced.error?.code).toBe('POP3_ERR_SYS_TEMP');
   });
 
