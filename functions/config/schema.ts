@@ -138,6 +138,9 @@ export const WebhookSchema = z
       .transform((v): string[] => (typeof v === 'string' ? [v] : v))
       .meta({ description: 'Standard Webhooks secret (whsec_…). A list during rotation: every one signs.' }),
     allowHttp: z.boolean().default(false),
+    timeoutSeconds: intRange(1, 120)
+      .default(15)
+      .meta({ description: 'Seconds to wait for the receiver to answer a delivery.' }),
     filters: WebhookFiltersSchema.optional(),
   })
   .superRefine(
@@ -311,10 +314,28 @@ const allowList = z
   .array(z.string().refine(isAllowListEntry, 'expected a CIDR, an IP address, a host name or *.domain'))
   .meta({ description: 'Internal webhook receivers allowed despite private addresses: CIDRs or hosts.' });
 
+export const LinksSchema = z
+  .strictObject({
+    listen: z
+      .string()
+      .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8025')
+      .default('127.0.0.1:8025')
+      .meta({ description: 'Local mode: where `pop3-bridge run` serves the signed links in events.' }),
+    baseUrl: z
+      .url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' })
+      .optional()
+      .meta({ description: 'The URL receivers use to reach the link server (default: http://<listen>).' }),
+    ttlSeconds: intRange(60, 30 * 86400)
+      .default(7 * 86400)
+      .meta({ description: 'How long a link in an event stays valid.' }),
+  })
+  .meta({ description: 'Links to raw messages, attachments and long bodies in events (local mode).' });
+
 const topLevelShape = {
   $schema: z.string().optional(),
   store: StoreSchema.default({ dir: DEFAULT_STORE_DIR }),
   webhookAllowList: allowList.default([]),
+  links: LinksSchema.default({ listen: '127.0.0.1:8025', ttlSeconds: 7 * 86400 }),
 };
 
 /** The whole file, mailboxes included: for the JSON Schema and the inferred types. */

@@ -46,6 +46,7 @@ describe('parseConfig: a valid mailbox', () => {
     expect(skipped).toEqual([]);
     expect(config.store).toEqual({ dir: '.pop3-bridge' });
     expect(config.webhookAllowList).toEqual([]);
+    expect(config.links).toEqual({ listen: '127.0.0.1:8025', ttlSeconds: 604_800 });
     const m = config.mailboxes[0]!;
     expect(m).toMatchObject({
       port: 995,
@@ -62,6 +63,7 @@ describe('parseConfig: a valid mailbox', () => {
       url: 'https://hooks.example.com/in',
       secret: [SECRET],
       allowHttp: false,
+      timeoutSeconds: 15,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(m.webhooks[0]!.secret)).toBe(true);
