@@ -56,6 +56,23 @@ export const ErrorCodes = {
     summary: 'the webhook receiver answered with a redirect, which is not followed',
   },
   OAUTH_ERR_TOKEN: { retryable: true, summary: 'could not obtain an OAuth2 access token' },
+  // Event building: never thrown, reported in the event's `parseErrors` (docs/webhooks.md)
+  EVENT_ERR_MIME: { retryable: false, summary: 'the MIME structure could not be parsed to its end' },
+  EVENT_ERR_LIMIT: {
+    retryable: false,
+    summary: 'the message breaks a parser limit (parts, header block or total size)',
+  },
+  EVENT_ERR_TIMEOUT: { retryable: true, summary: 'parsing the message took longer than its time limit' },
+  EVENT_ERR_CHARSET: { retryable: false, summary: 'an unknown or refused charset was decoded as UTF-8' },
+  EVENT_ERR_HTML_TO_TEXT: { retryable: false, summary: 'the HTML body could not be converted to plain text' },
+  EVENT_ERR_ATTACHMENT_STORE: { retryable: true, summary: 'an attachment could not be stored' },
+  EVENT_ERR_ATTACHMENT_LIMIT: { retryable: false, summary: 'the message has more attachments than the event lists' },
+  EVENT_ERR_BODY_STORE: { retryable: true, summary: 'a body too large for the event could not be stored as a link' },
+  EVENT_ERR_DATE: { retryable: false, summary: 'the Date header could not be parsed' },
+  EVENT_ERR_RAW_MISMATCH: {
+    retryable: false,
+    summary: 'the stored raw object does not match its recorded SHA-256 or size',
+  },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

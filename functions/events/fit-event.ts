@@ -1,0 +1,117 @@
+/**
+ * Keeps an event's JSON body (UTF-8 bytes of `JSON.stringify(event)`) at or
+ * under `maxBodyBytes`. Steps, each taken only while the body is still too
+ * large, in this order:
+ *
+ * 1. the larger of `html` and `text`, then the other, is stored as an
+ *    'attachment' object (UTF-8) and replaced by a link (`htmlUrl`/`textUrl`;
+ *    the field becomes null and `truncated.html`/`truncated.text` true);
+ *    when storing fails, the field is null, its link too, and the parse errors
+ *    say EVENT_ERR_BODY_STORE;
+ * 2. `replyText` becomes null;
+ * 3. `headers` is halved, repeatedly;
+ * 4. `attachments` is halved (the first ones kept);
+ * 5. the longest address list is halved, repeatedly;
+ * 6. `references` is halved (the most recent kept);
+ * 7. `parseErrors` is cut to its first three.
+ *
+ * Every step sets its `truncated` flag. With the fixed caps of single fields
+ * (limits.ts) the result of all steps fits in MIN_BODY_BYTES.
+ */
+import { Readable } from 'node:stream';
+import type { RawStore } from '../core/ports.js';
+import { PARSE_ERROR_CAPS } from './limits.js';
+import type { LinkSigner } from './link-signer.js';
+import type { EmailAddress, EmailReceivedData, EmailReceivedEvent } from './schema.js';
+
+export interface FitDeps {
+  readonly store: RawStore;
+  readonly links: LinkSigner;
+  readonly maxBodyBytes: number;
+}
+
+export function bodyBytes(event: EmailReceivedEvent): number {
+  return Buffer.byteLength(JSON.stringify(event), 'utf8');
+}
+
+type AddressField = 'from' | 'to' | 'cc' | 'bcc' | 'replyTo';
+const ADDRESS_FIELDS: ReadonlyArray<AddressField> = ['from', 'to', 'cc', 'bcc', 'replyTo'];
+
+const BODIES = {
+  text: { url: 'textUrl', filename: 'body.txt', contentType: 'text/plain; charset=utf-8' },
+  html: { url: 'htmlUrl', filename: 'body.html', contentType: 'text/html; charset=utf-8' },
+} as const;
+
+export async function fitEvent(event: EmailReceivedEvent, deps: FitDeps): Promise<EmailReceivedEvent> {
+  const data: EmailReceivedData = event.data;
+  const fits = (): boolean => bodyBytes(event) <= deps.maxBodyBytes;
+  if (fits()) return event;
+
+  const bodies = (['html', 'text'] as const)
+    .filter((field) => data[field] !== null)
+    .sort((a, b) => (data[b]?.length ?? 0) - (data[a]?.length ?? 0));
+  for (const field of bodies) {
+    const content = data[field];
+    if (content === null) continue;
+    const { url, filename, contentType } = BODIES[field];
+    data[field] = null;
+    data.truncated[field] = true;
+    let key: string | undefined;
+    try {
+      key = (await deps.store.put(Readable.from([Buffer.from(content, 'utf8')]), 'attachment')).key;
+    } catch (error) {
+      if (data.parseErrors.length < PARSE_ERROR_CAPS.count) {
+        const reason = (error as { code?: unknown } | null)?.code ?? 'store error';
+        data.parseErrors.push({
+          code: 'EVENT_ERR_BODY_STORE',
+          message: `the ${field} body is too large for the event and could not be stored: ${String(reason)}`,
+        });
+      }
+    }
+    // A signer failure propagates: it is not a property of the message.
+    if (key !== undefined) data[url] = await deps.links.linkFor(key, { filename, contentType });
+    if (fits()) return event;
+  }
+
+  if (data.replyText !== null) {
+    data.replyText = null;
+    data.truncated.replyText = true;
+    if (fits()) return event;
+  }
+
+  while (data.headers.length > 0 && !fits()) {
+    data.headers = data.headers.slice(0, Math.floor(data.headers.length / 2));
+    data.truncated.headers = true;
+  }
+  while (data.attachments.length > 0 && !fits()) {
+    data.attachments = data.attachments.slice(0, Math.floor(data.attachments.length / 2));
+    data.truncated.attachments = true;
+  }
+  while (!fits()) {
+    const longest = longestAddressList(data);
+    if (longest === undefined) break;
+    data[longest] = data[longest].slice(0, Math.floor(data[longest].length / 2));
+    data.truncated.addresses = true;
+  }
+  while (data.references.length > 0 && !fits()) {
+    data.references = data.references.slice(Math.ceil(data.references.length / 2));
+    data.truncated.references = true;
+  }
+  if (!fits()) data.parseErrors = data.parseErrors.slice(0, 3);
+  return event;
+}
+
+function longestAddressList(data: EmailReceivedData): AddressField | undefined {
+  let best: AddressField | undefined;
+  let bestSize = 0;
+  for (const field of ADDRESS_FIELDS) {
+    const list: EmailAddress[] = data[field];
+    if (list.length === 0) continue;
+    const size = JSON.stringify(list).length;
+    if (size > bestSize) {
+      best = field;
+      bestSize = size;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,90 @@
+/**
+ * `replyText`: what the sender wrote, without the message they replied to.
+ * A small line-based heuristic (no talon-style classifier), linear in the
+ * length of the text: each line is looked at once, and the patterns run on at
+ * most {@link PROBE_CHARS} characters of up to three lines.
+ *
+ * 1. Lines quoted with `>` (any depth, leading whitespace allowed) are dropped
+ *    wherever they are, so interleaved answers survive.
+ * 2. An attribution line — `On <date>, <name> wrote:` (and the German, French,
+ *    Spanish and Dutch forms), which clients wrap over up to three lines and
+ *    which must contain a digit (a date or time) — is dropped when quoted lines
+ *    follow it; when unquoted text follows, that text is the original and
+ *    everything from the attribution on is cut.
+ * 3. Everything from a separator on is cut: `-----Original Message-----` (and
+ *    its German, French and Spanish forms), a forwarded-message marker, and
+ *    Outlook's header block — a `From:` line followed within three lines by a
+ *    `Sent:` or `Date:` line (or `Von:`/`Gesendet:`, `De :`/`Envoyé :`) —
+ *    together with the `____` rule Outlook puts above it.
+ * 4. Leading and trailing blank lines are trimmed. Signatures are kept.
+ */
+
+const PROBE_CHARS = 400;
+const QUOTED = /^[ \t]*>/;
+const BLANK = /^[ \t]*$/;
+const ATTRIBUTION =
+  /^(?:On\s.*\swrote|Am\s.*\sschrieb\s.*|Le\s.*\sa\s+écrit|El\s.*\sescribió|Op\s.*\sschreef\s.*)\s*:$/i;
+const ATTRIBUTION_START = /^(?:On|Am|Le|El|Op)\s/i;
+const SEPARATOR =
+  /^(?:-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original|Forwarded message)\s*-{2,}|Begin forwarded message:)$/i;
+const OUTLOOK_FROM = /^\*?(?:From|Von|De)\s?:\*?\s/i;
+const OUTLOOK_SENT = /^\*?(?:Sent|Date|Gesendet|Datum|Envoyé|Enviado)\s?:\*?\s/i;
+const RULE = /^_{10,}$/;
+
+function probe(line: string | undefined): string {
+  return (line ?? '').slice(0, PROBE_CHARS).trim();
+}
+
+/** How many lines (1–3) from `i` form an attribution, 0 when they do not. */
+function attributionLength(lines: ReadonlyArray<string>, i: number): number {
+  const first = probe(lines[i]);
+  if (!ATTRIBUTION_START.test(first)) return 0;
+  let joined = first;
+  for (let k = 1; k <= 3 && i + k <= lines.length; k += 1) {
+    if (k > 1) joined = `${joined} ${probe(lines[i + k - 1])}`;
+    if (joined.length > 3 * PROBE_CHARS) return 0;
+    if (/\d/.test(joined) && ATTRIBUTION.test(joined)) return k;
+  }
+  return 0;
+}
+
+function isOutlookHeader(lines: ReadonlyArray<string>, i: number): boolean {
+  if (!OUTLOOK_FROM.test(probe(lines[i]))) return false;
+  for (let k = 1; k <= 3 && i + k < lines.length; k += 1) {
+    if (OUTLOOK_SENT.test(probe(lines[i + k]))) return true;
+  }
+  return false;
+}
+
+export function extractReplyText(text: string): string {
+  const lines = text.split(/\r?\n/);
+  const kept: string[] = [];
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i] ?? '';
+    if (QUOTED.test(line)) continue;
+    const head = probe(line);
+    if (SEPARATOR.test(head)) break;
+    if (isOutlookHeader(lines, i)) {
+      while (kept.length > 0 && BLANK.test(kept.at(-1) ?? '')) kept.pop();
+      if (RULE.test(probe(kept.at(-1)))) kept.pop();
+      break;
+    }
+    const attribution = attributionLength(lines, i);
+    if (attribution > 0) {
+      let next = i + attribution;
+      while (next < lines.length && BLANK.test(lines[next] ?? '')) next += 1;
+      if (next < lines.length && !QUOTED.test(lines[next] ?? '')) break;
+      i += attribution - 1;
+      continue;
+    }
+    kept.push(line);
+  }
+  let start = 0;
+  let end = kept.length;
+  while (start < end && BLANK.test(kept[start] ?? '')) start += 1;
+  while (end > start && BLANK.test(kept[end - 1] ?? '')) end -= 1;
+  return kept
+    .slice(start, end)
+    .map((l) => l.trimEnd())
+    .join('\n');
+}
