@@ -1,0 +1,232 @@
+/**
+ * Benchmark 4: an idle poll (nothing new) of a big leave-mode mailbox
+ * (default 100,000 tiny messages) on Dovecot, after each client's own first
+ * full run:
+ *
+ *   ours         — pollMailbox in this process (a long-running bridge or a
+ *                  warm Lambda): STAT + `UIDL n` against the stored cursor;
+ *                  state-store round trips printed
+ *   ours, cold   — the same poll in a fresh Node process (bench/idle-child.ts),
+ *                  timed from spawn to exit: what a cron-started poll pays
+ *   fetchmail    — keep + uidl + `fastuidl 1` (binary search over `UIDL n`);
+ *                  exit code 1 ("no new mail") is success here
+ *   mpop         — keep + only_new (fetches the full UIDL listing)
+ *
+ * All over implicit TLS to 127.0.0.1, 3 runs each in rotating order, median.
+ * Target: ours faster than both.
+ *
+ *   npx tsx bench/idle-poll.ts [--quick] [--n N]
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pollMailbox } from '../functions/core/poll/poll-mailbox.js';
+import { FolderRawStore } from '../functions/local/folder-raw-store.js';
+import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
+import { startDovecot } from '../test/support/dovecot.js';
+import { connectOurs, countFiles, fetchmailSetup, mpopReset, mpopSetup, runFetchmail, runMpop } from './contenders.js';
+import { LEAVE_TARGET } from './local-poll.js';
+import { fillMailbox, tinyMessage } from './mailbox.js';
+import {
+  BENCH_DIR,
+  type BenchArgs,
+  fmt,
+  isMain,
+  load,
+  markdownTable,
+  median,
+  parseArgs,
+  REPEATS,
+  REPO_DIR,
+  removeDir,
+  requireProgram,
+  rotating,
+  runProcess,
+  type SummaryRow,
+  table,
+  tempDir,
+  timed,
+  writeSummary,
+} from './support.js';
+
+const SEED = 7;
+
+type Contender = 'ours' | 'ours, cold process' | 'fetchmail (fastuidl 1)' | 'mpop (only_new)';
+
+export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
+  await requireProgram('mpop');
+  await requireProgram('fetchmail');
+  const n = args.n ?? (args.quick ? 10_000 : 100_000);
+  const dovecot = await startDovecot();
+  const work = await tempDir('idle-poll');
+  try {
+    const fill = await timed(() =>
+      fillMailbox(
+        dovecot,
+        n,
+        (i) => tinyMessage(i, SEED),
+        (done) => console.log(`  written ${done} of ${n}`),
+      ),
+    );
+    const mailbox = fill.value;
+    console.log(`mailbox: ${n} tiny messages, ${fmt.mib(mailbox.bytes)}, written in ${fmt.ms(fill.ms)}`);
+
+    // First full runs, each client its own (timed for information only).
+    const stateDir = path.join(work, 'ours');
+    await mkdir(stateDir);
+    const state = new SqliteStateStore(path.join(stateDir, 'state.db'));
+    const store = new FolderRawStore(path.join(stateDir, 'store'));
+    const deps = { state, store, openSession: () => connectOurs(dovecot.facts, mailbox) };
+    try {
+      const first = await timed(() => pollMailbox(LEAVE_TARGET, deps, { force: true }));
+      if (first.value.status !== 'ok' || first.value.fetched !== n) {
+        throw new Error(
+          `first engine poll: ${first.value.status} ${first.value.error?.message ?? ''}, fetched ${first.value.fetched} of ${n}`,
+        );
+      }
+      console.log(`first full poll: ours ${fmt.ms(first.ms)}`);
+
+      const mpop = await mpopSetup(path.join(work, 'mpop'), dovecot.facts, mailbox);
+      await mpopReset(mpop, true);
+      const mpopFirst = await runMpop(mpop);
+      const mpopFetched = await countFiles(path.join(mpop.maildir, 'new'));
+      if (mpopFetched !== n) throw new Error(`mpop's first run delivered ${mpopFetched} of ${n}`);
+      console.log(`first full poll: mpop ${fmt.ms(mpopFirst.ms)}`);
+
+      const fetchmail = await fetchmailSetup(path.join(work, 'fetchmail'), dovecot.facts, mailbox);
+      const fetchmailFirst = await runFetchmail(fetchmail);
+      if (fetchmailFirst.code !== 0) throw new Error(`fetchmail's first run found nothing: ${fetchmailFirst.stderr}`);
+      console.log(`first full poll: fetchmail ${fmt.ms(fetchmailFirst.ms)}`);
+
+      const accountFile = path.join(work, 'account.json');
+      await writeFile(
+        accountFile,
+        JSON.stringify({
+          host: dovecot.facts.host,
+          port: dovecot.facts.tlsPort,
+          servername: dovecot.facts.servername,
+          caPem: dovecot.facts.caPem,
+          user: mailbox.user,
+          password: mailbox.password,
+        }),
+        { mode: 0o600 },
+      );
+
+      const roundTrips: number[] = [];
+      const ours = async (): Promise<number> => {
+        const before = state.stats().roundTrips;
+        const { ms, value } = await timed(() => pollMailbox(LEAVE_TARGET, deps, { force: true }));
+        if (value.status !== 'ok' || value.path !== 'idle' || value.fetched !== 0) {
+          throw new Error(`idle poll: ${value.status} ${value.path} fetched ${value.fetched}`);
+        }
+        roundTrips.push(state.stats().roundTrips - before);
+        return ms;
+      };
+      const coldPolls: Array<{ pollMs: number; roundTrips: number }> = [];
+      const oursCold = async (): Promise<number> => {
+        const result = await runProcess(
+          process.execPath,
+          ['--import', 'tsx', path.join(BENCH_DIR, 'idle-child.ts'), accountFile, stateDir],
+          { timeoutMs: 5 * 60_000, cwd: REPO_DIR },
+        );
+        if (result.code !== 0) throw new Error(`idle-child exited with ${result.code}: ${result.stderr}`);
+        const report = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as {
+          status: string;
+          path: string;
+          fetched: number;
+          roundTrips: number;
+          pollMs: number;
+        };
+        if (report.status !== 'ok' || report.path !== 'idle' || report.fetched !== 0) {
+          throw new Error(`cold idle poll: ${JSON.stringify(report)}`);
+        }
+        coldPolls.push(report);
+        return result.ms;
+      };
+      const fetchmailIdle = async (): Promise<number> => {
+        const result = await runFetchmail(fetchmail);
+        if (result.code !== 1) throw new Error(`fetchmail idle run exited with ${result.code}: found new mail?`);
+        return result.ms;
+      };
+      const mpopIdle = async (): Promise<number> => {
+        await mpopReset(mpop, false);
+        const result = await runMpop(mpop);
+        const fetched = await countFiles(path.join(mpop.maildir, 'new'));
+        if (fetched !== 0) throw new Error(`mpop idle run fetched ${fetched} messages`);
+        return result.ms;
+      };
+
+      const results = await rotating<Contender>(
+        REPEATS,
+        [
+          ['ours', ours],
+          ['ours, cold process', oursCold],
+          ['fetchmail (fastuidl 1)', fetchmailIdle],
+          ['mpop (only_new)', mpopIdle],
+        ],
+        (name, repeat, ms) => console.log(`  run ${repeat + 1}: ${name.padEnd(22)} ${fmt.ms(ms)}  (load ${load()})`),
+      );
+
+      const med = (k: Contender) => median(results[k]);
+      const best = Math.min(med('fetchmail (fastuidl 1)'), med('mpop (only_new)'));
+      const headers = ['contender', 'wall (median)', 'runs (ms)', 'vs fetchmail', 'vs mpop', 'state round trips'];
+      const order: Contender[] = ['ours', 'ours, cold process', 'fetchmail (fastuidl 1)', 'mpop (only_new)'];
+      const rows = order.map((k) => [
+        k,
+        fmt.ms(med(k)),
+        fmt.runs(results[k]),
+        fmt.ratio(med(k) / med('fetchmail (fastuidl 1)')),
+        fmt.ratio(med(k) / med('mpop (only_new)')),
+        k === 'ours'
+          ? roundTrips.join(' / ')
+          : k === 'ours, cold process'
+            ? coldPolls.map((c) => c.roundTrips).join(' / ')
+            : '',
+      ]);
+      console.log(`\nidle-poll: ${n} messages, nothing new, leave mode, median of ${REPEATS}`);
+      console.log(table(headers, rows));
+      console.log(`cold process: the poll itself took ${coldPolls.map((c) => fmt.ms(c.pollMs)).join(' / ')}`);
+      const markdown = [
+        `${n} tiny messages, nothing new, median of ${REPEATS} runs. First full runs (information): ours ${fmt.ms(first.ms)}, mpop ${fmt.ms(mpopFirst.ms)}, fetchmail ${fmt.ms(fetchmailFirst.ms)}. Cold process: the poll inside it took ${coldPolls.map((c) => fmt.ms(c.pollMs)).join(' / ')}; the rest is Node start-up and module loading.`,
+        '',
+        markdownTable(headers, rows),
+      ].join('\n');
+      return {
+        markdown,
+        rows: [
+          {
+            bench: 'idle-poll',
+            figure: `ours idle poll, ${n} msgs (in process)`,
+            value: `${fmt.ms(med('ours'))}, ${roundTrips[0] ?? '?'} state round trips`,
+            target: '< fetchmail and < mpop',
+            met: med('ours') < best,
+          },
+          {
+            bench: 'idle-poll',
+            figure: 'ours, cold process',
+            value: fmt.ms(med('ours, cold process')),
+            target: '< fetchmail and < mpop',
+            met: med('ours, cold process') < best,
+          },
+          {
+            bench: 'idle-poll',
+            figure: 'fetchmail / mpop',
+            value: `${fmt.ms(med('fetchmail (fastuidl 1)'))} / ${fmt.ms(med('mpop (only_new)'))}`,
+            target: '(baselines)',
+            met: true,
+          },
+        ],
+      };
+    } finally {
+      await state.close();
+    }
+  } finally {
+    await removeDir(work);
+    await dovecot.stop();
+  }
+}
+
+if (isMain(import.meta.url)) {
+  const args = parseArgs();
+  const { rows, markdown } = await idlePoll(args);
+  await writeSummary(args, rows, markdown);
+}

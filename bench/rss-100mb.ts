@@ -1,0 +1,152 @@
+/**
+ * Benchmark 2: peak RSS of a child process that fetches ONE 100 MiB message
+ * with our client into a file (bench/fetch-one.ts), next to the peak RSS of
+ * the same child that only imports the client: the difference is what the
+ * fetch costs in memory. Target: the fetching child's peak ≤ 100 MiB.
+ *
+ *   npx tsx bench/rss-100mb.ts [--quick]     (--quick: a 20 MiB message)
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { startDovecot } from '../test/support/dovecot.js';
+import { bigMessage } from '../test/support/fixtures.js';
+import { fillMailbox } from './mailbox.js';
+import {
+  BENCH_DIR,
+  type BenchArgs,
+  fmt,
+  isMain,
+  MiB,
+  markdownTable,
+  median,
+  parseArgs,
+  REPEATS,
+  REPO_DIR,
+  removeDir,
+  runProcess,
+  type SummaryRow,
+  table,
+  tempDir,
+  writeSummary,
+} from './support.js';
+
+const TARGET_MIB = 100;
+
+interface ChildReport {
+  mode: string;
+  vmHwmKiB: number;
+  maxRssKiB: number;
+  bytes: number;
+  ms: number;
+}
+
+async function child(args: string[]): Promise<ChildReport> {
+  const result = await runProcess(
+    process.execPath,
+    ['--import', 'tsx', path.join(BENCH_DIR, 'fetch-one.ts'), ...args],
+    {
+      timeoutMs: 10 * 60_000,
+      cwd: REPO_DIR,
+    },
+  );
+  if (result.code !== 0) throw new Error(`fetch-one ${args[0]} exited with ${result.code}: ${result.stderr}`);
+  const line = result.stdout.trim().split('\n').at(-1) ?? '';
+  return JSON.parse(line) as ChildReport;
+}
+
+export async function rss100mb(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
+  const sizeMiB = args.n ?? (args.quick ? 20 : 100);
+  const message = bigMessage(sizeMiB * MiB);
+  const dovecot = await startDovecot();
+  const work = await tempDir('rss');
+  try {
+    const mailbox = await fillMailbox(dovecot, 1, () => message);
+    const accountFile = path.join(work, 'account.json');
+    await writeFile(
+      accountFile,
+      JSON.stringify({
+        host: dovecot.facts.host,
+        port: dovecot.facts.tlsPort,
+        servername: dovecot.facts.servername,
+        caPem: dovecot.facts.caPem,
+        user: mailbox.user,
+        password: mailbox.password,
+      }),
+      { mode: 0o600 },
+    );
+    const out = path.join(work, 'message.eml');
+    const baselines: ChildReport[] = [];
+    const fetches: ChildReport[] = [];
+    for (let r = 0; r < REPEATS; r += 1) {
+      baselines.push(await child(['baseline']));
+      const fetched = await child(['fetch', accountFile, out]);
+      if (fetched.bytes !== message.length) {
+        throw new Error(`fetch-one wrote ${fetched.bytes} bytes, expected ${message.length}`);
+      }
+      fetches.push(fetched);
+      console.log(
+        `  run ${r + 1}: baseline VmHWM ${(baselines.at(-1)!.vmHwmKiB / 1024).toFixed(1)} MiB, fetch VmHWM ${(fetched.vmHwmKiB / 1024).toFixed(1)} MiB in ${fmt.ms(fetched.ms)}`,
+      );
+    }
+    const mib = (kib: number) => kib / 1024;
+    const base = median(baselines.map((b) => b.vmHwmKiB));
+    const peak = median(fetches.map((f) => f.vmHwmKiB));
+    const peakMax = Math.max(...fetches.map((f) => f.vmHwmKiB));
+    const ms = median(fetches.map((f) => f.ms));
+    const headers = ['child', 'peak RSS (VmHWM, median)', 'runs (MiB)', 'maxRSS (resourceUsage)', 'time', 'MiB/s'];
+    const rows = [
+      [
+        'baseline: imports only',
+        `${mib(base).toFixed(1)} MiB`,
+        baselines.map((b) => mib(b.vmHwmKiB).toFixed(1)).join(' / '),
+        `${mib(median(baselines.map((b) => b.maxRssKiB))).toFixed(1)} MiB`,
+        '',
+        '',
+      ],
+      [
+        `fetch one ${sizeMiB} MiB message`,
+        `${mib(peak).toFixed(1)} MiB`,
+        fetches.map((f) => mib(f.vmHwmKiB).toFixed(1)).join(' / '),
+        `${mib(median(fetches.map((f) => f.maxRssKiB))).toFixed(1)} MiB`,
+        fmt.ms(ms),
+        fmt.mibps(message.length, ms),
+      ],
+      ['overhead of the fetch', `${mib(peak - base).toFixed(1)} MiB`, '', '', '', ''],
+    ];
+    console.log(`\nrss-100mb: one ${sizeMiB} MiB message (${message.length} bytes), median of ${REPEATS} children`);
+    console.log(table(headers, rows));
+    const markdown = [
+      `One message of ${sizeMiB} MiB (${message.length} bytes, \`bigMessage(${sizeMiB}*1024*1024)\`), median of ${REPEATS} child processes:`,
+      '',
+      markdownTable(headers, rows),
+    ].join('\n');
+    return {
+      markdown,
+      rows: [
+        {
+          bench: 'rss-100mb',
+          figure: `peak RSS fetching ${sizeMiB} MiB`,
+          value: `${mib(peak).toFixed(1)} MiB (max ${mib(peakMax).toFixed(1)})`,
+          target: `≤ ${TARGET_MIB} MiB`,
+          met: mib(peakMax) <= TARGET_MIB,
+        },
+        {
+          bench: 'rss-100mb',
+          figure: 'of which baseline (imports)',
+          value: `${mib(base).toFixed(1)} MiB`,
+          target: '(reference)',
+          met: true,
+        },
+      ],
+    };
+  } finally {
+    await removeDir(work);
+    await dovecot.stop();
+  }
+}
+
+if (isMain(import.meta.url)) {
+  const args = parseArgs();
+  const { rows, markdown } = await rss100mb(args);
+  await writeSummary(args, rows, markdown);
+}

@@ -1,0 +1,199 @@
+/**
+ * Shared parts of the benchmarks: argument parsing, timing, medians, tables,
+ * running an external program with a bound on its time, and the summary rows
+ * `bench/run.ts` collects from each benchmark.
+ *
+ * Benchmarks print figures and ratios against baselines measured in the same
+ * run; they are not pass/fail tests.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os, { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const MiB = 1024 * 1024;
+export const REPEATS = 3;
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_DIR = path.dirname(BENCH_DIR);
+
+export interface BenchArgs {
+  /** Smaller N, for a quick look (figures are then not the ones to quote). */
+  readonly quick: boolean;
+  /** Where to write this benchmark's summary rows as JSON (set by bench/run.ts). */
+  readonly summaryFile: string | undefined;
+  /** Explicit N, overriding the default and --quick. */
+  readonly n: number | undefined;
+}
+
+export function parseArgs(argv: ReadonlyArray<string> = process.argv.slice(2)): BenchArgs {
+  let quick = false;
+  let summaryFile: string | undefined;
+  let n: number | undefined;
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    if (arg === '--quick') quick = true;
+    else if (arg === '--summary') summaryFile = argv[++i];
+    else if (arg === '--n') n = Number.parseInt(argv[++i] ?? '', 10);
+    else throw new Error(`unknown argument ${arg} (known: --quick, --n N, --summary FILE)`);
+  }
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) throw new Error('--n needs a positive integer');
+  return { quick, summaryFile, n };
+}
+
+/** True when `importMetaUrl` is the module node was asked to run (not imported by bench/run.ts). */
+export function isMain(importMetaUrl: string): boolean {
+  const entry = process.argv[1];
+  return entry !== undefined && path.resolve(entry) === fileURLToPath(importMetaUrl);
+}
+
+export function median(values: ReadonlyArray<number>): number {
+  if (values.length === 0) throw new Error('median of nothing');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = process.hrtime.bigint();
+  const value = await fn();
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
+}
+
+export const fmt = {
+  ms: (ms: number): string => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(ms < 100 ? 1 : 0)} ms`),
+  ratio: (r: number): string => `${r.toFixed(2)}×`,
+  mib: (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`,
+  rate: (count: number, ms: number): string => (count / (ms / 1000)).toFixed(0),
+  mibps: (bytes: number, ms: number): string => (bytes / MiB / (ms / 1000)).toFixed(1),
+  runs: (values: ReadonlyArray<number>): string => values.map((v) => v.toFixed(0)).join(' / '),
+};
+
+/** A plain-text table, columns padded; the first column left-aligned, the rest right-aligned. */
+export function table(headers: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: ReadonlyArray<string>) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The same table as Markdown, for docs/performance.md. */
+export function markdownTable(headers: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string {
+  const line = (cells: ReadonlyArray<string>) => `| ${cells.join(' | ')} |`;
+  return [line(headers), line(headers.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
+}
+
+/** One line of the summary `npm run bench` prints: a figure, what it is compared with, and the target. */
+export interface SummaryRow {
+  readonly bench: string;
+  readonly figure: string;
+  readonly value: string;
+  readonly target: string;
+  readonly met: boolean;
+}
+
+export async function writeSummary(args: BenchArgs, rows: ReadonlyArray<SummaryRow>, markdown: string): Promise<void> {
+  if (args.summaryFile === undefined) return;
+  await writeFile(args.summaryFile, JSON.stringify({ rows, markdown }, null, 2));
+}
+
+export async function readSummary(file: string): Promise<{ rows: SummaryRow[]; markdown: string }> {
+  return JSON.parse(await readFile(file, 'utf8')) as { rows: SummaryRow[]; markdown: string };
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), `pop3-bridge-bench-${prefix}-`));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+export interface ProcessResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+/**
+ * Runs a program to its end (no shell), timing it from spawn to exit. Killed
+ * with SIGKILL after `timeoutMs`, so no benchmark can hang.
+ */
+export function runProcess(
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string },
+): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+    });
+    let stdout = '';
+    let stderr = '';
+    // Keep only the tail: a chatty program must not fill our memory.
+    const keep = (s: string) => (s.length > 64 * 1024 ? s.slice(-64 * 1024) : s);
+    child.stdout.on('data', (c: Buffer) => {
+      stdout = keep(stdout + c.toString('utf8'));
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr = keep(stderr + c.toString('utf8'));
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Number(process.hrtime.bigint() - start) / 1e6 });
+    });
+  });
+}
+
+/** Fails loudly when a program the benchmark needs is missing, naming the script that installs it. */
+export async function requireProgram(name: string): Promise<void> {
+  const found = await runProcess('sh', ['-c', `command -v ${name}`], { timeoutMs: 10_000 });
+  if (found.code !== 0) throw new Error(`${name} is not installed: run 'bash bench/install-deps.sh'`);
+}
+
+/**
+ * Runs `steps` in a rotating order on each repeat, so no contender always goes first (cache, CPU clock).
+ * Before each step, `sync` flushes the dirty pages the previous one left, so no run pays for another's writeback.
+ */
+export async function rotating<K extends string>(
+  repeats: number,
+  steps: ReadonlyArray<readonly [K, () => Promise<number>]>,
+  onResult?: (name: K, repeat: number, ms: number) => void,
+): Promise<Record<K, number[]>> {
+  const results = Object.fromEntries(steps.map(([k]) => [k, [] as number[]])) as Record<K, number[]>;
+  for (let r = 0; r < repeats; r += 1) {
+    for (let i = 0; i < steps.length; i += 1) {
+      const [name, step] = steps[(i + r) % steps.length]!;
+      await settle();
+      const ms = await step();
+      results[name].push(ms);
+      onResult?.(name, r, ms);
+    }
+  }
+  return results;
+}
+
+/** Flushes dirty pages to disk (untimed), so the next timed step starts from a quiet disk. */
+export async function settle(): Promise<void> {
+  await runProcess('sync', [], { timeoutMs: 5 * 60_000 });
+}
+
+/** The 1-minute load average: other work on a shared machine shows up here and in the spread of the runs. */
+export function load(): string {
+  return os.loadavg()[0]!.toFixed(2);
+}
+
+export function machineLine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} × ${cpus[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, node ${process.version}, ${os.type()} ${os.release()}`;
+}
