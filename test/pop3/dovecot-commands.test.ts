@@ -187,6 +187,63 @@ describe('DELE, RSET and QUIT (RFC 1939 §6: deletions happen only in the UPDATE
   });
 });
 
+describe('mid-session: bodies ended early, unread bodies, missing messages', () => {
+  it('destroying a RETR stream before its end closes the connection, and pending deletions are dropped', async () => {
+    const account = await dovecot.createMailbox([bigMessage(1024 * 1024, 5), ...small(1, 'early')]);
+    const client = await loggedIn(facts, account);
+    await client.dele(2);
+    const body = await client.retr(1);
+    const first = await new Promise<Buffer>((resolve) => body.once('data', resolve));
+    expect(first.length).toBeGreaterThan(0);
+    body.destroy();
+    // The rest of the message is still on the wire, so the session cannot go on: it is closed, not resynced.
+    const error = await rejectionOf(client.stat());
+    expect(error.code).toBe('POP3_ERR_ABORTED');
+    expect(client.state).toBe('CLOSED');
+    expect(await disconnectLine(account.user)).toMatch(/Connection closed .*del=0\/2/);
+    expect(await dovecot.mailboxFiles(account.user)).toHaveLength(2);
+  });
+
+  it('aborting the signal mid-body fails the stream with POP3_ERR_ABORTED', async () => {
+    const account = await dovecot.createMailbox([bigMessage(1024 * 1024, 6)]);
+    const controller = new AbortController();
+    const client = await loggedIn(facts, account, { extra: { signal: controller.signal } });
+    const body = await client.retr(1);
+    await new Promise<Buffer>((resolve) => body.once('data', resolve));
+    body.pause();
+    controller.abort();
+    const error = await rejectionOf(readAll(body));
+    expect(error.code).toBe('POP3_ERR_ABORTED');
+    expect(client.state).toBe('CLOSED');
+  });
+
+  it('a small body already read off the wire does not hold up the next command', async () => {
+    const messages = small(2, 'unread');
+    const client = await loggedIn(facts, await dovecot.createMailbox(messages));
+    const body = await client.retr(1);
+    // Nobody has read the body yet; it fits in the stream's buffer, so STAT's reply is parsed after it.
+    expect((await client.stat()).count).toBe(2);
+    expect(await readAll(body)).toEqual(messages[0]);
+    await client.quit();
+  });
+
+  it('a missing message is -ERR with the server text, and the session goes on', async () => {
+    const client = await loggedIn(facts, await dovecot.createMailbox(small(2, 'missing')));
+    for (const attempt of [
+      () => client.retr(3),
+      () => client.uidlOne(3),
+      () => client.listOne(3),
+      () => client.top(9, 0),
+    ]) {
+      const error = await rejectionOf(attempt());
+      expect(error.code).toBe('POP3_ERR_RESPONSE');
+      expect(error.serverText).toMatch(/^There's no message \d+\.$/);
+    }
+    expect((await client.stat()).count).toBe(2);
+    await client.quit();
+  });
+});
+
 describe('newest()', () => {
   it('gives the count, the size and the UIDL of the last message', async () => {
     const messages = small(5, 'newest');

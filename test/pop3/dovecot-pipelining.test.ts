@@ -106,6 +106,26 @@ describe('pipelining (RFC 2449 §6.6)', () => {
     await again.quit();
   });
 
+  it('retrEach closes the session when the consumer fails, and the bodies pipelined behind it fail quietly', async () => {
+    const account = await dovecot.createMailbox(messages);
+    const client = await loggedIn(facts, account);
+    await client.dele(n);
+    const boom = new Error('consumer failed');
+    let calls = 0;
+    const outcome = client.retrEach(all.slice(0, -1), async (i, body) => {
+      calls += 1;
+      await readAll(body);
+      if (i === 2) throw boom;
+    });
+    await expect(outcome).rejects.toBe(boom);
+    expect(calls).toBe(2);
+    expect(client.state).toBe('CLOSED');
+    // RETR 3..5 were already on the wire; their unread bodies must not surface as unhandled errors (vitest
+    // fails the run on those), and the DELE of this session is dropped with the connection.
+    expect((await client.stat().catch((e: unknown) => e)) as object).toMatchObject({ code: 'POP3_ERR_CLOSED' });
+    await expect.poll(async () => (await dovecot.mailboxFiles(account.user)).length).toBe(n);
+  });
+
   it('a DELE of a message that is not there fails alone; the rest of the batch stands', async () => {
     const account = await dovecot.createMailbox(messages.slice(0, 3));
     const client = await loggedIn(facts, account);
