@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { isBridgeError } from '../core/errors.js';
 import type { LogLevel } from '../core/logger.js';
 import { checkCommand } from './commands/check.js';
+import { deliverCommand, deliveriesCommand, eventsShowCommand, replayCommand } from './commands/deliveries.js';
 import { demoCommand } from './commands/demo.js';
 import { lsCommand } from './commands/ls.js';
 import { pollCommand } from './commands/poll.js';
@@ -22,14 +23,24 @@ Commands:
   demo              serve a generated demo mailbox and run the real bridge against it
   check [mailbox]   connect, TLS, CAPA, log in, STAT; nothing is changed
   ls [mailbox]      dry run: the messages the next poll would fetch (From, Subject, size)
-  poll [mailbox]    one pass over all (or the named) mailboxes
-  run [mailbox]     keep polling, each mailbox on its interval; SIGINT/SIGTERM stops gracefully
+  poll [mailbox]    one pass over all (or the named) mailboxes, then send the webhooks that are due
+  run [mailbox]     keep polling (each mailbox on its interval) and delivering, and serve the links in
+                    events; SIGINT/SIGTERM finishes the current message, QUITs and exits
   status            per mailbox: last ok, last error, stored, pending deliveries, failing
+  deliver           send the webhooks that are due now
+  deliveries [mb]   list deliveries needing attention (--status pending|failed|dead|disabled|delivered)
+  replay <mb> <uid> send a message's events again (same webhook-id); or <mb> --since ISO-TIME; or --dead
+  events show <webhook-id> | <mailbox> <uid>
+                    print an event body
 
 Options:
   -c, --config FILE   config file (default: $POP3_BRIDGE_CONFIG or ./pop3-bridge.yaml|.yml|.json)
       --json          machine-readable output (check, ls, poll, status, demo)
       --force         poll even if a mailbox is backing off after errors
+      --no-deliver    poll: store and queue only, send nothing
+      --status S      deliveries: filter by status
+      --since T       replay: deliveries created at or after T (ISO 8601)
+      --dead          replay: every dead-lettered delivery
       --limit N       ls: show at most N messages per mailbox (default 50)
       --concurrency N run: mailboxes polled at once (default 4)
       --log-level L   debug | info | warn | error (default: info for poll/run/demo, warn otherwise)
@@ -49,6 +60,10 @@ export async function main(argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv):
         config: { type: 'string', short: 'c' },
         json: { type: 'boolean', default: false },
         force: { type: 'boolean', default: false },
+        'no-deliver': { type: 'boolean', default: false },
+        status: { type: 'string' },
+        since: { type: 'string' },
+        dead: { type: 'boolean', default: false },
         limit: { type: 'string' },
         concurrency: { type: 'string' },
         'log-level': { type: 'string' },
@@ -66,7 +81,8 @@ export async function main(argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv):
     process.stdout.write(`${USAGE}\n`);
     return command === undefined && !values.help ? ExitCode.USAGE : ExitCode.OK;
   }
-  const verbose = command === 'poll' || command === 'run' || command === 'demo';
+  const verbose =
+    command === 'poll' || command === 'run' || command === 'demo' || command === 'deliver' || command === 'replay';
   const logLevel = (values['log-level'] as string | undefined) ?? (verbose ? 'info' : 'warn');
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     process.stderr.write(`--log-level must be one of ${LOG_LEVELS.join(', ')}\n`);
@@ -85,7 +101,25 @@ export async function main(argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv):
       case 'ls':
         return await lsCommand(ctx, names, Number(values.limit ?? 50));
       case 'poll':
-        return await pollCommand(ctx, names, values.force === true);
+        return await pollCommand(ctx, names, { force: values.force === true, deliver: values['no-deliver'] !== true });
+      case 'deliver':
+        return await deliverCommand(ctx);
+      case 'deliveries':
+        return await deliveriesCommand(ctx, names, values.status as string | undefined);
+      case 'replay': {
+        const since = values.since === undefined ? undefined : Date.parse(values.since as string);
+        if (since !== undefined && Number.isNaN(since)) {
+          process.stderr.write('--since must be an ISO 8601 time\n');
+          return ExitCode.USAGE;
+        }
+        return await replayCommand(ctx, { mailbox: names[0], uid: names[1], since, dead: values.dead === true });
+      }
+      case 'events':
+        if (names[0] !== 'show') {
+          process.stderr.write(`unknown events subcommand '${names[0] ?? ''}'\n`);
+          return ExitCode.USAGE;
+        }
+        return await eventsShowCommand(ctx, names.slice(1));
       case 'run':
         return await runCommand(ctx, names, {
           concurrency: Number(values.concurrency ?? 4),

@@ -30,6 +30,8 @@ export interface Endpoint {
   readonly secrets: ReadonlyArray<string>;
   readonly allowHttp: boolean;
   readonly filters?: FilterConfig | undefined;
+  /** Per-endpoint answer timeout; default the engine's (15 s). */
+  readonly timeoutMs?: number | undefined;
 }
 
 /** What the delivery engine needs of an event: its JSON body and the fields filters look at. */
@@ -130,7 +132,7 @@ async function deliverOne(
   let response: PostResponse;
   try {
     response = await (deps.post ?? postWebhook)(new URL(endpoint.url), event.body, headers, {
-      timeoutMs,
+      timeoutMs: endpoint.timeoutMs ?? timeoutMs,
       allow: deps.allow,
       allowHttp: endpoint.allowHttp,
     });

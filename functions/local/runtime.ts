@@ -1,6 +1,7 @@
 /**
  * Local mode's wiring: the folder raw store and the SQLite state store under
- * the configured directory, and a session opener for configured mailboxes.
+ * the configured directory, sessions for configured mailboxes, and delivery
+ * (endpoints from the config, events with links the local link server serves).
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -9,7 +10,12 @@ import type { Logger } from '../core/logger.js';
 import { createTokenSource, type TokenSource } from '../core/oauth/token-source.js';
 import type { PollDeps } from '../core/poll/poll-mailbox.js';
 import { openMailboxSession } from '../core/session.js';
+import type { DeliveryDeps, Endpoint } from '../delivery/delivery-engine.js';
+import { eventSource } from '../delivery/event-source.js';
+import { AllowList } from '../delivery/ssrf-guard.js';
+import type { LinkSigner } from '../events/link-signer.js';
 import { FolderRawStore } from './folder-raw-store.js';
+import { loadOrCreateLinkKey, localLinkSigner } from './link-server.js';
 import { SqliteStateStore } from './sqlite-state-store.js';
 
 export interface LocalRuntime {
@@ -17,8 +23,28 @@ export interface LocalRuntime {
   readonly state: SqliteStateStore;
   readonly store: FolderRawStore;
   readonly tokens: TokenSource;
+  readonly linkKey: Buffer;
+  readonly links: LinkSigner;
   depsFor(mailbox: MailboxConfig, logger: Logger, extra?: Partial<PollDeps>): PollDeps;
+  deliveryDeps(logger: Logger): DeliveryDeps;
   close(): Promise<void>;
+}
+
+export function endpointsOf(config: BridgeConfig): (mailbox: string, endpointId: string) => Endpoint | undefined {
+  const byKey = new Map<string, Endpoint>();
+  for (const m of config.mailboxes) {
+    for (const w of m.webhooks) {
+      byKey.set(`${m.name}\0${w.id}`, {
+        id: w.id,
+        url: w.url,
+        secrets: w.secret,
+        allowHttp: w.allowHttp,
+        filters: w.filters,
+        timeoutMs: w.timeoutSeconds * 1000,
+      });
+    }
+  }
+  return (mailbox, endpointId) => byKey.get(`${mailbox}\0${endpointId}`);
 }
 
 export function openLocalRuntime(config: BridgeConfig, options: { baseDir?: string } = {}): LocalRuntime {
@@ -27,11 +53,19 @@ export function openLocalRuntime(config: BridgeConfig, options: { baseDir?: stri
   const state = new SqliteStateStore(path.join(dir, 'state.db'));
   const store = new FolderRawStore(path.join(dir, 'mail'));
   const tokens = createTokenSource();
+  const linkKey = loadOrCreateLinkKey(dir);
+  const links = localLinkSigner({
+    baseUrl: config.links.baseUrl ?? `http://${config.links.listen}`,
+    key: linkKey,
+    ttlSeconds: config.links.ttlSeconds,
+  });
   return {
     dir,
     state,
     store,
     tokens,
+    linkKey,
+    links,
     depsFor(mailbox, logger, extra = {}) {
       return {
         state,
@@ -39,6 +73,15 @@ export function openLocalRuntime(config: BridgeConfig, options: { baseDir?: stri
         logger,
         openSession: () => openMailboxSession(mailbox, { tokens }),
         ...extra,
+      };
+    },
+    deliveryDeps(logger) {
+      return {
+        state,
+        endpointFor: endpointsOf(config),
+        eventFor: eventSource({ store, state, links }),
+        allow: new AllowList(config.webhookAllowList),
+        logger,
       };
     },
     close: () => state.close(),

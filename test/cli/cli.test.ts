@@ -5,8 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dovecotFromInjected } from '../support/dovecot.js';
 
@@ -44,13 +47,28 @@ function mail(i: number): Buffer {
 
 let dir: string;
 let account: { user: string; password: string };
+let receiver: Server;
+const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-cli-'));
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
   account = await dovecot.createMailbox([mail(1), mail(2), mail(3)]);
   await writeFile(path.join(dir, 'ca.pem'), dovecot.facts.caPem);
   const config = {
     store: { dir: 'state' },
+    // The receiver is on loopback, which the SSRF guard refuses unless allow-listed.
+    webhookAllowList: ['127.0.0.1'],
+    links: { listen: '127.0.0.1:0' },
     mailboxes: [
       {
         name: 'main',
@@ -61,7 +79,7 @@ beforeAll(async () => {
         ca: path.join(dir, 'ca.pem'),
         username: account.user,
         password: '${TEST_POP3_PASSWORD}',
-        webhooks: [{ url: 'https://hooks.example.test/in', secret: SECRET }],
+        webhooks: [{ url: hookUrl, secret: SECRET, allowHttp: true }],
       },
       // Invalid: reported with its path and skipped; 'main' still runs.
       { name: 'broken', host: dovecot.facts.host, port: 70000, username: 'x', password: 'y', webhooks: [] },
@@ -71,6 +89,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  receiver.closeAllConnections();
+  await new Promise((resolve) => receiver.close(resolve));
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -107,8 +127,8 @@ describe('pop3-bridge CLI', () => {
     expect(out.mailboxes[0]?.messages[0]?.from).toContain('s1@example.test');
   });
 
-  it('poll stores and queues, a second poll fetches nothing, status shows the counts', async () => {
-    const first = await cli(dir, ['poll', 'main', '--json'], env());
+  it('poll stores, queues and delivers signed events; a second poll fetches nothing; status shows the counts', async () => {
+    const first = await cli(dir, ['poll', 'main', '--json', '--no-deliver'], env());
     expect(first.code, first.stderr).toBe(0);
     expect(JSON.parse(first.stdout).results[0]).toMatchObject({ mailbox: 'main', status: 'ok', fetched: 3 });
     // Logs are JSON lines with the mailbox and uid, never the password.
@@ -121,7 +141,7 @@ describe('pop3-bridge CLI', () => {
     );
     expect(first.stderr).not.toContain(account.password);
 
-    const second = await cli(dir, ['poll', 'main', '--json'], env());
+    const second = await cli(dir, ['poll', 'main', '--json', '--no-deliver'], env());
     expect(JSON.parse(second.stdout).results[0]).toMatchObject({ status: 'ok', fetched: 0, path: 'idle' });
 
     const status = await cli(dir, ['status', '--json'], env());

@@ -30,6 +30,7 @@ it('SIGTERM during a large first sync: finish the current message, QUIT, exit 0;
       path.join(dir, 'pop3-bridge.json'),
       JSON.stringify({
         store: { dir: 'state' },
+        links: { listen: '127.0.0.1:0' },
         mailboxes: [
           {
             name: 'bulk',
@@ -69,7 +70,7 @@ it('SIGTERM during a large first sync: finish the current message, QUIT, exit 0;
     expect(await state.listDeliveries({ mailbox: 'bulk' })).toHaveLength(stored);
     await state.close();
 
-    const rest = spawn(process.execPath, [BIN, 'poll', '--json'], { cwd: dir });
+    const rest = spawn(process.execPath, [BIN, 'poll', '--json', '--no-deliver'], { cwd: dir });
     let out = '';
     rest.stdout.on('data', (d: Buffer) => (out += d.toString()));
     expect(await new Promise((resolve) => rest.on('close', resolve))).toBe(0);

@@ -5,6 +5,7 @@ import { openLocalRuntime } from '../../local/runtime.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes, progressBar, table } from '../output.js';
+import { drainDeliveries } from './deliveries.js';
 
 export function describeResults(results: ReadonlyArray<PollResult>): string {
   return table(
@@ -21,9 +22,15 @@ export function describeResults(results: ReadonlyArray<PollResult>): string {
   );
 }
 
-export async function pollCommand(ctx: CliContext, names: ReadonlyArray<string>, force: boolean): Promise<number> {
+export async function pollCommand(
+  ctx: CliContext,
+  names: ReadonlyArray<string>,
+  options: { force: boolean; deliver: boolean },
+): Promise<number> {
+  const { force } = options;
   const runtime = openLocalRuntime(ctx.config, { baseDir: process.cwd() });
   const results: PollResult[] = [];
+  let delivery: Awaited<ReturnType<typeof drainDeliveries>> | undefined;
   try {
     for (const mailbox of ctx.select(names)) {
       const bar = progressBar(mailbox.name);
@@ -33,11 +40,20 @@ export async function pollCommand(ctx: CliContext, names: ReadonlyArray<string>,
       results.push(await pollMailbox(pollTargetOf(mailbox), deps, { force }));
       bar.end();
     }
+    if (options.deliver) delivery = await drainDeliveries(runtime, ctx);
   } finally {
     await runtime.close();
   }
-  if (ctx.json) ctx.out(JSON.stringify({ results: results.map((r) => ({ ...r, error: r.error?.toJSON() })) }, null, 2));
-  else ctx.out(describeResults(results));
+  if (ctx.json) {
+    ctx.out(JSON.stringify({ results: results.map((r) => ({ ...r, error: r.error?.toJSON() })), delivery }, null, 2));
+  } else {
+    ctx.out(describeResults(results));
+    if (delivery && delivery.attempted > 0) {
+      ctx.out(
+        `\nWebhooks: ${delivery.delivered} delivered, ${delivery.retrying} to retry, ${delivery.dead} dead, ${delivery.disabled} not sent (filtered or endpoint disabled)`,
+      );
+    }
+  }
   const failed = results.some((r) => r.status === 'error') || ctx.skippedFor(names).length > 0;
   return failed ? ExitCode.MAILBOX_FAILED : ExitCode.OK;
 }

@@ -8,9 +8,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type PollResult, pollMailbox } from '../../core/poll/poll-mailbox.js';
 import { pollTargetOf } from '../../core/poll/target.js';
+import { deliverDue } from '../../delivery/delivery-engine.js';
+import { startLinkServer } from '../../local/link-server.js';
 import { openLocalRuntime } from '../../local/runtime.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
+
+function splitHostPort(listen: string): [string, number] {
+  const at = listen.lastIndexOf(':');
+  return [listen.slice(0, at).replace(/^\[|\]$/g, ''), Number(listen.slice(at + 1))];
+}
 
 export interface RunOptions {
   readonly concurrency: number;
@@ -31,10 +38,14 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const [host, port] = splitHostPort(ctx.config.links.listen);
+  const links = await startLinkServer({ store: runtime.store, key: runtime.linkKey, host, port });
+  const deliveryDeps = runtime.deliveryDeps(ctx.logger);
+  let delivering: Promise<unknown> | undefined;
   const nextDue = new Map(mailboxes.map((m) => [m.name, 0]));
   const inFlight = new Map<string, Promise<PollResult>>();
   let failures = 0;
-  ctx.logger.info('bridge running', { mailboxes: mailboxes.map((m) => m.name), store: runtime.dir });
+  ctx.logger.info('bridge running', { mailboxes: mailboxes.map((m) => m.name), store: runtime.dir, links: links.url });
   try {
     for (
       let pass = 0;
@@ -56,6 +67,12 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
         });
         inFlight.set(mailbox.name, poll);
       }
+      // One delivery round at a time; it runs beside the polls and never blocks them.
+      delivering ??= deliverDue(deliveryDeps)
+        .catch((error: unknown) => ctx.logger.error('delivery round failed', { error }))
+        .finally(() => {
+          delivering = undefined;
+        });
       const soonest = Math.min(...[...nextDue.values()].map((t) => t - Date.now()), 5_000);
       await Promise.race([
         sleep(Math.max(soonest, 50), undefined, { signal: stop.signal }).catch(() => {}),
@@ -63,7 +80,9 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
       ]);
     }
     await Promise.all(inFlight.values());
+    await delivering;
   } finally {
+    await links.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await runtime.close();
