@@ -155,6 +155,34 @@ describe('pop3-bridge CLI', () => {
       state: { storedCount: 3 },
       deliveries: { pending: 3 },
     });
+
+    const deliver = await cli(dir, ['deliver', '--json'], env());
+    expect(deliver.code, deliver.stderr).toBe(0);
+    expect(JSON.parse(deliver.stdout)).toMatchObject({ attempted: 3, delivered: 3 });
+    expect(received).toHaveLength(3);
+    const subjects = received.map((r) => {
+      const event = new Webhook(SECRET).verify(r.body, r.headers as Record<string, string>) as {
+        type: string;
+        data: { mailbox: string; subject: string };
+      };
+      expect(event.type).toBe('email.received');
+      expect(event.data.mailbox).toBe('main');
+      return event.data.subject;
+    });
+    expect(subjects.sort()).toEqual(['Hello 1', 'Hello 2', 'Hello 3']);
+
+    // Replay sends the same event again under the same webhook-id.
+    const listed = await cli(dir, ['deliveries', 'main', '--status', 'delivered', '--json'], env());
+    const uid = JSON.parse(listed.stdout).deliveries[0].uid as string;
+    const replay = await cli(dir, ['replay', 'main', uid, '--json'], env());
+    expect(JSON.parse(replay.stdout)).toMatchObject({ replayed: 1, delivered: 1 });
+    expect(received).toHaveLength(4);
+    const ids = received.map((r) => r.headers['webhook-id']);
+    expect(ids.filter((id) => id === ids[3])).toHaveLength(2);
+
+    const shown = await cli(dir, ['events', 'show', 'main', uid], env());
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ type: 'email.received', data: { mailbox: 'main', uid } });
   });
 
   it('an unset ${VAR} is a config error naming the variable, exit 2', async () => {
