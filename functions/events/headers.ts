@@ -42,14 +42,15 @@ export function capString(text: string, max: number): { value: string; cut: bool
   return { value: text.slice(0, end), cut: true };
 }
 
-/** The `headers` list: the first `maxHeaders` headers in order, each value cut at `maxValueChars`. */
+/** The `headers` list: the first `maxHeaders` named headers in order, each value cut at `maxValueChars`. */
 export function headerList(
   headers: ReadonlyArray<RawHeader>,
   maxHeaders: number,
   maxValueChars: number,
 ): { list: EventHeader[]; truncated: boolean } {
-  let truncated = headers.length > maxHeaders;
-  const list = headers.slice(0, maxHeaders).map(({ name, value }) => {
+  const named = headers.filter((h) => h.name !== '');
+  let truncated = named.length > maxHeaders;
+  const list = named.slice(0, maxHeaders).map(({ name, value }) => {
     const capped = capString(value, maxValueChars);
     if (capped.cut) truncated = true;
     return { name: capString(name, 200).value, value: capped.value };

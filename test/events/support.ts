@@ -7,7 +7,10 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
 import type { BuildEventDeps, BuildEventInput } from '../../functions/events/build-event.js';
+import { buildEventJsonSchema } from '../../functions/events/json-schema.js';
 import type { LinkMeta, LinkSigner } from '../../functions/events/link-signer.js';
 import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
 
@@ -79,4 +82,19 @@ export async function eventHarness(): Promise<EventHarness> {
 /** Joins lines with CRLF, ending with CRLF. */
 export function crlf(lines: ReadonlyArray<string>): Buffer {
   return Buffer.from(lines.map((l) => `${l}\r\n`).join(''), 'utf8');
+}
+
+/** Validators for the published (open) and the strict (closed objects) event schema, draft-07. */
+export function eventValidators(): { published: ValidateFunction; strict: ValidateFunction } {
+  const compile = (schema: Record<string, unknown>): ValidateFunction => {
+    const ajv = new Ajv({ strict: true, allErrors: true });
+    addFormats.default(ajv);
+    return ajv.compile(schema);
+  };
+  return { published: compile(buildEventJsonSchema()), strict: compile(buildEventJsonSchema({ strict: true })) };
+}
+
+/** ajv's errors as one readable string (for expect messages). */
+export function schemaErrors(validate: ValidateFunction): string {
+  return JSON.stringify(validate.errors ?? [], null, 1);
 }
