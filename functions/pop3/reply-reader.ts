@@ -320,7 +320,9 @@ export class ReplyReader {
 
   /** Takes one line (without CR LF) off the buffer, or undefined if it is not complete yet. */
   private takeLine(max: number, what: string): Buffer | undefined {
-    const buf = this.buffer!;
+    // feedList calls this in a loop: after the last complete line the buffer is empty (undefined).
+    const buf = this.buffer;
+    if (buf === undefined) return undefined;
     const nl = buf.indexOf(LF);
     if (nl === -1) {
       if (buf.length > max) {
