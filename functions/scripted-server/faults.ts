@@ -27,14 +27,21 @@ export interface ReceivedCommand {
 }
 
 export type FaultAction =
-  /** Write these bytes instead of the normal reply (add the CR LF yourself); the session state does not change. */
-  | { readonly kind: 'reply'; readonly raw: string | Buffer }
+  /**
+   * Write these bytes instead of the normal reply (add the CR LF yourself); the session state does not change.
+   * `splitAt` cuts them into separate writes at these offsets, each read by the client before the next.
+   */
+  | { readonly kind: 'reply'; readonly raw: string | Buffer; readonly splitAt?: ReadonlyArray<number> }
   /** Send nothing, now or later: the session ignores every further line (for timeout tests). */
   | { readonly kind: 'stall' }
   /** Optionally write `raw`, then close the connection: FIN after the bytes are flushed, or a TCP RST with `reset`. */
   | { readonly kind: 'drop'; readonly raw?: string | Buffer; readonly reset?: boolean };
 
-export const reply = (raw: string | Buffer): FaultAction => ({ kind: 'reply', raw });
+export const reply = (raw: string | Buffer, splitAt?: ReadonlyArray<number>): FaultAction => ({
+  kind: 'reply',
+  raw,
+  ...(splitAt !== undefined && { splitAt }),
+});
 /** A reply line: `replyLine('-ERR [IN-USE] locked')` writes it with CR LF. */
 export const replyLine = (line: string): FaultAction => ({ kind: 'reply', raw: `${line}\r\n` });
 export const stall = (): FaultAction => ({ kind: 'stall' });
@@ -60,15 +67,17 @@ export interface BodyFaults {
   readonly bareLf?: boolean;
 }
 
+/** Asked for every received line; `undefined` means: handle it normally. */
+export type CommandOverride = (command: ReceivedCommand) => FaultAction | undefined;
+
 export interface FaultHooks {
-  /** Asked for every received line; `undefined` means: handle it normally. */
-  readonly override?: (command: ReceivedCommand) => FaultAction | undefined;
+  readonly override?: CommandOverride;
   /** Asked for every RETR/TOP that is answered +OK; `undefined` means: send it plainly. */
   readonly body?: BodyFaults | ((command: ReceivedCommand) => BodyFaults | undefined);
 }
 
 /** Convenience: an override that answers one verb (optionally only its `nth` occurrence in a session). */
-export function onVerb(verb: string, action: FaultAction, options: { nth?: number } = {}): FaultHooks['override'] {
+export function onVerb(verb: string, action: FaultAction, options: { nth?: number } = {}): CommandOverride {
   const upper = verb.toUpperCase();
   return (command) =>
     command.verb === upper && (options.nth === undefined || command.nth === options.nth) ? action : undefined;

@@ -1,5 +1,6 @@
 export type {
   BodyFaults,
+  CommandOverride,
   FaultAction,
   FaultHooks,
   ReceivedCommand,

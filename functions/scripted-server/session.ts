@@ -215,6 +215,19 @@ export class ScriptedSession {
     this.gone = true;
   }
 
+  /** Writes `data` in pieces cut at `offsets`, letting the client read each piece before the next is written. */
+  private async writeSplit(data: Buffer, offsets: ReadonlyArray<number>): Promise<void> {
+    const cuts = [...new Set(offsets)].filter((o) => o > 0 && o < data.length).sort((a, b) => a - b);
+    let from = 0;
+    for (const cut of cuts) {
+      await this.write(data.subarray(from, cut));
+      from = cut;
+      await this.lastWrite;
+      await ScriptedSession.nextTurn();
+    }
+    await this.write(data.subarray(from));
+  }
+
   /** Lets the event loop run a full turn so the client reads what was written before the next piece. */
   private static nextTurn(): Promise<void> {
     return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
@@ -257,10 +270,12 @@ export class ScriptedSession {
 
   private async applyFault(action: FaultAction): Promise<void> {
     switch (action.kind) {
-      case 'reply':
-        this.log(`S: [fault] ${Buffer.from(action.raw).toString('latin1').trimEnd()}`);
-        await this.write(action.raw);
+      case 'reply': {
+        const raw = Buffer.from(action.raw);
+        this.log(`S: [fault] ${raw.toString('latin1').trimEnd()}`);
+        await this.writeSplit(raw, action.splitAt ?? []);
         return;
+      }
       case 'stall':
         this.log('S: [fault] stall');
         this.stalled = true;
@@ -541,17 +556,8 @@ export class ScriptedSession {
     let limit = wire.length;
     if (faults.dropAfterBodyBytes !== undefined) limit = Math.min(limit, head.length + faults.dropAfterBodyBytes);
     if (faults.stallAfterBodyBytes !== undefined) limit = Math.min(limit, head.length + faults.stallAfterBodyBytes);
-    const cuts = [...new Set(faults.splitAt ?? [])].filter((o) => o > 0 && o < limit).sort((a, b) => a - b);
-    if (cuts.length > 0) {
-      let from = 0;
-      for (const cut of [...cuts, limit]) {
-        await this.write(wire.subarray(from, cut));
-        from = cut;
-        if (cut < limit) {
-          await this.lastWrite;
-          await ScriptedSession.nextTurn();
-        }
-      }
+    if (faults.splitAt !== undefined && faults.splitAt.length > 0) {
+      await this.writeSplit(wire.subarray(0, limit), faults.splitAt);
     } else {
       for (let from = 0; from < limit && !this.gone; from += WRITE_PIECE) {
         await this.write(wire.subarray(from, Math.min(limit, from + WRITE_PIECE)));
