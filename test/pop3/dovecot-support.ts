@@ -119,8 +119,9 @@ const CRLF = Buffer.from('\r\n');
 
 /**
  * Dovecot 2.3 serves messages with CRLF line ends whatever the maildir file holds: every LF not already
- * preceded by CR gets one (its pop3 fetch reads the mail through a CRLF-converting input stream). A lone CR is
- * left alone. LIST and STAT count these converted bytes: this is the "virtual size".
+ * preceded by CR gets one (its pop3 process reads the mail through a CRLF-converting input stream). LIST and
+ * STAT count these converted bytes (the "virtual size"). No fixture holds a lone CR, so what Dovecot does with
+ * one is not asserted here.
  */
 export function dovecotCrlf(stored: Buffer): Buffer {
   const parts: Buffer[] = [];
@@ -142,8 +143,8 @@ export function expectedListSize(stored: Buffer): number {
 /**
  * The exact bytes the client hands out for RETR of a stored message, after dot-unstuffing:
  *  1. bare LF becomes CRLF (`dovecotCrlf`);
- *  2. a message whose last line has no line ending gets CRLF appended (pop3 fetch_callback adds it so the
- *     `.` terminator starts a line, RFC 1939 §3) — so RETR can be 2 bytes longer than LIST says;
+ *  2. a message whose last line has no line ending gets CRLF appended (so the `.` terminator starts a line,
+ *     RFC 1939 §3) — RETR is then 2 bytes longer than LIST says; TOP does the same when it reaches the end;
  *  3. dot-stuffing (RFC 1939 §3) is transparent: the client removes exactly the dots Dovecot added.
  * Nothing else changes: 8-bit bytes, 20,000-character lines and lines that are only `.` arrive as stored.
  */
