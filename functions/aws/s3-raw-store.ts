@@ -1,0 +1,335 @@
+/**
+ * AWS `RawStore`: content-addressed objects in one S3 bucket, the same key
+ * layout as the local folder store, so a key means the same thing in both modes.
+ *
+ *   raw/<sha[0..2]>/<sha>.eml     raw messages
+ *   att/<sha[0..2]>/<sha>.bin     attachments
+ *   tmp/<uuid>                    uploads in progress (a bucket lifecycle rule
+ *                                 should expire them and abort incomplete
+ *                                 multipart uploads after a day)
+ *
+ * A put streams the input through a hashing Transform into a lib-storage
+ * multipart upload to a temp key (one 8 MB part in memory at a time with the
+ * default queue size of 1), then — the key is only known once the last byte
+ * is hashed — copies it server-side to its content key unless that exists
+ * already, and deletes the temp object. A reader never sees a partial object
+ * under a content key: S3 makes an object visible only when its upload or
+ * copy completes. If the input fails, lib-storage aborts the multipart upload
+ * and nothing is left behind.
+ *
+ * IAM: the exists check (HeadObject) and `has()` need s3:ListBucket as well
+ * as s3:GetObject, or S3 answers 403 instead of 404 for a missing key.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { BridgeError, isBridgeError } from '../core/errors.js';
+import type { ObjectKind, RawStore, StoredObject } from '../core/ports.js';
+import type { LinkMeta, LinkSigner } from '../events/link-signer.js';
+import { isValidKey, keyFor } from '../local/folder-raw-store.js';
+
+/** Prefix of uploads in progress: the CDK stack expires it with a lifecycle rule. */
+export const TEMP_PREFIX = 'tmp/';
+/** lib-storage part size: S3's minimum is 5 MiB; each part in flight is held in memory. */
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** Presigned GET links last this long unless asked otherwise (seconds). */
+export const DEFAULT_LINK_TTL_SECONDS = 24 * 3600;
+/** SigV4 presigned URLs cannot live longer than 7 days. */
+const MAX_LINK_TTL_SECONDS = 7 * 24 * 3600;
+
+const CONTENT_TYPES = { raw: 'message/rfc822', attachment: 'application/octet-stream' } as const satisfies Record<
+  ObjectKind,
+  string
+>;
+
+export interface S3RawStoreOptions {
+  readonly bucket: string;
+  /** Bytes per multipart part (default 8 MiB, at least 5 MiB). */
+  readonly partSize?: number;
+  /** Parts uploaded at once (1 or 2): memory is about `partSize × (queueSize + 1)` per put at most. */
+  readonly queueSize?: 1 | 2;
+  /** Called with upload progress (bytes acknowledged by S3): tests use it to measure read-ahead. */
+  readonly onProgress?: (uploadedBytes: number) => void;
+}
+
+export interface PresignOptions extends LinkMeta {
+  /** Seconds the link is valid (default 24 h, at most 7 days). */
+  readonly expiresIn?: number;
+}
+
+/** Hashes and counts the bytes that pass through. */
+class HashingPassThrough extends Transform {
+  readonly #hash = createHash('sha256');
+  #size = 0;
+
+  /**
+   * Bytes hashed so far. Not called `size`: lib-storage reads `Body.size` as
+   * the total length of the body, and would expect zero parts.
+   */
+  get bytesSeen(): number {
+    return this.#size;
+  }
+
+  digest(): string {
+    return this.#hash.digest('hex');
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#hash.update(chunk);
+    this.#size += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+/** Passes bytes through and fails, instead of ending quietly, if fewer or more than `expected` arrive. */
+class ExactLength extends Transform {
+  readonly #expected: number;
+  readonly #key: string;
+  #seen = 0;
+
+  constructor(expected: number, key: string) {
+    super();
+    this.#expected = expected;
+    this.#key = key;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.#seen === this.#expected) callback();
+    else {
+      callback(
+        new BridgeError('STORE_ERR_IO', 'stored object read back with a different length than S3 announced', {
+          context: { key: this.#key, expected: this.#expected, received: this.#seen },
+        }),
+      );
+    }
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+function isNotFound(err: unknown): boolean {
+  const name = (err as { name?: string } | undefined)?.name;
+  return name === 'NoSuchKey' || name === 'NotFound' || statusOf(err) === 404;
+}
+
+/** RFC 6266 / RFC 8187: an ASCII fallback name and the exact UTF-8 one. */
+export function contentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  const exact = encodeURIComponent(filename).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${exact}`;
+}
+
+/** A media type S3 may echo back as a header (no CR/LF or other controls), else undefined. */
+function safeContentType(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;[\x20-\x7e]*)?$/.test(value) ? value : undefined;
+}
+
+export class S3RawStore implements RawStore {
+  readonly bucket: string;
+  readonly #s3: S3Client;
+  readonly #partSize: number;
+  readonly #queueSize: 1 | 2;
+  readonly #onProgress: ((uploadedBytes: number) => void) | undefined;
+
+  constructor(s3: S3Client, options: S3RawStoreOptions) {
+    const partSize = options.partSize ?? DEFAULT_PART_SIZE;
+    if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE) {
+      throw new BridgeError('CONFIG_ERR_INVALID', 'S3 part size must be an integer of at least 5 MiB', {
+        context: { partSize },
+      });
+    }
+    this.#s3 = s3;
+    this.bucket = options.bucket;
+    this.#partSize = partSize;
+    this.#queueSize = options.queueSize ?? 1;
+    this.#onProgress = options.onProgress;
+  }
+
+  async put(input: Readable, kind: ObjectKind): Promise<StoredObject> {
+    const tmpKey = `${TEMP_PREFIX}${randomUUID()}`;
+    const hasher = new HashingPassThrough();
+    // The input's own failure, as it was: the upload only sees a broken stream.
+    let inputError: Error | undefined;
+    pipeline(input, hasher, (err) => {
+      if (err) inputError = err;
+    });
+    const upload = new Upload({
+      client: this.#s3,
+      params: { Bucket: this.bucket, Key: tmpKey, Body: hasher, ContentType: CONTENT_TYPES[kind] },
+      partSize: this.#partSize,
+      queueSize: this.#queueSize,
+      leavePartsOnError: false,
+    });
+    const onProgress = this.#onProgress;
+    if (onProgress !== undefined) {
+      upload.on('httpUploadProgress', (progress) => {
+        if (progress.loaded !== undefined) onProgress(progress.loaded);
+      });
+    }
+
+    let uploaded = false;
+    try {
+      try {
+        await upload.done();
+        uploaded = true;
+      } catch (err) {
+        throw inputError ?? err;
+      }
+      if (inputError !== undefined) throw inputError;
+      const sha256 = hasher.digest();
+      const key = keyFor(sha256, kind);
+      await this.#publish(tmpKey, key);
+      return { key, sha256, size: hasher.bytesSeen };
+    } catch (err) {
+      await this.#discard(tmpKey, uploaded ? undefined : (upload as unknown as { uploadId?: string }).uploadId);
+      if (isBridgeError(err)) throw err;
+      throw new BridgeError('STORE_ERR_IO', `could not store a ${kind} object`, { cause: err, context: { kind } });
+    } finally {
+      if (!hasher.destroyed && !hasher.readableEnded) hasher.destroy();
+      if (!input.destroyed && !input.readableEnded) input.destroy();
+    }
+  }
+
+  /** Copies the finished temp object to its content key unless it is there already, then deletes the temp. */
+  async #publish(tmpKey: string, key: string): Promise<void> {
+    if (!(await this.#exists(key))) {
+      try {
+        await this.#s3.send(
+          new CopyObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            CopySource: `${this.bucket}/${tmpKey}`,
+            // S3 refuses (412) when the key exists, so a concurrent put of the same bytes never rewrites it;
+            // 409 means another copy to it is in progress. Either way the content is (being) stored.
+            // moto 5.2 ignores this header on CopyObject and overwrites with the same bytes.
+            IfNoneMatch: '*',
+          }),
+        );
+      } catch (err) {
+        const status = statusOf(err);
+        if (status !== 412 && status !== 409) throw err;
+        if (status === 409 && !(await this.#waitForKey(key))) throw err;
+      }
+    }
+    await this.#s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: tmpKey }));
+  }
+
+  async #waitForKey(key: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (await this.#exists(key)) return true;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+    }
+    return false;
+  }
+
+  /** Best effort: the temp object and any multipart upload left by a failed put. */
+  async #discard(tmpKey: string, uploadId: string | undefined): Promise<void> {
+    const cleanups: Promise<unknown>[] = [this.#s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: tmpKey }))];
+    if (uploadId !== undefined) {
+      cleanups.push(
+        this.#s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: tmpKey, UploadId: uploadId })),
+      );
+    }
+    await Promise.allSettled(cleanups);
+  }
+
+  async #exists(key: string): Promise<boolean> {
+    try {
+      await this.#s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    if (!isValidKey(key)) {
+      throw new BridgeError('STORE_ERR_NOT_FOUND', 'not a key of this store', { context: { key } });
+    }
+    let body: Readable;
+    let length: number | undefined;
+    try {
+      const res = await this.#s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      body = res.Body as Readable;
+      length = res.ContentLength;
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new BridgeError('STORE_ERR_NOT_FOUND', 'no stored object with that key', { context: { key } });
+      }
+      throw new BridgeError('STORE_ERR_IO', 'could not open a stored object', { cause: err, context: { key } });
+    }
+    if (length === undefined) return body;
+    // A connection cut mid-body must be an error, never a short object that looks complete.
+    const out = new ExactLength(length, key);
+    pipeline(body, out, (err) => {
+      if (err && !out.destroyed) {
+        out.destroy(
+          isBridgeError(err)
+            ? err
+            : new BridgeError('STORE_ERR_IO', 'reading a stored object failed', { cause: err, context: { key } }),
+        );
+      }
+    });
+    return out;
+  }
+
+  async has(key: string): Promise<boolean> {
+    if (!isValidKey(key)) return false;
+    try {
+      return await this.#exists(key);
+    } catch (err) {
+      throw new BridgeError('STORE_ERR_IO', 'could not check a stored object', { cause: err, context: { key } });
+    }
+  }
+
+  /** A GET URL for `key` that works without credentials until it expires; the download name and type are signed. */
+  async presignedUrl(key: string, options: PresignOptions = {}): Promise<string> {
+    if (!isValidKey(key)) {
+      throw new BridgeError('STORE_ERR_NOT_FOUND', 'not a key of this store', { context: { key } });
+    }
+    const expiresIn = Math.min(
+      Math.max(1, Math.trunc(options.expiresIn ?? DEFAULT_LINK_TTL_SECONDS)),
+      MAX_LINK_TTL_SECONDS,
+    );
+    const contentType = safeContentType(options.contentType);
+    const command = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      ...(options.filename !== undefined &&
+        options.filename !== '' && { ResponseContentDisposition: contentDisposition(options.filename) }),
+      ...(contentType !== undefined && { ResponseContentType: contentType }),
+    });
+    try {
+      return await getSignedUrl(this.#s3, command, { expiresIn });
+    } catch (err) {
+      throw new BridgeError('STORE_ERR_IO', 'could not presign a link', { cause: err, context: { key } });
+    }
+  }
+
+  /** The event builder's `LinkSigner`, backed by presigned GET URLs of this bucket. */
+  linkSigner(expiresIn: number = DEFAULT_LINK_TTL_SECONDS): LinkSigner {
+    return { linkFor: (key, meta) => this.presignedUrl(key, { ...meta, expiresIn }) };
+  }
+}
