@@ -22,8 +22,20 @@
 const PROBE_CHARS = 400;
 const QUOTED = /^[ \t]*>/;
 const BLANK = /^[ \t]*$/;
-const ATTRIBUTION =
-  /^(?:On\s.*\swrote|Am\s.*\sschrieb\s.*|Le\s.*\sa\s+écrit|El\s.*\sescribió|Op\s.*\sschreef\s.*)\s*:$/i;
+/**
+ * Attribution forms, matched with plain string tests on the joined, lower-cased,
+ * whitespace-collapsed lines (no backtracking regex): it starts with `start`,
+ * ends with `end`, and (when given) contains `middle`.
+ */
+const ATTRIBUTIONS: ReadonlyArray<{ start: string; middle?: string; end: string }> = [
+  { start: 'on ', end: ' wrote:' },
+  { start: 'am ', middle: ' schrieb ', end: ':' },
+  { start: 'am ', end: ' schrieb:' },
+  { start: 'le ', end: ' a écrit :' },
+  { start: 'le ', end: ' a écrit:' },
+  { start: 'el ', end: ' escribió:' },
+  { start: 'op ', middle: ' schreef ', end: ':' },
+];
 const ATTRIBUTION_START = /^(?:On|Am|Le|El|Op)\s/i;
 const SEPARATOR =
   /^(?:-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original|Forwarded message)\s*-{2,}|Begin forwarded message:)$/i;
@@ -35,6 +47,14 @@ function probe(line: string | undefined): string {
   return (line ?? '').slice(0, PROBE_CHARS).trim();
 }
 
+function isAttribution(text: string): boolean {
+  if (!text.endsWith(':') || !/\d/.test(text)) return false;
+  const s = text.toLowerCase().replace(/\s+/g, ' ');
+  return ATTRIBUTIONS.some(
+    (a) => s.startsWith(a.start) && s.endsWith(a.end) && (a.middle === undefined || s.includes(a.middle)),
+  );
+}
+
 /** How many lines (1–3) from `i` form an attribution, 0 when they do not. */
 function attributionLength(lines: ReadonlyArray<string>, i: number): number {
   const first = probe(lines[i]);
@@ -42,8 +62,7 @@ function attributionLength(lines: ReadonlyArray<string>, i: number): number {
   let joined = first;
   for (let k = 1; k <= 3 && i + k <= lines.length; k += 1) {
     if (k > 1) joined = `${joined} ${probe(lines[i + k - 1])}`;
-    if (joined.length > 3 * PROBE_CHARS) return 0;
-    if (/\d/.test(joined) && ATTRIBUTION.test(joined)) return k;
+    if (isAttribution(joined)) return k;
   }
   return 0;
 }

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { extractReplyText } from '../../functions/events/reply-text.js';
+
+const t = (...lines: string[]): string => lines.join('\n');
+
+describe('extractReplyText', () => {
+  it.each([
+    ['no quote at all', t('Hello', '', 'Bye'), t('Hello', '', 'Bye')],
+    [
+      'top-posting with a Gmail attribution',
+      t('Sure.', '', 'On Tue, Nov 14, 2023 at 10:00 PM Alice <a@example.test> wrote:', '> Lunch?'),
+      'Sure.',
+    ],
+    [
+      'attribution wrapped over two lines',
+      t('Sure.', '', 'On Tue, Nov 14, 2023 at 10:00 PM Alice Example <', 'alice@example.test> wrote:', '', '> Lunch?'),
+      'Sure.',
+    ],
+    ['Apple Mail attribution', t('Ok', '', 'On 14 Nov 2023, at 22:13, Bob <b@example.test> wrote:', '', '> x'), 'Ok'],
+    ['German attribution', t('Gut.', 'Am 14.11.2023 um 22:13 schrieb Bob <b@example.test>:', '> x'), 'Gut.'],
+    ['French attribution', t('Oui.', 'Le 14 nov. 2023 à 22:13, Bob <b@example.test> a écrit :', '> x'), 'Oui.'],
+    [
+      'interleaved answers survive, quotes go',
+      t('On 14/11/2023 Alice wrote:', '> Lunch at 12?', 'Yes.', '> Where?', 'The usual place.'),
+      t('Yes.', 'The usual place.'),
+    ],
+    ['nested quotes and indented quotes', t('Fine', '>> old', '  > older'), 'Fine'],
+    [
+      'Outlook -----Original Message----- cuts everything below',
+      t('Thanks!', '', '-----Original Message-----', 'From: Alice', 'Sent: Tuesday', 'the original'),
+      'Thanks!',
+    ],
+    ['spaced variant', t('Thanks', '----- Original Message -----', 'x'), 'Thanks'],
+    [
+      'Outlook header block with the underscore rule',
+      t(
+        'Will do.',
+        '',
+        '________________________________',
+        'From: Alice <a@example.test>',
+        'Sent: Tuesday, November 14, 2023 10:00 PM',
+        'To: Bob',
+        'Subject: RE: plan',
+        '',
+        'the original',
+      ),
+      'Will do.',
+    ],
+    ['Outlook bold header block (HTML converted)', t('Yes', '*From:* Alice', '*Sent:* Tuesday', 'orig'), 'Yes'],
+    ['From: followed by Date: (Outlook for Mac)', t('Yes', 'From: Alice', 'Date: Tuesday', 'orig'), 'Yes'],
+    ['a lone From: line is kept', t('From: the team, with love', 'see you'), t('From: the team, with love', 'see you')],
+    ['forwarded message marker', t('FYI', '---------- Forwarded message ---------', 'From: x'), 'FYI'],
+    [
+      'attribution without a digit is ordinary text',
+      t('On reflection my boss wrote:', 'the plan is fine'),
+      t('On reflection my boss wrote:', 'the plan is fine'),
+    ],
+    [
+      'attribution followed by unquoted original: cut there',
+      t('Sounds good', 'On Tue, 14 Nov 2023 Alice wrote:', '', 'Lunch at 12?'),
+      'Sounds good',
+    ],
+    ['only a quote', t('> all quoted', '> still'), ''],
+    [
+      'signature kept, blank edges trimmed, trailing spaces removed',
+      t('', 'Hi   ', '-- ', 'Bob', '', ''),
+      t('Hi', '--', 'Bob'),
+    ],
+    ['CRLF line endings', 'Hi\r\n> q\r\nBye', t('Hi', 'Bye')],
+  ])('%s', (_name, input, expected) => {
+    expect(extractReplyText(input)).toBe(expected);
+  });
+
+  it('runs in linear time on hostile input (long lines of keywords, no line breaks)', () => {
+    const inputs = [
+      `On ${'1 '.repeat(500_000)}`,
+      Array.from({ length: 100_000 }, () => `Am 1 ${'schrieb '.repeat(10)}`).join('\n'),
+      Array.from({ length: 100_000 }, () => 'From: x').join('\n'),
+      `${' '.repeat(1_000_000)}x`,
+    ];
+    for (const input of inputs) {
+      const started = performance.now();
+      extractReplyText(input);
+      expect(performance.now() - started).toBeLessThan(1_000);
+    }
+  });
+});
