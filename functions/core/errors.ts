@@ -51,6 +51,10 @@ export const ErrorCodes = {
   WEBHOOK_ERR_TIMEOUT: { retryable: true, summary: 'the webhook receiver did not answer in time' },
   WEBHOOK_ERR_NETWORK: { retryable: true, summary: 'the webhook request failed before a response' },
   WEBHOOK_ERR_GONE: { retryable: false, summary: 'the webhook receiver answered 410 Gone: endpoint disabled' },
+  WEBHOOK_ERR_EVENT: {
+    retryable: true,
+    summary: 'the event for this delivery could not be built (stored message unreadable, or a bug)',
+  },
   WEBHOOK_ERR_REDIRECT: {
     retryable: true,
     summary: 'the webhook receiver answered with a redirect, which is not followed',

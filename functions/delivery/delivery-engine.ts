@@ -122,8 +122,17 @@ async function deliverOne(
   try {
     event = await eventPromise;
   } catch (error) {
-    // The raw message could not be read (store I/O): retry later like any transient failure.
-    return fail(job, deps, log, error, undefined);
+    // The raw message could not be read (store I/O) or the builder failed: retry later, keep the cause.
+    const wrapped = isBridgeError(error)
+      ? error
+      : new BridgeError(
+          'WEBHOOK_ERR_EVENT',
+          `building the event failed: ${error instanceof Error ? error.message : String(error)}`,
+          {
+            cause: error,
+          },
+        );
+    return fail(job, deps, log, wrapped, undefined);
   }
   if (!matchesFilters(endpoint.filters, event.filterSubject)) return disable('filtered: the message does not match');
 
