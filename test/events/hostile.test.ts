@@ -14,7 +14,7 @@ import { ADDRESS_TRICKS, HOSTILE_CASES } from '../fixtures/hostile/corpus.js';
 import { bigMessage } from '../support/fixtures.js';
 import { type EventHarness, eventHarness, eventValidators, schemaErrors } from './support.js';
 
-const TIME_BOUND_MS = 3_000;
+const TIME_BOUND_MS = 5_000;
 const LIVE_MEMORY_BOUND = 96 * 1024 * 1024;
 
 // A forced GC before each sample makes the sample the live memory, not garbage waiting for a collection.
