@@ -1,0 +1,316 @@
+/**
+ * The AWS flow (docs/aws.md): EventBridge → dispatch → poll queue → poll →
+ * S3 + DynamoDB → delivery queue → deliver → webhooks. Resources and grants
+ * only: no business logic lives here.
+ */
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  type IBucket,
+  type LifecycleRule,
+  ObjectOwnership,
+} from 'aws-cdk-lib/aws-s3';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { BridgeFunction, ENV, type LogLevel } from './constructs/bridge-function.js';
+import { MailboxConfig } from './constructs/mailbox-config.js';
+import { Monitoring } from './constructs/monitoring.js';
+import { TABLE_KEYS } from './table-keys.js';
+
+export interface BridgeStackProps extends StackProps {
+  /** SSM path prefix: mailboxes are `/<prefix>/mailboxes/<name>`. Default `pop3-bridge`. */
+  readonly prefix?: string;
+  /** Expire `raw/` objects (the stored MIME) after this many days. Default: kept. */
+  readonly rawRetentionDays?: number;
+  /** Days before superseded object versions are removed. Default 30. */
+  readonly noncurrentVersionRetentionDays?: number;
+  /** Days of S3 server access logs kept. Default 90. */
+  readonly accessLogRetentionDays?: number;
+  /** Function log retention. Default one month. */
+  readonly logRetention?: RetentionDays;
+  /** Powertools log level. Default INFO. */
+  readonly logLevel?: LogLevel;
+  /** Most poll functions running at once (SQS event source maxConcurrency, 2..1000). Default 5. */
+  readonly pollConcurrency?: number;
+  /** Most deliver functions running at once (2..1000). Default 5. */
+  readonly deliverConcurrency?: number;
+  /** Reserved concurrency for dispatch. Default unset (a reservation needs spare account concurrency). */
+  readonly dispatchReservedConcurrency?: number;
+  /** SNS topic ARN for alarm notifications. */
+  readonly alarmTopicArn?: string;
+  /** E-mail address subscribed to the alarm topic (the stack creates an encrypted topic if no ARN is given). */
+  readonly alarmEmail?: string;
+}
+
+export class InvalidStackPropError extends Error {
+  override readonly name = 'InvalidStackPropError';
+}
+
+export const DEFAULT_PREFIX = 'pop3-bridge';
+/** S3 key prefixes: what each function may touch is granted per prefix. */
+export const KEY_PREFIX = { raw: 'raw/', tmp: 'tmp/', state: 'state/', att: 'att/' } as const;
+
+const POLL_TIMEOUT = Duration.minutes(5);
+const DELIVER_TIMEOUT = Duration.minutes(2);
+/** AWS's guidance for SQS-triggered functions: visibility timeout at least 6× the function timeout. */
+const VISIBILITY_FACTOR = 6;
+
+const handlerEntry = (name: string): string =>
+  fileURLToPath(new URL(`../functions/handlers/${name}.ts`, import.meta.url));
+
+export class BridgeStack extends Stack {
+  readonly bucket: Bucket;
+  readonly table: Table;
+  readonly mailboxes: MailboxConfig;
+  readonly pollQueue: Queue;
+  readonly deliveryQueue: Queue;
+  readonly functions: {
+    readonly dispatch: BridgeFunction;
+    readonly poll: BridgeFunction;
+    readonly deliver: BridgeFunction;
+  };
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: BridgeStackProps = {}) {
+    super(scope, id, props);
+    const p = resolveProps(props);
+
+    // ---- S3: raw MIME (raw/), upload staging (tmp/), known-UID blobs (state/), attachments (att/)
+    const accessLogs = new Bucket(this, 'AccessLogs', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      // S3 server access logging can deliver only to SSE-S3 buckets.
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(p.accessLogRetentionDays) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const lifecycleRules: LifecycleRule[] = [
+      { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      {
+        id: 'expire-upload-staging',
+        prefix: KEY_PREFIX.tmp,
+        expiration: Duration.days(1),
+        noncurrentVersionExpiration: Duration.days(1),
+      },
+      {
+        id: 'expire-noncurrent-versions',
+        noncurrentVersionExpiration: Duration.days(p.noncurrentVersionRetentionDays),
+      },
+      { id: 'remove-expired-delete-markers', expiredObjectDeleteMarker: true },
+    ];
+    if (p.rawRetentionDays !== undefined) {
+      lifecycleRules.push({ id: 'expire-raw', prefix: KEY_PREFIX.raw, expiration: Duration.days(p.rawRetentionDays) });
+    }
+    this.bucket = new Bucket(this, 'Store', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      versioned: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      // Bucket is an IBucket; the cast only bridges aws-cdk-lib's typings under exactOptionalPropertyTypes.
+      serverAccessLogsBucket: accessLogs as IBucket,
+      serverAccessLogsPrefix: 'store/',
+      lifecycleRules,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // ---- DynamoDB: UIDL records, leases, mailbox status, delivery records (single table)
+    this.table = new Table(this, 'State', {
+      partitionKey: { name: TABLE_KEYS.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE_KEYS.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: TABLE_KEYS.ttlAttribute,
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const index of TABLE_KEYS.indexes) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: AttributeType.STRING },
+      });
+    }
+    const indexNames = TABLE_KEYS.indexes.map((i) => i.name);
+
+    // ---- SQS: one poll job per mailbox; one delivery job per (message, webhook)
+    const queue = (name: string, o: { visibility: Duration; retention: Duration; maxReceiveCount: number }) => {
+      const dlq = new Queue(this, `${name}Dlq`, {
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+      });
+      const q = new Queue(this, `${name}Queue`, {
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        visibilityTimeout: o.visibility,
+        retentionPeriod: o.retention,
+        deadLetterQueue: { queue: dlq, maxReceiveCount: o.maxReceiveCount },
+      });
+      return { q, dlq };
+    };
+    // A poll job is re-sent by the next dispatch anyway: a crashed one retries after a minute's grace
+    // and reaches the DLQ (and its alarm) within about 20 minutes.
+    const poll = queue('Poll', {
+      visibility: POLL_TIMEOUT.plus(Duration.minutes(1)),
+      retention: Duration.days(1),
+      maxReceiveCount: 3,
+    });
+    const delivery = queue('Delivery', {
+      visibility: Duration.seconds(DELIVER_TIMEOUT.toSeconds() * VISIBILITY_FACTOR),
+      // A retry schedule may span days: keep delivery jobs for the maximum.
+      retention: Duration.days(14),
+      // Each receive counts, including retries made by changing the visibility: room for the retry schedule.
+      maxReceiveCount: 10,
+    });
+    this.pollQueue = poll.q;
+    this.deliveryQueue = delivery.q;
+
+    // ---- SSM + KMS: mailbox configs (SecureString, customer-managed key)
+    this.mailboxes = new MailboxConfig(this, 'Mailboxes', { prefix: p.prefix });
+
+    // ---- Functions
+    const common = { logRetention: p.logRetention, logLevel: p.logLevel };
+    const dispatch = new BridgeFunction(this, 'Dispatch', {
+      ...common,
+      entry: handlerEntry('dispatch'),
+      description: 'dispatch: lists mailboxes in SSM every minute and sends one poll job per due mailbox',
+      timeout: Duration.minutes(1),
+      memorySize: 256,
+      ...(p.dispatchReservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrentExecutions: p.dispatchReservedConcurrency }),
+    });
+    dispatch.bindMailboxes(this.mailboxes, 'list');
+    dispatch.bindTable(this.table, 'read', indexNames);
+    dispatch.bindQueueSend(this.pollQueue, ENV.pollQueueUrl);
+    new Rule(this, 'DispatchSchedule', {
+      description: 'pop3-bridge: run dispatch every minute',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(dispatch.fn, { retryAttempts: 2, maxEventAge: Duration.minutes(1) })],
+    });
+
+    const pollFn = new BridgeFunction(this, 'Poll', {
+      ...common,
+      entry: handlerEntry('poll'),
+      description: 'poll: one POP3 session per job; stores new messages in S3 and DynamoDB, enqueues deliveries',
+      timeout: POLL_TIMEOUT,
+      memorySize: 512,
+    });
+    pollFn.bindMailboxes(this.mailboxes, 'get');
+    pollFn.bindBucket(this.bucket, {
+      read: [KEY_PREFIX.raw, KEY_PREFIX.tmp, KEY_PREFIX.state],
+      write: [KEY_PREFIX.raw, KEY_PREFIX.tmp, KEY_PREFIX.state],
+      delete: [KEY_PREFIX.tmp],
+    });
+    pollFn.bindTable(this.table, 'readWrite', indexNames);
+    pollFn.bindQueueSend(this.deliveryQueue, ENV.deliveryQueueUrl);
+    pollFn.fn.addEventSource(
+      new SqsEventSource(this.pollQueue, {
+        batchSize: 1,
+        maxConcurrency: p.pollConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
+
+    const deliver = new BridgeFunction(this, 'Deliver', {
+      ...common,
+      entry: handlerEntry('deliver'),
+      description: 'deliver: parses stored MIME, stores attachments, POSTs signed webhook events',
+      timeout: DELIVER_TIMEOUT,
+      memorySize: 512,
+    });
+    deliver.bindMailboxes(this.mailboxes, 'get');
+    deliver.bindBucket(this.bucket, { read: [KEY_PREFIX.raw, KEY_PREFIX.att], write: [KEY_PREFIX.att] });
+    deliver.bindTable(this.table, 'readWrite', indexNames);
+    // Its own queue: a retry later than the visibility window is a new message with DelaySeconds.
+    deliver.bindQueueSend(this.deliveryQueue, ENV.deliveryQueueUrl);
+    deliver.fn.addEventSource(
+      new SqsEventSource(this.deliveryQueue, {
+        batchSize: 5,
+        maxConcurrency: p.deliverConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
+    this.functions = { dispatch, poll: pollFn, deliver };
+
+    // ---- Alarms and dashboard
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      functions: { Dispatch: dispatch, Poll: pollFn, Deliver: deliver },
+      queues: { Poll: this.pollQueue, Delivery: this.deliveryQueue },
+      deadLetterQueues: { PollDlq: poll.dlq, DeliveryDlq: delivery.dlq },
+      ...(p.alarmTopicArn === undefined ? {} : { alarmTopicArn: p.alarmTopicArn }),
+      ...(p.alarmEmail === undefined ? {} : { alarmEmail: p.alarmEmail }),
+    });
+  }
+}
+
+interface ResolvedProps {
+  readonly prefix: string;
+  readonly rawRetentionDays: number | undefined;
+  readonly noncurrentVersionRetentionDays: number;
+  readonly accessLogRetentionDays: number;
+  readonly logRetention: RetentionDays;
+  readonly logLevel: LogLevel;
+  readonly pollConcurrency: number;
+  readonly deliverConcurrency: number;
+  readonly dispatchReservedConcurrency: number | undefined;
+  readonly alarmTopicArn: string | undefined;
+  readonly alarmEmail: string | undefined;
+}
+
+/** SSM parameter names may not start with `aws` or `ssm`; KMS alias names allow no dots. */
+const PREFIX_PATTERN = /^(?!aws|ssm)[A-Za-z0-9_-]{1,64}(?:\/[A-Za-z0-9_-]{1,64}){0,4}$/i;
+
+function resolveProps(props: BridgeStackProps): ResolvedProps {
+  const int = (name: string, value: number | undefined, min: number, max: number): number | undefined => {
+    if (value === undefined) return undefined;
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new InvalidStackPropError(`${name}: expected an integer ${min}..${max}`);
+    }
+    return value;
+  };
+  const prefix = props.prefix ?? DEFAULT_PREFIX;
+  if (!PREFIX_PATTERN.test(prefix)) {
+    throw new InvalidStackPropError(
+      'prefix: expected path segments of letters, digits, _ and - separated by /, not starting with aws or ssm',
+    );
+  }
+  if (props.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(props.alarmEmail)) {
+    throw new InvalidStackPropError('alarmEmail: expected an e-mail address');
+  }
+  if (
+    props.alarmTopicArn !== undefined &&
+    !/^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/.test(props.alarmTopicArn)
+  ) {
+    throw new InvalidStackPropError('alarmTopicArn: expected an SNS topic ARN');
+  }
+  if (props.logRetention !== undefined && !Object.values(RetentionDays).includes(props.logRetention)) {
+    throw new InvalidStackPropError('logRetention: expected a CloudWatch Logs retention period');
+  }
+  return {
+    prefix,
+    rawRetentionDays: int('rawRetentionDays', props.rawRetentionDays, 1, 36500),
+    noncurrentVersionRetentionDays:
+      int('noncurrentVersionRetentionDays', props.noncurrentVersionRetentionDays, 1, 3650) ?? 30,
+    accessLogRetentionDays: int('accessLogRetentionDays', props.accessLogRetentionDays, 1, 3650) ?? 90,
+    logRetention: props.logRetention ?? RetentionDays.ONE_MONTH,
+    logLevel: props.logLevel ?? 'INFO',
+    pollConcurrency: int('pollConcurrency', props.pollConcurrency, 2, 1000) ?? 5,
+    deliverConcurrency: int('deliverConcurrency', props.deliverConcurrency, 2, 1000) ?? 5,
+    dispatchReservedConcurrency: int('dispatchReservedConcurrency', props.dispatchReservedConcurrency, 1, 1000),
+    alarmTopicArn: props.alarmTopicArn,
+    alarmEmail: props.alarmEmail,
+  };
+}

@@ -1,0 +1,252 @@
+/**
+ * The one place that fixes every Lambda function's defaults (runtime, arm64,
+ * ESM bundle with a createRequire banner, source maps, tracing, an explicit log
+ * group with retention, Powertools env vars) and the `bind*` methods that grant
+ * exactly what an access mode needs, with explicit actions and resources.
+ */
+import { Arn, ArnFormat, type Duration, Stack } from 'aws-cdk-lib';
+import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { MailboxConfig } from './mailbox-config.js';
+import { acknowledgeWildcardResource } from './nag.js';
+
+/** Makes `require` work inside an ESM bundle that pulls in CommonJS dependencies. */
+export const CREATE_REQUIRE_BANNER =
+  "import { createRequire as __bridgeCreateRequire } from 'node:module';const require = __bridgeCreateRequire(import.meta.url);";
+
+export const SERVICE_NAME = 'pop3-bridge';
+export const METRICS_NAMESPACE = 'Pop3Bridge';
+
+/** Environment variable names the handlers read (documented in docs/aws.md). */
+export const ENV = {
+  tableName: 'TABLE_NAME',
+  bucketName: 'BUCKET_NAME',
+  pollQueueUrl: 'POLL_QUEUE_URL',
+  deliveryQueueUrl: 'DELIVERY_QUEUE_URL',
+  mailboxPath: 'MAILBOX_PARAMETER_PATH',
+} as const;
+
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+export interface BridgeFunctionProps {
+  /** Absolute path of the handler's TypeScript entry (exports `handler`). */
+  readonly entry: string;
+  readonly description: string;
+  readonly timeout: Duration;
+  readonly memorySize: number;
+  readonly logRetention: RetentionDays;
+  readonly logLevel: LogLevel;
+  /** Caps this function's share of the account's concurrency; unset by default (see docs/aws.md). */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+export type TableAccess = 'read' | 'readWrite';
+
+/**
+ * What the bind methods use of a table or bucket. Narrower than ITable/IBucket, which
+ * `Table`/`Bucket` do not satisfy under `exactOptionalPropertyTypes`.
+ */
+export interface TableRef {
+  readonly tableName: string;
+  readonly tableArn: string;
+}
+export interface BucketRef {
+  readonly bucketName: string;
+  readonly bucketArn: string;
+  arnForObjects(keyPattern: string): string;
+}
+
+const TABLE_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
+/** TransactWriteItems is authorised per item through these actions; there is no Scan anywhere. */
+const TABLE_WRITE = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:ConditionCheckItem',
+] as const;
+
+export interface BucketAccess {
+  /** Key prefixes (`raw/`) the function may GET (also what its presigned URLs can reach). */
+  readonly read?: readonly string[];
+  /** Key prefixes it may PUT (single and multipart upload, abort of its own uploads). */
+  readonly write?: readonly string[];
+  /** Key prefixes it may DELETE (staging objects only). */
+  readonly delete?: readonly string[];
+}
+
+export class BridgeFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly role: Role;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: BridgeFunctionProps) {
+    super(scope, id);
+
+    this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
+    // An explicit role with no managed policies: every permission below is an explicit statement.
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `pop3-bridge ${id}: least-privilege execution role`,
+    });
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'WriteOwnLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry: props.entry,
+      handler: 'handler',
+      description: props.description,
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      tracing: Tracing.ACTIVE,
+      ...(props.reservedConcurrentExecutions === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_LOG_LEVEL: props.logLevel,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        mainFields: ['module', 'main'],
+        banner: CREATE_REQUIRE_BANNER,
+        minify: true,
+        sourceMap: true,
+        sourceMapMode: SourceMapMode.DEFAULT,
+        sourcesContent: false,
+        // The pinned AWS SDK v3 goes into the bundle: the handlers run the versions the tests ran.
+        externalModules: [],
+        forceDockerBundling: false,
+      },
+    });
+    acknowledgeWildcardResource(
+      this.role,
+      '*',
+      'Active X-Ray tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions; no other statement of this role has Resource *.',
+    );
+  }
+
+  /** Sets TABLE_NAME and grants item reads (and writes for `readWrite`) on the table and its named GSIs. */
+  bindTable(table: TableRef, access: TableAccess, indexNames: readonly string[]): void {
+    this.fn.addEnvironment(ENV.tableName, table.tableName);
+    const resources = [table.tableArn, ...indexNames.map((name) => `${table.tableArn}/index/${name}`)];
+    this.role.addToPrincipalPolicy(new PolicyStatement({ sid: 'ReadStateTable', actions: [...TABLE_READ], resources }));
+    if (access === 'readWrite') {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({ sid: 'WriteStateTable', actions: [...TABLE_WRITE], resources: [table.tableArn] }),
+      );
+    }
+  }
+
+  /** Sets BUCKET_NAME and grants object actions on the given key prefixes only. */
+  bindBucket(bucket: BucketRef, access: BucketAccess): void {
+    this.fn.addEnvironment(ENV.bucketName, bucket.bucketName);
+    const objects = (prefixes: readonly string[]) => prefixes.map((p) => bucket.arnForObjects(`${p}*`));
+    const prefixes = new Set([...(access.read ?? []), ...(access.write ?? []), ...(access.delete ?? [])]);
+    for (const prefix of prefixes) {
+      acknowledgeWildcardResource(
+        this.role,
+        bucket.arnForObjects(`${prefix}*`),
+        `Keys under ${prefix} are content-addressed or generated per upload, so they are unknown when the policy is written: access is scoped to the ${prefix} prefix of this one bucket (per-action prefixes in docs/aws.md).`,
+      );
+    }
+    if (access.read?.length) {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({ sid: 'ReadObjects', actions: ['s3:GetObject'], resources: objects(access.read) }),
+      );
+    }
+    if (access.write?.length) {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'WriteObjects',
+          actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+          resources: objects(access.write),
+        }),
+      );
+    }
+    if (access.delete?.length) {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({ sid: 'DeleteObjects', actions: ['s3:DeleteObject'], resources: objects(access.delete) }),
+      );
+    }
+    if (access.read?.length || access.write?.length) {
+      // Without ListBucket a HEAD of a missing key is 403, not 404: the store's `has()` needs the 404.
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({ sid: 'ListBucket', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+      );
+    }
+  }
+
+  /**
+   * Sets MAILBOX_PARAMETER_PATH and grants reading the mailbox parameters:
+   * `list` = GetParametersByPath on the path (dispatch), `get` = GetParameter on
+   * one mailbox (poll, deliver). Decrypts only with the mailbox key, only through
+   * SSM, only for parameters under the path.
+   */
+  bindMailboxes(config: MailboxConfig, access: 'list' | 'get'): void {
+    this.fn.addEnvironment(ENV.mailboxPath, config.path);
+    this.role.addToPrincipalPolicy(
+      access === 'list'
+        ? new PolicyStatement({
+            sid: 'ListMailboxParameters',
+            actions: ['ssm:GetParametersByPath'],
+            resources: [config.pathArn],
+          })
+        : new PolicyStatement({
+            sid: 'GetMailboxParameter',
+            actions: ['ssm:GetParameter'],
+            resources: [config.parametersArn],
+          }),
+    );
+    if (access === 'get') {
+      acknowledgeWildcardResource(
+        this.role,
+        config.parametersArn,
+        `Operators add mailboxes after deploy (aws ssm put-parameter), so their names are unknown here: GetParameter is scoped to ${config.path}/ and decryption to the mailbox key through SSM for that path only.`,
+      );
+    }
+    const stack = Stack.of(this);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'DecryptMailboxParameters',
+        effect: Effect.ALLOW,
+        actions: ['kms:Decrypt'],
+        resources: [config.key.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `ssm.${stack.region}.${stack.urlSuffix}` },
+          StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': config.parametersArn },
+        },
+      }),
+    );
+  }
+
+  /** Sets `envName` to the queue URL and grants SendMessage (also covers SendMessageBatch). */
+  bindQueueSend(queue: IQueue, envName: string): void {
+    this.fn.addEnvironment(envName, queue.queueUrl);
+    this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }));
+  }
+}
+
+/** `arn:…:ssm:region:account:parameter/<path>` for a path that starts with `/`. */
+export function parameterArn(scope: Construct, path: string): string {
+  return Arn.format(
+    { service: 'ssm', resource: 'parameter', resourceName: path.slice(1), arnFormat: ArnFormat.SLASH_RESOURCE_NAME },
+    Stack.of(scope),
+  );
+}
