@@ -258,6 +258,30 @@ describe('RFC 2449 §8 / RFC 3206 response codes → typed errors', () => {
   });
 });
 
+describe('RFC 2449 §5 CAPA', () => {
+  it('an RFC 1939-only server (CAPA → -ERR): TOP/UIDL/USER assumed, no pipelining', async () => {
+    const server = await serve({ capabilities: null, messages: [{ body: 'a', uidl: 'only' }] });
+    const client = await loggedIn(server);
+    expect(client.capabilities).toMatchObject({ top: true, uidl: true, user: true, pipelining: false, sasl: [] });
+    expect((await client.uidl()).map((e) => e.uidl)).toEqual(['only']);
+  });
+
+  it('capabilities are read as sent', async () => {
+    const server = await serve({
+      capabilities: ['TOP', 'SASL plain xoauth2', 'EXPIRE NEVER', 'LOGIN-DELAY 60', 'X-ODD a b'],
+    });
+    const client = await connect(server);
+    expect(client.capabilities).toMatchObject({
+      uidl: false,
+      pipelining: false,
+      sasl: ['PLAIN', 'XOAUTH2'],
+      expire: 'NEVER',
+      loginDelaySeconds: 60,
+    });
+    expect(client.capabilities.raw.get('X-ODD')).toEqual(['a', 'b']);
+  });
+});
+
 describe('RFC 1939 §7 UIDL', () => {
   it('a server without UIDL → uidl() fails with POP3_ERR_UNSUPPORTED', async () => {
     const server = await serve({ uidl: false, messages: [MESSAGE] });
