@@ -1,0 +1,161 @@
+/**
+ * The poll engine against the scripted server, for what Dovecot cannot do:
+ * a server without UIDL, duplicate UIDLs, over-long UIDLs, QUIT answered
+ * -ERR, a connection dropped mid-RETR, and the RFC 2449 / RFC 3206 response
+ * codes as real server replies.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type PollTarget, pollMailbox } from '../../functions/core/poll/poll-mailbox.js';
+import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
+import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
+import { Pop3Client } from '../../functions/pop3/client.js';
+import {
+  type FaultHooks,
+  onVerb,
+  replyLine,
+  type ScriptedMessageInit,
+  type ScriptedServer,
+  startScriptedServer,
+} from '../../functions/scripted-server/index.js';
+
+let dir: string;
+let state: SqliteStateStore;
+let store: FolderRawStore;
+let server: ScriptedServer | undefined;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-scripted-'));
+  state = new SqliteStateStore(path.join(dir, 'state.db'));
+  store = new FolderRawStore(path.join(dir, 'mail'));
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  await state.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const msg = (i: number, tag = 'm') => `Subject: ${tag} ${i}\r\nMessage-ID: <${tag}${i}@x>\r\n\r\nbody ${i}\r\n`;
+
+async function serve(
+  messages: ReadonlyArray<string | ScriptedMessageInit>,
+  options: { uidl?: boolean; faults?: FaultHooks; capabilities?: string[] | null } = {},
+): Promise<ScriptedServer> {
+  server = await startScriptedServer({ messages, users: [{ username: 'u', password: 'p' }], ...options });
+  return server;
+}
+
+function poll(target: Partial<PollTarget> = {}) {
+  const s = server!;
+  return pollMailbox(
+    { name: 'mb', mode: 'leave', endpointIds: ['hook'], ...target },
+    {
+      state,
+      store,
+      openSession: async () => {
+        const client = await Pop3Client.connect({ host: s.host, port: s.port, tls: 'none', allowInsecureAuth: true });
+        await client.login({ username: 'u', password: 'p' });
+        return client;
+      },
+    },
+    { force: true },
+  );
+}
+
+describe('identity', () => {
+  it('a server without UIDL: identity from header hashes, nothing fetched twice', async () => {
+    await serve([msg(1), msg(2), msg(3)], { uidl: false });
+    expect(await poll()).toMatchObject({ status: 'ok', fetched: 3 });
+    const again = await poll();
+    expect(again).toMatchObject({ status: 'ok', fetched: 0 });
+    expect(server!.count('RETR')).toBe(3);
+    const jobs = await state.listDeliveries({ mailbox: 'mb' });
+    expect(jobs.map((j) => j.uid).every((uid) => uid.startsWith('h:'))).toBe(true);
+  });
+
+  it('without UIDL in delete mode: fetched once, deleted, gone', async () => {
+    await serve([msg(1), msg(2)], { uidl: false });
+    expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 2, deleted: 2 });
+    expect(server!.mailbox.messages).toHaveLength(0);
+  });
+
+  it('duplicate UIDLs: both messages are kept as distinct and neither is lost when the other goes', async () => {
+    await serve([
+      { body: msg(1), uidl: 'same' },
+      { body: msg(2), uidl: 'same' },
+      { body: msg(3), uidl: 'other' },
+    ]);
+    expect(await poll()).toMatchObject({ status: 'ok', fetched: 3 });
+    const uids = new Set((await state.listDeliveries({ mailbox: 'mb' })).map((j) => j.uid));
+    expect(uids.size).toBe(3);
+    expect(await poll()).toMatchObject({ fetched: 0 });
+  });
+
+  it('UIDLs longer than RFC 1939 allows are accepted as identities', async () => {
+    const long = `x${'y'.repeat(200)}`;
+    await serve([{ body: msg(1), uidl: long }]);
+    expect(await poll()).toMatchObject({ status: 'ok', fetched: 1 });
+    expect((await state.listDeliveries({ mailbox: 'mb' }))[0]?.uid).toBe(long);
+  });
+});
+
+describe('failures on the wire', () => {
+  it('QUIT answered -ERR: deletions are not marked, and the next poll DELEs again without fetching', async () => {
+    let quits = 0;
+    await serve([msg(1), msg(2)], {
+      faults: {
+        override: (c) =>
+          c.verb === 'QUIT' && ++quits === 1 ? replyLine('-ERR [SYS/TEMP] could not update maildrop') : undefined,
+      },
+    });
+    const first = await poll({ mode: 'delete' });
+    expect(first).toMatchObject({ status: 'error', error: { code: 'POP3_ERR_SYS_TEMP' } });
+    // The scripted server applies no DELE when QUIT fails (RFC 1939 §6): both messages are still there.
+    expect(server!.mailbox.messages).toHaveLength(2);
+    const second = await poll({ mode: 'delete' });
+    expect(second).toMatchObject({ status: 'ok', fetched: 0, deleted: 2 });
+    expect(server!.count('RETR')).toBe(2);
+    expect(server!.mailbox.messages).toHaveLength(0);
+  });
+
+  it('a connection dropped mid-RETR: the message stays on the server, nothing half-stored is recorded', async () => {
+    const big = `Subject: big\r\n\r\n${'line of text\r\n'.repeat(50_000)}`;
+    let retrs = 0;
+    await serve([msg(1), big, msg(3)], {
+      faults: {
+        body: (c) =>
+          c.verb === 'RETR' && c.args === '2' && ++retrs === 1 ? { dropAfterBodyBytes: 100_000 } : undefined,
+      },
+    });
+    const first = await poll({ mode: 'delete' });
+    expect(first.status).toBe('error');
+    expect(first.error?.code).toBe('POP3_ERR_CLOSED');
+    expect(server!.mailbox.messages).toHaveLength(3);
+    const second = await poll({ mode: 'delete' });
+    expect(second).toMatchObject({ status: 'ok', deleted: 3 });
+    expect(first.fetched + second.fetched).toBe(3);
+    expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(3);
+  });
+
+  it.each([
+    ['-ERR [IN-USE] mailbox locked by another session', 'POP3_ERR_IN_USE', false],
+    ['-ERR [LOGIN-DELAY] wait 15 minutes', 'POP3_ERR_LOGIN_DELAY', false],
+    ['-ERR [SYS/TEMP] try later', 'POP3_ERR_SYS_TEMP', false],
+    ['-ERR [AUTH] invalid credentials', 'POP3_ERR_AUTH', true],
+    ['-ERR [SYS/PERM] account disabled', 'POP3_ERR_SYS_PERM', true],
+  ] as const)('PASS answered %s → %s, failing=%s, server text kept', async (line, code, failing) => {
+    await serve([msg(1)], {
+      capabilities: ['USER', 'UIDL', 'TOP', 'RESP-CODES', 'AUTH-RESP-CODE', 'LOGIN-DELAY 900'],
+      faults: { override: onVerb('PASS', replyLine(line)) },
+    });
+    const result = await poll();
+    expect(result).toMatchObject({ status: 'error', error: { code } });
+    const st = await state.getMailboxState('mb');
+    expect(st).toMatchObject({ failing, lastError: { code } });
+    expect(st?.lastError?.message).toContain(line.replace(/^-ERR \[[^\]]+\] /, ''));
+    if (code === 'POP3_ERR_LOGIN_DELAY') expect(st!.nextPollAfter! - Date.now()).toBeGreaterThan(850_000);
+  });
+});
