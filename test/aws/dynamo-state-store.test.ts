@@ -1,0 +1,274 @@
+import { gunzipSync } from 'node:zlib';
+import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type AwsClients, createAwsClients } from '../../functions/aws/clients.js';
+import { DynamoStateStore, timeKey } from '../../functions/aws/dynamo-state-store.js';
+import { createTable, KNOWN_UIDS_PREFIX, TABLE_SCHEMA } from '../../functions/aws/table-schema.js';
+import { isBridgeError } from '../../functions/core/errors.js';
+import type { DeliveryJob } from '../../functions/core/ports.js';
+import { describeStateStoreContract, job, record } from '../contract/state-store.contract.js';
+import { type Moto, startMoto, uniqueName } from '../support/moto.js';
+
+const T0 = 1_700_000_000_000;
+
+let moto: Moto;
+let clients: AwsClients;
+/** Every command any store in this file sent, by SDK command name. */
+const sent: string[] = [];
+/** When set, rewrites a BatchGetItem answer (after unmarshalling) to simulate throttling. */
+let batchGetTamper: ((output: Record<string, unknown>) => void) | undefined;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  clients = createAwsClients({
+    region: moto.region,
+    endpoint: moto.endpoint,
+    forcePathStyle: true,
+    credentials: moto.credentials,
+  });
+  const tamper = (commandName: string | undefined, output: unknown): void => {
+    if (commandName === 'BatchGetItemCommand' && batchGetTamper !== undefined) {
+      batchGetTamper(output as Record<string, unknown>);
+    }
+  };
+  const options = { step: 'initialize', name: 'recordCommandNames' } as const;
+  clients.dynamo.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push(context.commandName ?? 'unknown');
+      const result = await next(args);
+      tamper(context.commandName, result.output);
+      return result;
+    },
+    options,
+  );
+  clients.s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push(context.commandName ?? 'unknown');
+      const result = await next(args);
+      tamper(context.commandName, result.output);
+      return result;
+    },
+    options,
+  );
+});
+afterAll(async () => {
+  clients?.dynamo.destroy();
+  clients?.s3.destroy();
+  await moto?.stop();
+});
+
+async function newStore(): Promise<DynamoStateStore> {
+  const table = uniqueName('state');
+  const bucket = uniqueName('state');
+  await createTable(clients.dynamo, table);
+  await clients.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return new DynamoStateStore(clients, { table, bucket });
+}
+
+describeStateStoreContract('DynamoStateStore (moto)', async () => {
+  const store = await newStore();
+  return { store, cleanup: () => store.close() };
+});
+
+describe('DynamoStateStore (AWS specifics)', () => {
+  let store: DynamoStateStore;
+  beforeEach(async () => {
+    store = await newStore();
+  });
+
+  async function costOf(fn: () => Promise<unknown>): Promise<number> {
+    const before = store.stats().roundTrips;
+    await fn();
+    return store.stats().roundTrips - before;
+  }
+
+  it('creates the table the CDK stack will: pk/sk, three GSIs projecting all, TTL on expiresAt', async () => {
+    const { Table } = await clients.dynamo.send(new DescribeTableCommand({ TableName: store.table }));
+    expect(Table?.KeySchema).toEqual([
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ]);
+    expect(Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+    const indexes = (Table?.GlobalSecondaryIndexes ?? []).map((i) => ({
+      name: i.IndexName,
+      keys: i.KeySchema?.map((k) => k.AttributeName),
+      projection: i.Projection?.ProjectionType,
+    }));
+    expect(indexes.sort((a, b) => String(a.name).localeCompare(String(b.name)))).toEqual(
+      TABLE_SCHEMA.indexes.map((i) => ({ name: i.name, keys: [i.partitionKey, i.sortKey], projection: 'ALL' })),
+    );
+    const ttl = await clients.dynamo.send(new DescribeTimeToLiveCommand({ TableName: store.table }));
+    expect(ttl.TimeToLiveDescription).toMatchObject({ AttributeName: 'expiresAt', TimeToLiveStatus: 'ENABLED' });
+  });
+
+  it('idle poll: lease, status read/write, known uids and release cost the same few requests at any mailbox size', async () => {
+    const idle = async (mailbox: string): Promise<number> =>
+      costOf(async () => {
+        expect(await store.acquireLease(mailbox, 'poller', 60_000, T0)).toBe(true);
+        await store.getMailboxState(mailbox);
+        await store.getKnownUids(mailbox);
+        await store.updateMailboxState(mailbox, { lastPollAt: T0, lastOkAt: T0 });
+        await store.releaseLease(mailbox, 'poller');
+      });
+    const small = await idle('small');
+
+    // One at a time: moto 5.2 answers 500 to concurrent TransactWriteItems (it deep-copies its tables per transaction).
+    for (let i = 0; i < 200; i++) await store.recordMessage(record('big', `uid-${i}`), []);
+    const known = new Set(Array.from({ length: 100_000 }, (_, i) => `${i.toString(16).padStart(8, '0')}77aa`));
+    expect(await costOf(() => store.putKnownUids('big', known))).toBe(1);
+    const big = await idle('big');
+
+    expect(small).toBe(5);
+    expect(big).toBe(small);
+    expect(await costOf(() => store.getKnownUids('big'))).toBe(1);
+  });
+
+  it('getMessages costs one BatchGetItem per 100 uids, duplicates asked once', async () => {
+    for (let i = 0; i < 10; i++) await store.recordMessage(record('mb', `u${i}`), []);
+    const asked = Array.from({ length: 250 }, (_, i) => `u${i % 240}`);
+    let got: Map<string, unknown> = new Map();
+    expect(
+      await costOf(async () => {
+        got = await store.getMessages('mb', asked);
+      }),
+    ).toBe(3);
+    expect(got.size).toBe(10);
+    expect(await costOf(() => store.getMessages('mb', []))).toBe(0);
+  });
+
+  it('getMessages retries unprocessed keys with back-off until every record is read', async () => {
+    for (let i = 0; i < 50; i++) await store.recordMessage(record('mb', `u${i}`), []);
+    let throttled = 0;
+    batchGetTamper = (output) => {
+      // Keep one item per answer for the first three answers; return the rest as unprocessed.
+      if (throttled >= 3) return;
+      throttled++;
+      const responses = output.Responses as Record<string, Record<string, unknown>[]>;
+      const items = responses[store.table] ?? [];
+      responses[store.table] = items.slice(0, 1);
+      output.UnprocessedKeys = {
+        [store.table]: { Keys: items.slice(1).map((item) => ({ pk: item.pk, sk: item.sk })), ConsistentRead: true },
+      };
+    };
+    try {
+      let got: Map<string, unknown> = new Map();
+      const cost = await costOf(async () => {
+        got = await store.getMessages(
+          'mb',
+          Array.from({ length: 50 }, (_, i) => `u${i}`),
+        );
+      });
+      expect(got.size).toBe(50);
+      expect(cost).toBe(4);
+    } finally {
+      batchGetTamper = undefined;
+    }
+  });
+
+  it('known uids live in S3 as one gzip object per mailbox, not in the table', async () => {
+    await store.putKnownUids('mb', new Set(['a', 'b#2', 'sha256:00']));
+    const object = await clients.s3.send(
+      new GetObjectCommand({ Bucket: store.bucket, Key: `${KNOWN_UIDS_PREFIX}mb.gz` }),
+    );
+    const text = gunzipSync(await object.Body!.transformToByteArray()).toString('utf8');
+    expect(text.split('\n').sort()).toEqual(['a', 'b#2', 'sha256:00']);
+    await expect(store.putKnownUids('mb', new Set(['bad\nuid']))).rejects.toMatchObject({ code: 'STATE_ERR_IO' });
+  });
+
+  it('a lease item carries a TTL in epoch seconds, a day after the lease expires', async () => {
+    await store.acquireLease('mb', 'me', 60_000, T0);
+    const { Item } = await clients.doc.send(
+      new GetCommand({ TableName: store.table, Key: { pk: 'MB#mb', sk: 'LEASE' }, ConsistentRead: true }),
+    );
+    expect(Item).toMatchObject({ owner: 'me', leaseUntil: T0 + 60_000 });
+    expect(Item?.expiresAt).toBe(Math.ceil((T0 + 60_000) / 1000) + 86_400);
+  });
+
+  it('the due index holds only pending and failed jobs, and follows status and nextAttemptAt changes', async () => {
+    const rec = record('mb', 'u1');
+    const a = job(rec, 'ep1', { nextAttemptAt: T0 + 5 });
+    const b = job(rec, 'ep2', { nextAttemptAt: T0 + 7 });
+    await store.recordMessage(rec, [a, b]);
+    const dueIndex = async (): Promise<string[]> => {
+      const res = await clients.doc.send(
+        new QueryCommand({
+          TableName: store.table,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :due',
+          ExpressionAttributeValues: { ':due': 'DUE' },
+        }),
+      );
+      return (res.Items ?? []).map((item) => `${item.webhookId}@${item.gsi1sk}`);
+    };
+    expect(await dueIndex()).toEqual([
+      `${a.webhookId}@${timeKey(T0 + 5)}#${a.webhookId}`,
+      `${b.webhookId}@${timeKey(T0 + 7)}#${b.webhookId}`,
+    ]);
+
+    await store.updateDelivery(a.webhookId, { status: 'delivered', deliveredAt: T0 + 6 });
+    expect(await dueIndex()).toEqual([`${b.webhookId}@${timeKey(T0 + 7)}#${b.webhookId}`]);
+
+    // Back to pending without a new time: due again at the nextAttemptAt it kept.
+    await store.updateDelivery(a.webhookId, { status: 'pending' });
+    expect(await store.listDueDeliveries(T0 + 10, 10)).toEqual([{ ...a, status: 'pending', deliveredAt: T0 + 6 }, b]);
+    await store.updateDelivery(b.webhookId, { nextAttemptAt: T0 + 1 });
+    expect((await store.listDueDeliveries(T0 + 10, 10)).map((j) => j.webhookId)).toEqual([b.webhookId, a.webhookId]);
+    expect(await store.listDeliveries({ status: 'delivered' })).toEqual([]);
+    expect(await store.countDeliveries('mb')).toMatchObject({ pending: 2, delivered: 0 });
+  });
+
+  it('many concurrent claimers: every due job handed out exactly once', async () => {
+    const jobs: DeliveryJob[] = [];
+    for (let i = 0; i < 12; i++) {
+      const rec = record('mb', `u${i}`);
+      const batch = [job(rec, 'ep1', { nextAttemptAt: T0 + i }), job(rec, 'ep2', { nextAttemptAt: T0 + i })];
+      jobs.push(...batch);
+      await store.recordMessage(rec, batch);
+    }
+    const claims = await Promise.all(Array.from({ length: 6 }, () => store.claimDueDeliveries(T0 + 100, 8, 60_000)));
+    const ids = claims.flat().map((j) => j.webhookId);
+    expect(ids).toHaveLength(jobs.length);
+    expect(new Set(ids).size).toBe(jobs.length);
+    for (const claim of claims) {
+      // Each claimer's share comes back oldest first.
+      const times = claim.map((j) => j.nextAttemptAt);
+      expect(times).toEqual([...times].sort((x, y) => x - y));
+    }
+    expect(await store.claimDueDeliveries(T0 + 100, 8, 60_000)).toEqual([]);
+  });
+
+  it('recordMessage with the same webhookId twice in one call keeps the first, like the local store', async () => {
+    const rec = record('mb', 'u1');
+    const first = job(rec, 'ep1');
+    expect(await store.recordMessage(rec, [first, { ...first, attempts: 3 }])).toBe('created');
+    expect(await store.listDeliveries({ mailbox: 'mb' })).toEqual([first]);
+  });
+
+  it('renaming to a uid that is already recorded fails and changes nothing', async () => {
+    await store.recordMessage(record('mb', 'a'), []);
+    await store.recordMessage(record('mb', 'b'), []);
+    const err = await store.renameMessage('mb', 'a', 'b', 'b').catch((e: unknown) => e);
+    expect(isBridgeError(err, 'STATE_ERR_IO')).toBe(true);
+    const got = await store.getMessages('mb', ['a', 'b']);
+    expect(got.get('a')).toEqual(record('mb', 'a'));
+    expect(got.get('b')).toEqual(record('mb', 'b'));
+  });
+
+  it('SDK failures become STATE_ERR_IO with the SDK error as cause (here: a table that does not exist)', async () => {
+    const missing = new DynamoStateStore(clients, { table: uniqueName('absent'), bucket: store.bucket });
+    const err = await missing.getMailboxState('mb').catch((e: unknown) => e);
+    expect(isBridgeError(err, 'STATE_ERR_IO')).toBe(true);
+    expect((err as Error).cause).toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+});
+
+describe('DynamoStateStore request log', () => {
+  it('no test in this file ever sent a Scan', () => {
+    expect(sent).toContain('QueryCommand');
+    expect(sent).toContain('BatchGetItemCommand');
+    expect(sent).toContain('TransactWriteItemsCommand');
+    expect(sent.filter((name) => /scan/i.test(name))).toEqual([]);
+  });
+});
