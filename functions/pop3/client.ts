@@ -88,6 +88,7 @@ export class Pop3Client {
   private readonly reader: ReplyReader;
   private readonly queue: QueuedCommand[] = [];
   private inflight = 0;
+  private pumpScheduled = false;
   private exclusiveInflight = false;
   private sessionState: SessionState = 'AUTHORIZATION';
   private encrypted: boolean;
@@ -554,6 +555,19 @@ export class Pop3Client {
         },
       };
       this.queue.push({ line: `${line}\r\n`, traceLine: options.traceAs ?? line, exclusive, pending });
+      this.schedulePump();
+    });
+  }
+
+  /**
+   * Commands issued in the same tick (uidlMany, deleMany) are written together: the pump runs once,
+   * in a microtask, so a pipelined batch leaves in one write instead of one per command.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
       this.pump();
     });
   }

@@ -78,6 +78,7 @@ beforeAll(async () => {
         servername: dovecot.facts.servername,
         ca: path.join(dir, 'ca.pem'),
         username: account.user,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${VAR} for the config's env substitution
         password: '${TEST_POP3_PASSWORD}',
         webhooks: [{ url: hookUrl, secret: SECRET, allowHttp: true }],
       },
@@ -185,7 +186,7 @@ describe('pop3-bridge CLI', () => {
     expect(JSON.parse(shown.stdout)).toMatchObject({ type: 'email.received', data: { mailbox: 'main', uid } });
   });
 
-  it('an unset ${VAR} is a config error naming the variable, exit 2', async () => {
+  it('an unset environment variable is a config error naming the variable, exit 2', async () => {
     const run = await cli(dir, ['check', 'main'], {});
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('TEST_POP3_PASSWORD');
