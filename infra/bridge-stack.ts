@@ -55,7 +55,11 @@ export class InvalidStackPropError extends Error {
 }
 
 export const DEFAULT_PREFIX = 'pop3-bridge';
-/** S3 key prefixes: what each function may touch is granted per prefix. */
+/**
+ * S3 key prefixes (the layout of functions/aws/s3-raw-store.ts): raw mail, attachments,
+ * upload staging (put → server-side copy to the content key → delete), and
+ * state blobs (`state/known-uids/<mailbox>.gz`). Grants are per prefix.
+ */
 export const KEY_PREFIX = { raw: 'raw/', tmp: 'tmp/', state: 'state/', att: 'att/' } as const;
 
 const POLL_TIMEOUT = Duration.minutes(5);
@@ -232,7 +236,12 @@ export class BridgeStack extends Stack {
       memorySize: 512,
     });
     deliver.bindMailboxes(this.mailboxes, 'get');
-    deliver.bindBucket(this.bucket, { read: [KEY_PREFIX.raw, KEY_PREFIX.att], write: [KEY_PREFIX.att] });
+    // Attachments are stored like raw mail: uploaded to tmp/, copied server-side to att/<sha>, tmp/ deleted.
+    deliver.bindBucket(this.bucket, {
+      read: [KEY_PREFIX.raw, KEY_PREFIX.att, KEY_PREFIX.tmp],
+      write: [KEY_PREFIX.att, KEY_PREFIX.tmp],
+      delete: [KEY_PREFIX.tmp],
+    });
     deliver.bindTable(this.table, 'readWrite', indexNames);
     // Its own queue: a retry later than the visibility window is a new message with DelaySeconds.
     deliver.bindQueueSend(this.deliveryQueue, ENV.deliveryQueueUrl);

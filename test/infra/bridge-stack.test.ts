@@ -1,0 +1,559 @@
+/**
+ * Infra tests: properties and IAM actions per function (least privilege),
+ * never resource counts or logical IDs. Bundling is skipped through context;
+ * scripts/cdk-synth.sh covers the real esbuild bundles.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { describe, expect, it } from 'vitest';
+import { BridgeStack, type BridgeStackProps, InvalidStackPropError } from '../../infra/bridge-stack.js';
+import { CREATE_REQUIRE_BANNER } from '../../infra/constructs/bridge-function.js';
+import { configFromContext } from '../../infra/context.js';
+import { TABLE_KEYS } from '../../infra/table-keys.js';
+
+type Json = Record<string, unknown>;
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Json;
+}
+
+const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Json };
+
+function newApp(context: Json = {}): App {
+  return new App({ context: { ...cdkJson.context, ...context, 'aws:cdk:bundling-stacks': [] } });
+}
+
+function synth(props: BridgeStackProps = {}) {
+  const app = newApp();
+  const stack = new BridgeStack(app, 'Bridge', props);
+  const template = Template.fromStack(stack);
+  // Run on the synthesised tree rather than as a synth plugin, so a finding fails one test with its
+  // name instead of failing the whole file at load (infra/app.ts registers it as a plugin).
+  const nag = new AwsSolutionsChecks(app);
+  return {
+    template,
+    json: template.toJSON() as { Resources: Record<string, { Type: string; Properties: Json }> },
+    nag: nag.validateScope(app),
+  };
+}
+
+const base = synth();
+const full = synth({
+  prefix: 'team/mail',
+  rawRetentionDays: 30,
+  alarmEmail: 'ops@example.com',
+  pollConcurrency: 20,
+  logLevel: 'DEBUG',
+  dispatchReservedConcurrency: 1,
+});
+
+type Synth = typeof base;
+const resources = (s: Synth, type: string) =>
+  Object.entries(s.json.Resources).filter(([, r]) => r.Type === type) as Array<
+    [string, { Type: string; Properties: Json }]
+  >;
+
+/** The Lambda function whose description starts with `<name>:`. */
+function fn(s: Synth, name: 'dispatch' | 'poll' | 'deliver') {
+  const found = resources(s, 'AWS::Lambda::Function').filter(([, r]) =>
+    String(r.Properties.Description).startsWith(`${name}:`),
+  );
+  expect(found).toHaveLength(1);
+  const [id, r] = found[0]!;
+  return { id, props: r.Properties };
+}
+
+/** Every statement granted to the function's role (role inline policies and attached AWS::IAM::Policy). */
+function statements(s: Synth, name: 'dispatch' | 'poll' | 'deliver'): Statement[] {
+  const roleId = ((fn(s, name).props.Role as Json)['Fn::GetAtt'] as string[])[0]!;
+  const role = s.json.Resources[roleId]!;
+  expect(role.Properties.ManagedPolicyArns ?? []).toEqual([]);
+  const inline = ((role.Properties.Policies ?? []) as Array<{ PolicyDocument: { Statement: Statement[] } }>).flatMap(
+    (p) => p.PolicyDocument.Statement,
+  );
+  const attached = resources(s, 'AWS::IAM::Policy')
+    .filter(([, p]) =>
+      (p.Properties.Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify({ Ref: roleId })),
+    )
+    .flatMap(([, p]) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+  return [...inline, ...attached];
+}
+
+const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+const actions = (st: Statement[]) => new Set(st.flatMap((x) => list(x.Action)));
+/** Resources of the statements that allow `action`, flattened to strings (`<Logical.Arn>/raw/*`). */
+function resourcesFor(st: Statement[], action: string): string[] {
+  return st
+    .filter((x) => x.Effect === 'Allow' && list(x.Action).includes(action))
+    .flatMap((x) => list(x.Resource).map(flat));
+}
+function flat(v: unknown): string {
+  if (typeof v === 'string') return v;
+  const o = v as Json;
+  if (o['Fn::Join']) return (o['Fn::Join'] as [string, unknown[]])[1].map(flat).join('');
+  if (o['Fn::GetAtt']) return `<${(o['Fn::GetAtt'] as string[]).join('.')}>`;
+  if (o.Ref) return `<${String(o.Ref)}>`;
+  return JSON.stringify(v);
+}
+/** The object prefixes (`raw/`) of a bucket-object grant, whatever the bucket's logical ID. */
+const objectPrefixes = (st: Statement[], action: string) =>
+  resourcesFor(st, action)
+    .map((r) => /^<[^>]+\.Arn>\/(.*)\*$/.exec(r)?.[1] ?? `not an object ARN: ${r}`)
+    .sort();
+
+const TABLE_READ = ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query'];
+const TABLE_WRITE = [
+  'dynamodb:BatchWriteItem',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+];
+const LOGS_XRAY = ['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
+const SQS_CONSUME = [
+  'sqs:ChangeMessageVisibility',
+  'sqs:DeleteMessage',
+  'sqs:GetQueueAttributes',
+  'sqs:GetQueueUrl',
+  'sqs:ReceiveMessage',
+];
+
+describe('cdk-nag AwsSolutions', () => {
+  it.each([
+    ['default props', base],
+    ['every prop set (alarm topic, raw expiry, nested prefix)', full],
+  ])('reports zero unacknowledged findings with %s', (_name, s) => {
+    const findings = s.nag.violations.map(
+      (v) => `${v.ruleName} (${v.severity}) at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
+    );
+    expect(findings).toEqual([]);
+    expect(s.nag.success).toBe(true);
+  });
+
+  it('fails synth on a finding that nobody acknowledged (the check is live)', () => {
+    const app = newApp();
+    const stack = new BridgeStack(app, 'Bridge');
+    // A wildcard grant the stack does not acknowledge.
+    stack.functions.dispatch.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:Get*'], resources: ['*'] }));
+    const report = new AwsSolutionsChecks(app).validateScope(app);
+    expect(report.violations.map((v) => v.ruleName)).toContain('AwsSolutions-IAM5[Action::s3:Get*]');
+  });
+});
+
+describe('every function (one construct fixes the defaults)', () => {
+  it.each(['dispatch', 'poll', 'deliver'] as const)(
+    '%s: Node 24 on arm64, tracing, source maps, Powertools env, own log group',
+    (name) => {
+      const { props } = fn(base, name);
+      expect(props.Runtime).toBe('nodejs24.x');
+      expect(props.Architectures).toEqual(['arm64']);
+      expect(props.Handler).toBe('index.handler');
+      expect(props.TracingConfig).toEqual({ Mode: 'Active' });
+      const env = (props.Environment as { Variables: Json }).Variables;
+      expect(env).toMatchObject({
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
+      });
+      const logGroupId = (((props.LoggingConfig as Json).LogGroup as Json).Ref as string) ?? '';
+      expect(base.json.Resources[logGroupId]?.Type).toBe('AWS::Logs::LogGroup');
+      expect(base.json.Resources[logGroupId]?.Properties.RetentionInDays).toBe(30);
+      // Logs go only to its own group.
+      const st = statements(base, name);
+      expect(resourcesFor(st, 'logs:PutLogEvents')).toEqual([`<${logGroupId}.Arn>`]);
+    },
+  );
+
+  it('passes the log level prop through and bounds dispatch with reserved concurrency when asked', () => {
+    expect((fn(full, 'poll').props.Environment as { Variables: Json }).Variables.POWERTOOLS_LOG_LEVEL).toBe('DEBUG');
+    expect(fn(full, 'dispatch').props.ReservedConcurrentExecutions).toBe(1);
+    expect(fn(base, 'dispatch').props.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  it('the ESM bundle banner gives CommonJS dependencies a require()', () => {
+    expect(CREATE_REQUIRE_BANNER).toMatch(/createRequire.*from 'node:module'.*const require = .*\(import\.meta\.url\)/);
+  });
+
+  it.each(['dispatch', 'poll', 'deliver'] as const)(
+    '%s: no wildcard action, no Scan, Resource * only for X-Ray',
+    (name) => {
+      const st = statements(base, name);
+      const all = [...actions(st)];
+      expect(all.filter((a) => a.includes('*'))).toEqual([]);
+      expect(all).not.toContain('dynamodb:Scan');
+      const starActions = st.filter((x) => list(x.Resource).includes('*')).flatMap((x) => list(x.Action));
+      expect(starActions.sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+    },
+  );
+});
+
+describe('least privilege per function', () => {
+  it('dispatch: lists mailbox parameters, reads the table, sends poll jobs; cannot touch S3 or write state', () => {
+    const st = statements(base, 'dispatch');
+    expect([...actions(st)].sort()).toEqual(
+      [...LOGS_XRAY, 'ssm:GetParametersByPath', 'kms:Decrypt', ...TABLE_READ, 'sqs:SendMessage'].sort(),
+    );
+    expect([...actions(st)].filter((a) => a.startsWith('s3:'))).toEqual([]);
+    expect(resourcesFor(st, 'ssm:GetParametersByPath')).toEqual([
+      'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes',
+    ]);
+    const [queue] = resourcesFor(st, 'sqs:SendMessage');
+    expect(queue).toMatch(/^<Poll[^>]*\.Arn>$/);
+    // The only trigger is the schedule: no queue is consumed.
+    expect([...actions(st)]).not.toContain('sqs:ReceiveMessage');
+  });
+
+  it('poll: one mailbox parameter, raw/tmp/state objects, table read/write, sends delivery jobs', () => {
+    const st = statements(base, 'poll');
+    expect([...actions(st)].sort()).toEqual(
+      [
+        ...LOGS_XRAY,
+        'ssm:GetParameter',
+        'kms:Decrypt',
+        's3:GetObject',
+        's3:PutObject',
+        's3:AbortMultipartUpload',
+        's3:DeleteObject',
+        's3:ListBucket',
+        ...TABLE_READ,
+        ...TABLE_WRITE,
+        'sqs:SendMessage',
+        ...SQS_CONSUME,
+      ].sort(),
+    );
+    expect(objectPrefixes(st, 's3:GetObject')).toEqual(['raw/', 'state/', 'tmp/']);
+    expect(objectPrefixes(st, 's3:PutObject')).toEqual(['raw/', 'state/', 'tmp/']);
+    expect(objectPrefixes(st, 's3:DeleteObject')).toEqual(['tmp/']);
+    expect(resourcesFor(st, 'ssm:GetParameter')).toEqual([
+      'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes/*',
+    ]);
+    expect(resourcesFor(st, 'sqs:SendMessage')).toEqual([expect.stringMatching(/^<Delivery[^>]*\.Arn>$/)]);
+    expect(resourcesFor(st, 'sqs:ReceiveMessage')).toEqual([expect.stringMatching(/^<Poll[^>]*\.Arn>$/)]);
+  });
+
+  it('deliver: one mailbox parameter (no listing), reads raw/att, writes att via tmp, table read/write, its own queue', () => {
+    const st = statements(base, 'deliver');
+    const got = [...actions(st)];
+    expect(got.filter((a) => a.startsWith('ssm:'))).toEqual(['ssm:GetParameter']);
+    expect(objectPrefixes(st, 's3:GetObject')).toEqual(['att/', 'raw/', 'tmp/']);
+    expect(objectPrefixes(st, 's3:PutObject')).toEqual(['att/', 'tmp/']);
+    expect(objectPrefixes(st, 's3:DeleteObject')).toEqual(['tmp/']);
+    expect(got).toEqual(expect.arrayContaining([...TABLE_READ, ...TABLE_WRITE]));
+    const ownQueue = resourcesFor(st, 'sqs:ReceiveMessage');
+    expect(ownQueue).toEqual([expect.stringMatching(/^<Delivery[^>]*\.Arn>$/)]);
+    expect(resourcesFor(st, 'sqs:SendMessage')).toEqual(ownQueue);
+  });
+
+  it.each(['dispatch', 'poll', 'deliver'] as const)(
+    '%s: decrypts only with the mailbox key, via SSM, for that path',
+    (name) => {
+      const st = statements(base, name).filter((x) => list(x.Action).includes('kms:Decrypt'));
+      expect(st).toHaveLength(1);
+      const [decrypt] = st;
+      const keyId = /^<(.+)\.Arn>$/.exec(flat(decrypt!.Resource))?.[1] ?? '';
+      expect(base.json.Resources[keyId]?.Type).toBe('AWS::KMS::Key');
+      expect(base.json.Resources[keyId]?.Properties.EnableKeyRotation).toBe(true);
+      const condition = decrypt!.Condition as { StringEquals: Json; StringLike: Json };
+      expect(flat(condition.StringEquals['kms:ViaService'])).toBe('ssm.<AWS::Region>.<AWS::URLSuffix>');
+      expect(flat(condition.StringLike['kms:EncryptionContext:PARAMETER_ARN'])).toBe(
+        'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes/*',
+      );
+    },
+  );
+
+  it('a different prefix moves every SSM grant and the key alias', () => {
+    const st = statements(full, 'dispatch');
+    expect(resourcesFor(st, 'ssm:GetParametersByPath')).toEqual([
+      'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/team/mail/mailboxes',
+    ]);
+    full.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/team/mail-mailboxes' });
+    base.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/pop3-bridge-mailboxes' });
+  });
+
+  it('table grants name the table and its GSIs exactly, no index wildcard', () => {
+    for (const name of ['dispatch', 'poll', 'deliver'] as const) {
+      const res = resourcesFor(statements(base, name), 'dynamodb:Query');
+      const table = res[0]!;
+      expect(table).toMatch(/^<State[^>]*\.Arn>$/);
+      expect(res.slice(1)).toEqual(TABLE_KEYS.indexes.map((i) => `${table}/index/${i.name}`));
+    }
+  });
+});
+
+describe('data stores', () => {
+  it('every KMS key the stack creates rotates', () => {
+    for (const s of [base, full]) {
+      const keys = resources(s, 'AWS::KMS::Key');
+      expect(keys.length).toBeGreaterThan(0);
+      for (const [, k] of keys) expect(k.Properties.EnableKeyRotation).toBe(true);
+    }
+  });
+
+  it('the store bucket: private, SSE, versioned, access-logged, lifecycle; every bucket denies non-TLS', () => {
+    base.template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LoggingConfiguration: { DestinationBucketName: Match.anyValue(), LogFilePrefix: 'store/' },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }),
+          Match.objectLike({ Prefix: 'tmp/', ExpirationInDays: 1 }),
+        ]),
+      },
+    });
+    const policies = resources(base, 'AWS::S3::BucketPolicy');
+    expect(policies.length).toBe(resources(base, 'AWS::S3::Bucket').length);
+    for (const [, p] of policies) {
+      const st = (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+      expect(st).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Deny',
+          Action: 's3:*',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        }),
+      );
+    }
+  });
+
+  it('raw/ objects expire only when rawRetentionDays is set', () => {
+    const rawRules = (s: Synth) =>
+      resources(s, 'AWS::S3::Bucket').flatMap(([, b]) =>
+        (((b.Properties.LifecycleConfiguration as Json | undefined)?.Rules ?? []) as Json[]).filter(
+          (r) => r.Prefix === 'raw/',
+        ),
+      );
+    expect(rawRules(base)).toEqual([]);
+    expect(rawRules(full)).toEqual([expect.objectContaining({ ExpirationInDays: 30, Status: 'Enabled' })]);
+  });
+
+  it('the state table: on-demand, PITR, TTL expiresAt, the adapter GSIs', () => {
+    base.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: TABLE_KEYS.indexes.map((i) =>
+        Match.objectLike({
+          IndexName: i.name,
+          KeySchema: [
+            { AttributeName: i.partitionKey, KeyType: 'HASH' },
+            { AttributeName: i.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        }),
+      ),
+    });
+  });
+
+  const adapterSchema = new URL('../../functions/aws/table-schema.ts', import.meta.url);
+  it.runIf(existsSync(adapterSchema))(
+    'infra table names match the DynamoDB adapter (functions/aws/table-schema.ts)',
+    async () => {
+      const { TABLE_SCHEMA } = (await import(adapterSchema.href)) as { TABLE_SCHEMA: unknown };
+      expect(JSON.parse(JSON.stringify(TABLE_SCHEMA))).toEqual(JSON.parse(JSON.stringify(TABLE_KEYS)));
+    },
+  );
+});
+
+describe('queues', () => {
+  it('every work queue has a DLQ; every queue is encrypted; every queue policy denies non-TLS', () => {
+    const queues = resources(base, 'AWS::SQS::Queue');
+    const dlqArns = new Set(
+      queues.flatMap(([, q]) => {
+        const rp = q.Properties.RedrivePolicy as { deadLetterTargetArn: unknown } | undefined;
+        return rp ? [flat(rp.deadLetterTargetArn)] : [];
+      }),
+    );
+    for (const [id, q] of queues) {
+      expect(q.Properties.SqsManagedSseEnabled).toBe(true);
+      const isDlq = dlqArns.has(`<${id}.Arn>`);
+      if (!isDlq) expect(q.Properties.RedrivePolicy, id).toBeDefined();
+    }
+    expect(dlqArns.size).toBeGreaterThanOrEqual(2);
+    const policies = resources(base, 'AWS::SQS::QueuePolicy');
+    const covered = new Set(policies.flatMap(([, p]) => (p.Properties.Queues as unknown[]).map(flat)));
+    for (const [id] of queues) expect(covered.has(`<${id}>`), id).toBe(true);
+    for (const [, p] of policies) {
+      expect((p.Properties.PolicyDocument as { Statement: Statement[] }).Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+  });
+
+  it('poll: batch size 1, bounded concurrency; deliver: ReportBatchItemFailures, bounded concurrency', () => {
+    const mapping = (s: Synth, name: 'poll' | 'deliver') => {
+      const fnId = fn(s, name).id;
+      const found = resources(s, 'AWS::Lambda::EventSourceMapping').filter(
+        ([, m]) => flat(m.Properties.FunctionName) === `<${fnId}>`,
+      );
+      expect(found).toHaveLength(1);
+      return found[0]![1].Properties;
+    };
+    expect(mapping(base, 'poll')).toMatchObject({ BatchSize: 1, ScalingConfig: { MaximumConcurrency: 5 } });
+    expect(mapping(full, 'poll')).toMatchObject({ ScalingConfig: { MaximumConcurrency: 20 } });
+    expect(mapping(base, 'deliver')).toMatchObject({
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
+  });
+
+  it('visibility timeouts outlast the consuming function', () => {
+    for (const name of ['poll', 'deliver'] as const) {
+      const { id, props } = fn(base, name);
+      const [, m] = resources(base, 'AWS::Lambda::EventSourceMapping').find(
+        ([, x]) => flat(x.Properties.FunctionName) === `<${id}>`,
+      )!;
+      const queueId = /^<(.+)\.Arn>$/.exec(flat(m.Properties.EventSourceArn))![1]!;
+      expect(base.json.Resources[queueId]!.Properties.VisibilityTimeout as number).toBeGreaterThan(
+        props.Timeout as number,
+      );
+    }
+  });
+});
+
+describe('schedule, alarms, dashboard', () => {
+  it('an EventBridge rule runs dispatch at rate(1 minute)', () => {
+    const dispatchId = fn(base, 'dispatch').id;
+    base.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [dispatchId, 'Arn'] } })],
+    });
+  });
+
+  it('alarms on each DLQ depth, each function error, and failing mailboxes', () => {
+    const alarms = resources(base, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    const dlqIds = resources(base, 'AWS::SQS::Queue')
+      .filter(([, q]) => q.Properties.RedrivePolicy)
+      .map(([, q]) => /^<(.+)\.Arn>$/.exec(flat((q.Properties.RedrivePolicy as Json).deadLetterTargetArn))![1]);
+    for (const dlq of dlqIds) {
+      expect(alarms).toContainEqual(
+        expect.objectContaining({
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Threshold: 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],
+        }),
+      );
+    }
+    for (const name of ['dispatch', 'poll', 'deliver'] as const) {
+      expect(alarms).toContainEqual(
+        expect.objectContaining({
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Errors',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: fn(base, name).id } }],
+        }),
+      );
+    }
+    expect(alarms).toContainEqual(
+      expect.objectContaining({
+        Namespace: 'Pop3Bridge',
+        MetricName: 'FailingMailboxes',
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+      }),
+    );
+    // No topic configured: alarms notify nobody, and the stack creates no topic.
+    for (const a of alarms) expect(a.AlarmActions).toBeUndefined();
+    expect(resources(base, 'AWS::SNS::Topic')).toEqual([]);
+  });
+
+  it('with alarmEmail: an encrypted, TLS-only topic with the e-mail subscribed receives every alarm', () => {
+    const topics = resources(full, 'AWS::SNS::Topic');
+    expect(topics).toHaveLength(1);
+    const [topicId, topic] = topics[0]!;
+    expect(topic.Properties.KmsMasterKeyId).toBeDefined();
+    full.template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+      TopicArn: { Ref: topicId },
+    });
+    full.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    for (const [, a] of resources(full, 'AWS::CloudWatch::Alarm')) {
+      expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    }
+  });
+
+  it('with alarmTopicArn: alarms go to that topic and the stack creates none', () => {
+    const arn = 'arn:aws:sns:eu-west-1:123456789012:ops-alarms';
+    const s = synth({ alarmTopicArn: arn });
+    expect(resources(s, 'AWS::SNS::Topic')).toEqual([]);
+    for (const [, a] of resources(s, 'AWS::CloudWatch::Alarm')) expect(a.Properties.AlarmActions).toEqual([arn]);
+    expect(s.nag.violations).toEqual([]);
+  });
+
+  it('the dashboard graphs the per-mailbox metrics the handlers emit', () => {
+    const dashboards = resources(base, 'AWS::CloudWatch::Dashboard');
+    expect(dashboards).toHaveLength(1);
+    const [, dash] = dashboards[0]!;
+    const body = JSON.stringify(dash.Properties.DashboardBody);
+    for (const metric of ['MessagesFetched', 'BytesFetched', 'DeliveryLatencyMs', 'DeliveryFailures']) {
+      expect(body).toContain(`SEARCH('{Pop3Bridge,Mailbox,service} MetricName=\\\\\\"${metric}\\\\\\"'`);
+    }
+    expect(body).toContain('FailingMailboxes');
+  });
+});
+
+describe('props', () => {
+  it.each([
+    [{ prefix: '/leading' }],
+    [{ prefix: 'aws-reserved' }],
+    [{ prefix: 'has.dot' }],
+    [{ pollConcurrency: 1 }],
+    [{ rawRetentionDays: 0 }],
+    [{ alarmEmail: 'not-an-address' }],
+    [{ alarmTopicArn: 'arn:aws:sqs:eu-west-1:123456789012:q' }],
+  ] as BridgeStackProps[][])('rejects %j', (props) => {
+    expect(() => new BridgeStack(newApp(), 'Bad', props)).toThrow(InvalidStackPropError);
+  });
+
+  it('reads props from CDK context (-c strings) once, typed and frozen', () => {
+    const app = newApp({
+      stackName: 'MailBridge',
+      prefix: 'team/mail',
+      rawRetentionDays: '30',
+      logRetentionDays: 14,
+      logLevel: 'debug',
+      pollConcurrency: '10',
+      alarmEmail: 'ops@example.com',
+    });
+    const config = configFromContext(app.node);
+    expect(config).toEqual({
+      stackName: 'MailBridge',
+      props: {
+        prefix: 'team/mail',
+        rawRetentionDays: 30,
+        logRetention: 14,
+        logLevel: 'DEBUG',
+        pollConcurrency: 10,
+        alarmEmail: 'ops@example.com',
+      },
+    });
+    expect(Object.isFrozen(config.props)).toBe(true);
+    expect(() => configFromContext(newApp({ rawRetentionDays: 'thirty' }).node)).toThrow(InvalidStackPropError);
+    expect(() => configFromContext(newApp({ logLevel: 'loud' }).node)).toThrow(InvalidStackPropError);
+  });
+});
