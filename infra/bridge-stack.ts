@@ -20,10 +20,10 @@ import {
 } from 'aws-cdk-lib/aws-s3';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { KNOWN_UIDS_PREFIX, TABLE_SCHEMA } from '../functions/aws/table-schema.js';
 import { BridgeFunction, ENV, type LogLevel } from './constructs/bridge-function.js';
 import { MailboxConfig } from './constructs/mailbox-config.js';
 import { Monitoring } from './constructs/monitoring.js';
-import { TABLE_KEYS } from './table-keys.js';
 
 export interface BridgeStackProps extends StackProps {
   /** SSM path prefix: mailboxes are `/<prefix>/mailboxes/<name>`. Default `pop3-bridge`. */
@@ -57,10 +57,10 @@ export class InvalidStackPropError extends Error {
 export const DEFAULT_PREFIX = 'pop3-bridge';
 /**
  * S3 key prefixes (the layout of functions/aws/s3-raw-store.ts): raw mail, attachments,
- * upload staging (put → server-side copy to the content key → delete), and
- * state blobs (`state/known-uids/<mailbox>.gz`). Grants are per prefix.
+ * upload staging (put → server-side copy to the content key → delete), and the
+ * known-uid blobs of the state store (`state/known-uids/<mailbox>.gz`). Grants are per prefix.
  */
-export const KEY_PREFIX = { raw: 'raw/', tmp: 'tmp/', state: 'state/', att: 'att/' } as const;
+export const KEY_PREFIX = { raw: 'raw/', tmp: 'tmp/', knownUids: KNOWN_UIDS_PREFIX, att: 'att/' } as const;
 
 const POLL_TIMEOUT = Duration.minutes(5);
 const DELIVER_TIMEOUT = Duration.minutes(2);
@@ -129,24 +129,25 @@ export class BridgeStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    // ---- DynamoDB: UIDL records, leases, mailbox status, delivery records (single table)
+    // ---- DynamoDB: UIDL records, leases, mailbox status, delivery jobs (single table).
+    // Key, GSI and TTL names come from the adapter's schema, the one place that defines them.
     this.table = new Table(this, 'State', {
-      partitionKey: { name: TABLE_KEYS.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: TABLE_KEYS.sortKey, type: AttributeType.STRING },
+      partitionKey: { name: TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: TABLE_KEYS.ttlAttribute,
+      timeToLiveAttribute: TABLE_SCHEMA.ttlAttribute,
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    for (const index of TABLE_KEYS.indexes) {
+    for (const index of TABLE_SCHEMA.indexes) {
       this.table.addGlobalSecondaryIndex({
         indexName: index.name,
         partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
         sortKey: { name: index.sortKey, type: AttributeType.STRING },
       });
     }
-    const indexNames = TABLE_KEYS.indexes.map((i) => i.name);
+    const indexNames = TABLE_SCHEMA.indexes.map((i) => i.name);
 
     // ---- SQS: one poll job per mailbox; one delivery job per (message, webhook)
     const queue = (name: string, o: { visibility: Duration; retention: Duration; maxReceiveCount: number }) => {
@@ -214,8 +215,8 @@ export class BridgeStack extends Stack {
     });
     pollFn.bindMailboxes(this.mailboxes, 'get');
     pollFn.bindBucket(this.bucket, {
-      read: [KEY_PREFIX.raw, KEY_PREFIX.tmp, KEY_PREFIX.state],
-      write: [KEY_PREFIX.raw, KEY_PREFIX.tmp, KEY_PREFIX.state],
+      read: [KEY_PREFIX.raw, KEY_PREFIX.tmp, KEY_PREFIX.knownUids],
+      write: [KEY_PREFIX.raw, KEY_PREFIX.tmp, KEY_PREFIX.knownUids],
       delete: [KEY_PREFIX.tmp],
     });
     pollFn.bindTable(this.table, 'readWrite', indexNames);

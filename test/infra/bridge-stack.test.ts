@@ -3,16 +3,17 @@
  * never resource counts or logical IDs. Bundling is skipped through context;
  * scripts/cdk-synth.sh covers the real esbuild bundles.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
+import { TEMP_PREFIX } from '../../functions/aws/s3-raw-store.js';
+import { TABLE_SCHEMA } from '../../functions/aws/table-schema.js';
 import { BridgeStack, type BridgeStackProps, InvalidStackPropError } from '../../infra/bridge-stack.js';
 import { CREATE_REQUIRE_BANNER } from '../../infra/constructs/bridge-function.js';
 import { configFromContext } from '../../infra/context.js';
-import { TABLE_KEYS } from '../../infra/table-keys.js';
 
 type Json = Record<string, unknown>;
 interface Statement {
@@ -209,7 +210,7 @@ describe('least privilege per function', () => {
     expect([...actions(st)]).not.toContain('sqs:ReceiveMessage');
   });
 
-  it('poll: one mailbox parameter, raw/tmp/state objects, table read/write, sends delivery jobs', () => {
+  it('poll: one mailbox parameter, raw/, tmp/ and known-uid objects, table read/write, sends delivery jobs', () => {
     const st = statements(base, 'poll');
     expect([...actions(st)].sort()).toEqual(
       [
@@ -227,8 +228,8 @@ describe('least privilege per function', () => {
         ...SQS_CONSUME,
       ].sort(),
     );
-    expect(objectPrefixes(st, 's3:GetObject')).toEqual(['raw/', 'state/', 'tmp/']);
-    expect(objectPrefixes(st, 's3:PutObject')).toEqual(['raw/', 'state/', 'tmp/']);
+    expect(objectPrefixes(st, 's3:GetObject')).toEqual(['raw/', 'state/known-uids/', 'tmp/']);
+    expect(objectPrefixes(st, 's3:PutObject')).toEqual(['raw/', 'state/known-uids/', 'tmp/']);
     expect(objectPrefixes(st, 's3:DeleteObject')).toEqual(['tmp/']);
     expect(resourcesFor(st, 'ssm:GetParameter')).toEqual([
       'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes/*',
@@ -281,7 +282,7 @@ describe('least privilege per function', () => {
       const res = resourcesFor(statements(base, name), 'dynamodb:Query');
       const table = res[0]!;
       expect(table).toMatch(/^<State[^>]*\.Arn>$/);
-      expect(res.slice(1)).toEqual(TABLE_KEYS.indexes.map((i) => `${table}/index/${i.name}`));
+      expect(res.slice(1)).toEqual(TABLE_SCHEMA.indexes.map((i) => `${table}/index/${i.name}`));
     }
   });
 });
@@ -349,7 +350,7 @@ describe('data stores', () => {
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
       ],
-      GlobalSecondaryIndexes: TABLE_KEYS.indexes.map((i) =>
+      GlobalSecondaryIndexes: TABLE_SCHEMA.indexes.map((i) =>
         Match.objectLike({
           IndexName: i.name,
           KeySchema: [
@@ -362,14 +363,9 @@ describe('data stores', () => {
     });
   });
 
-  const adapterSchema = new URL('../../functions/aws/table-schema.ts', import.meta.url);
-  it.runIf(existsSync(adapterSchema))(
-    'infra table names match the DynamoDB adapter (functions/aws/table-schema.ts)',
-    async () => {
-      const { TABLE_SCHEMA } = (await import(adapterSchema.href)) as { TABLE_SCHEMA: unknown };
-      expect(JSON.parse(JSON.stringify(TABLE_SCHEMA))).toEqual(JSON.parse(JSON.stringify(TABLE_KEYS)));
-    },
-  );
+  it('the staging prefix granted and expired is the one S3RawStore uploads to', () => {
+    expect(TEMP_PREFIX).toBe('tmp/');
+  });
 });
 
 describe('queues', () => {
