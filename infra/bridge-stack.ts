@@ -199,6 +199,8 @@ export class BridgeStack extends Stack {
     });
     dispatch.bindMailboxes(this.mailboxes, 'list');
     dispatch.bindTable(this.table, 'read', indexNames);
+    // The name only (DynamoStateStore is built with it): dispatch reads mailbox status, no object.
+    dispatch.bindBucket(this.bucket, {});
     dispatch.bindQueueSend(this.pollQueue, ENV.pollQueueUrl);
     new Rule(this, 'DispatchSchedule', {
       description: 'pop3-bridge: run dispatch every minute',

@@ -154,7 +154,7 @@ export class BridgeFunction extends Construct {
     }
   }
 
-  /** Sets BUCKET_NAME and grants object actions on the given key prefixes only. */
+  /** Sets BUCKET_NAME and grants object actions on the given key prefixes only (`{}`: the name, no access). */
   bindBucket(bucket: BucketRef, access: BucketAccess): void {
     this.fn.addEnvironment(ENV.bucketName, bucket.bucketName);
     const objects = (prefixes: readonly string[]) => prefixes.map((p) => bucket.arnForObjects(`${p}*`));

@@ -201,6 +201,8 @@ describe('least privilege per function', () => {
       [...LOGS_XRAY, 'ssm:GetParametersByPath', 'kms:Decrypt', ...TABLE_READ, 'sqs:SendMessage'].sort(),
     );
     expect([...actions(st)].filter((a) => a.startsWith('s3:'))).toEqual([]);
+    // It knows the bucket's name (the state store is built with it) but may not touch it.
+    expect((fn(base, 'dispatch').props.Environment as { Variables: Json }).Variables.BUCKET_NAME).toBeDefined();
     expect(resourcesFor(st, 'ssm:GetParametersByPath')).toEqual([
       'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes',
     ]);
