@@ -3,7 +3,7 @@
  * stack is environment-agnostic and looks nothing up. cdk-nag's AwsSolutions
  * checks run on every synth; any unacknowledged finding fails it.
  */
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BridgeStack } from './bridge-stack.js';
 import { configFromContext } from './context.js';
@@ -14,5 +14,7 @@ new BridgeStack(app, config.stackName, {
   ...config.props,
   description: 'pop3-bridge: POP3 mailboxes to signed webhooks (EventBridge, Lambda, SQS, S3, DynamoDB, SSM)',
 });
+// Cost allocation and ownership: every taggable resource carries it.
+Tags.of(app).add('project', 'pop3-bridge');
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();
