@@ -30,6 +30,8 @@ export interface AwsConfig {
   readonly connectionTimeoutMs?: number;
   /** Time a request may wait for the response to start (ms); keep it above an 8 MB part upload. */
   readonly requestTimeoutMs?: number;
+  /** Concurrent connections per client (SDK default 50); requests beyond it wait for a free socket. */
+  readonly maxSockets?: number;
 }
 
 export interface AwsClients {
@@ -68,6 +70,10 @@ export function createAwsClients(config: AwsConfig): AwsClients {
     requestHandler: {
       connectionTimeout: config.connectionTimeoutMs ?? DEFAULTS.connectionTimeoutMs,
       requestTimeout: config.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+      ...(config.maxSockets !== undefined && {
+        httpAgent: { keepAlive: true, maxSockets: config.maxSockets },
+        httpsAgent: { keepAlive: true, maxSockets: config.maxSockets },
+      }),
     },
     ...(config.endpoint !== undefined && { endpoint: config.endpoint }),
     ...(config.credentials !== undefined && { credentials: { ...config.credentials } }),
@@ -102,6 +108,7 @@ export function awsClients(config: AwsConfig): AwsClients {
     config.maxAttempts,
     config.connectionTimeoutMs,
     config.requestTimeoutMs,
+    config.maxSockets,
   ]);
   let clients = cache.get(key);
   if (clients === undefined) {

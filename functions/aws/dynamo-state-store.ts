@@ -82,6 +82,12 @@ const LEASE_TTL_GRACE_SECONDS = 24 * 3600;
 const mailboxPk = (mailbox: string): string => `MB#${mailbox}`;
 const messageSk = (uid: string): string => `UIDL#${uid}`;
 const jobPk = (webhookId: string): string => `DLV#${webhookId}`;
+/**
+ * gsi2 sort key of a job: the uid, a space, the webhookId. A UIDL is 0x21..0x7E
+ * (RFC 1939 §7), so `begins_with(<uid> + ' ')` finds exactly one message's jobs.
+ */
+const UID_SEPARATOR = ' ';
+const jobByUidKey = (uid: string, webhookId: string): string => `${uid}${UID_SEPARATOR}${webhookId}`;
 
 /** Epoch ms as 16 zero-padded digits: string order is time order (clamped to 0 … 2^53-1, 16 digits). */
 export function timeKey(ms: number): string {
@@ -147,7 +153,7 @@ function jobItem(job: DeliveryJob): Item {
     ...(DUE_STATUSES.has(job.status) && { [GSI1.partitionKey]: DUE }),
     [GSI1.sortKey]: `${timeKey(job.nextAttemptAt)}#${job.webhookId}`,
     [GSI2.partitionKey]: `${mailboxPk(job.mailbox)}#DLV`,
-    [GSI2.sortKey]: created,
+    [GSI2.sortKey]: jobByUidKey(job.uid, job.webhookId),
     [GSI3.partitionKey]: `DLV#${job.status}`,
     [GSI3.sortKey]: created,
   };
@@ -793,20 +799,24 @@ export class DynamoStateStore implements StateStore {
         (status === undefined || item.status === status) &&
         (uid === undefined || item.uid === uid) &&
         (mailbox === undefined || item.mailbox === mailbox);
-      const needsFilter = status !== undefined || uid !== undefined;
       if (mailbox !== undefined) {
-        // gsi2 `MB#<mailbox>#DLV`, createdAt order; status and uid checked on the items.
+        // gsi2 `MB#<mailbox>#DLV`, sorted by uid: one message's jobs are one key range (the poll asks
+        // for them before deleting a message); a whole mailbox is read and put in createdAt order here.
         const items = await this.#query(
           {
             IndexName: GSI2.name,
-            KeyConditionExpression: '#pk = :pk',
-            ExpressionAttributeNames: { '#pk': GSI2.partitionKey },
-            ExpressionAttributeValues: { ':pk': `${mailboxPk(mailbox)}#DLV` },
+            KeyConditionExpression: uid === undefined ? '#pk = :pk' : '#pk = :pk AND begins_with(#sk, :uid)',
+            ExpressionAttributeNames: { '#pk': GSI2.partitionKey, ...(uid !== undefined && { '#sk': GSI2.sortKey }) },
+            ExpressionAttributeValues: {
+              ':pk': `${mailboxPk(mailbox)}#DLV`,
+              ...(uid !== undefined && { ':uid': `${uid}${UID_SEPARATOR}` }),
+            },
           },
-          limit,
-          needsFilter ? accept : undefined,
+          undefined,
+          accept,
         );
-        return items.map(toJob);
+        const jobs = items.map(toJob).sort(byCreated);
+        return limit === undefined ? jobs : jobs.slice(0, limit);
       }
       // gsi3 `DLV#<status>`: one status, or all five merged in createdAt order.
       const statuses = status === undefined ? DELIVERY_STATUSES : [status];
@@ -850,8 +860,7 @@ export class DynamoStateStore implements StateStore {
         update.set(GSI1.sortKey, `${timeKey(patch.nextAttemptAt)}#${webhookId}`);
       }
       if (patch.createdAt !== undefined) {
-        const created = `${timeKey(patch.createdAt)}#${webhookId}`;
-        update.set(GSI2.sortKey, created).set(GSI3.sortKey, created);
+        update.set(GSI3.sortKey, `${timeKey(patch.createdAt)}#${webhookId}`);
       }
       const pk = update.name(PK);
       try {

@@ -11,7 +11,7 @@
  * | message record  | `MB#<mailbox>`      | `UIDL#<uid>`  | –                           | `MB#<mailbox>#SHA#<sha256>` / `<fetchedAt>#<uid>` | `MB#<mailbox>#LIVE` / `<fetchedAt>#<uid>` while not deleted |
  * | lease           | `MB#<mailbox>`      | `LEASE`       | –                           | –                                            | –                                               |
  * | mailbox status  | `MB#<mailbox>`      | `STATUS`      | –                           | –                                            | `MAILBOX` / `<mailbox>`                         |
- * | delivery job    | `DLV#<webhookId>`   | `JOB`         | `DUE` / `<nextAttemptAt>#<webhookId>` while pending or failed | `MB#<mailbox>#DLV` / `<createdAt>#<webhookId>` | `DLV#<status>` / `<createdAt>#<webhookId>` |
+ * | delivery job    | `DLV#<webhookId>`   | `JOB`         | `DUE` / `<nextAttemptAt>#<webhookId>` while pending or failed | `MB#<mailbox>#DLV` / `<uid> <webhookId>` | `DLV#<status>` / `<createdAt>#<webhookId>` |
  *
  * Times in sort keys are epoch ms, zero-padded to 16 digits so that string
  * order is time order. `gsi1sk` is kept on every job; `gsi1pk` is set only
@@ -36,7 +36,7 @@ export const TABLE_SCHEMA = {
   indexes: [
     /** Due deliveries, soonest first. */
     { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
-    /** Messages by content hash (UIDL-reset matching); deliveries by mailbox. */
+    /** Messages by content hash (UIDL-reset matching); deliveries by mailbox, grouped by message uid. */
     { name: 'gsi2', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
     /** Messages not deleted, oldest first (retention); deliveries by status; the list of mailboxes. */
     { name: 'gsi3', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },

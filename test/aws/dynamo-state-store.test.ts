@@ -27,6 +27,11 @@ beforeAll(async () => {
     endpoint: moto.endpoint,
     forcePathStyle: true,
     credentials: moto.credentials,
+    // One request at a time. DynamoDB applies each conditional write atomically; moto 5.2 evaluates
+    // conditions without a lock in a threaded server, so two racing writes can both pass (and concurrent
+    // TransactWriteItems can fail with a 500). Serialized, moto is atomic per request like DynamoDB, while
+    // the adapter's read-then-conditional-write interleavings (concurrent claims, leases) still happen.
+    maxSockets: 1,
   });
   const tamper = (commandName: string | undefined, output: unknown): void => {
     if (commandName === 'BatchGetItemCommand' && batchGetTamper !== undefined) {
@@ -114,7 +119,6 @@ describe('DynamoStateStore (AWS specifics)', () => {
       });
     const small = await idle('small');
 
-    // One at a time: moto 5.2 answers 500 to concurrent TransactWriteItems (it deep-copies its tables per transaction).
     for (let i = 0; i < 200; i++) await store.recordMessage(record('big', `uid-${i}`), []);
     const known = new Set(Array.from({ length: 100_000 }, (_, i) => `${i.toString(16).padStart(8, '0')}77aa`));
     expect(await costOf(() => store.putKnownUids('big', known))).toBe(1);
@@ -237,6 +241,29 @@ describe('DynamoStateStore (AWS specifics)', () => {
       expect(times).toEqual([...times].sort((x, y) => x - y));
     }
     expect(await store.claimDueDeliveries(T0 + 100, 8, 60_000)).toEqual([]);
+  });
+
+  it("one message's deliveries are one key range: a single Query, uids that prefix each other kept apart", async () => {
+    const uids = ['a', 'a#2', 'a1', 'a 1', 'b'];
+    for (const [i, uid] of uids.entries()) {
+      const rec = record('mb', uid, { fetchedAt: T0 + i });
+      await store.recordMessage(rec, [job(rec, 'ep1'), job(rec, 'ep2')]);
+    }
+    for (const uid of uids) {
+      let jobs: DeliveryJob[] = [];
+      expect(
+        await costOf(async () => {
+          jobs = await store.listDeliveries({ mailbox: 'mb', uid });
+        }),
+      ).toBe(1);
+      expect(jobs.map((j) => [j.uid, j.endpointId]).sort()).toEqual([
+        [uid, 'ep1'],
+        [uid, 'ep2'],
+      ]);
+    }
+    // The whole mailbox comes back in createdAt order, as from the local store.
+    const all = await store.listDeliveries({ mailbox: 'mb', limit: 3 });
+    expect(all.map((j) => j.uid)).toEqual(['a', 'a', 'a#2']);
   });
 
   it('recordMessage with the same webhookId twice in one call keeps the first, like the local store', async () => {
