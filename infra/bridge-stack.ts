@@ -202,6 +202,8 @@ export class BridgeStack extends Stack {
     // The name only (DynamoStateStore is built with it): dispatch reads mailbox status, no object.
     dispatch.bindBucket(this.bucket, {});
     dispatch.bindQueueSend(this.pollQueue, ENV.pollQueueUrl);
+    // Retries are scheduled in the state store; dispatch wakes deliver when some are due.
+    dispatch.bindQueueSend(this.deliveryQueue, ENV.deliveryQueueUrl);
     new Rule(this, 'DispatchSchedule', {
       description: 'pop3-bridge: run dispatch every minute',
       schedule: Schedule.rate(Duration.minutes(1)),

@@ -18,16 +18,17 @@ export interface Logger {
 const LEVELS: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
 const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|credential/i;
 
-function redact(value: unknown, depth = 0): unknown {
+/** Replaces values under secret-looking keys and turns errors into their JSON form (for any log sink). */
+export function redactFields(value: unknown, depth = 0): unknown {
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) {
     const json = (value as { toJSON?: () => unknown }).toJSON?.();
     return json ?? { name: value.name, message: value.message };
   }
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (Array.isArray(value)) return value.map((v) => redactFields(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) ? '[redacted]' : redact(v, depth + 1);
+    out[key] = SECRET_KEY.test(key) ? '[redacted]' : redactFields(v, depth + 1);
   }
   return out;
 }
@@ -40,7 +41,7 @@ export function createJsonLogger(
   const make = (base: LogFields): Logger => {
     const log = (level: LogLevel, message: string, fields?: LogFields) => {
       if (LEVELS[level] < min) return;
-      const record = redact({ level, time: new Date().toISOString(), msg: message, ...base, ...fields });
+      const record = redactFields({ level, time: new Date().toISOString(), msg: message, ...base, ...fields });
       write(JSON.stringify(record));
     };
     return {

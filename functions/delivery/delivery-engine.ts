@@ -42,7 +42,8 @@ export interface BuiltEvent {
 
 export interface DeliveryDeps {
   readonly state: StateStore;
-  readonly endpointFor: (mailbox: string, endpointId: string) => Endpoint | undefined;
+  /** The endpoint's current config (AWS mode reads it from SSM, hence the promise). */
+  readonly endpointFor: (mailbox: string, endpointId: string) => Endpoint | undefined | Promise<Endpoint | undefined>;
   /** Builds the event of a stored message (parses its raw MIME). Called once per message per run. */
   readonly eventFor: (job: DeliveryJob) => Promise<BuiltEvent>;
   readonly allow: AllowList;
@@ -52,6 +53,8 @@ export interface DeliveryDeps {
   readonly logger?: Logger;
   readonly post?: typeof postWebhook;
   readonly schedule?: ReadonlyArray<number>;
+  /** Told the outcome of every attempt (metrics: delivery latency, failures per mailbox). */
+  readonly onOutcome?: (job: DeliveryJob, outcome: DeliveryOutcome) => void;
 }
 
 export interface DeliveryRunResult {
@@ -64,7 +67,8 @@ export interface DeliveryRunResult {
 
 const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
 
-type Outcome = 'delivered' | 'retrying' | 'dead' | 'disabled';
+export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead' | 'disabled';
+type Outcome = DeliveryOutcome;
 
 export async function deliverDue(
   deps: DeliveryDeps,
@@ -85,6 +89,7 @@ export async function deliverDue(
         events.set(key, event);
       }
       const outcome = await deliverOne(job, event, deps, timeoutMs);
+      deps.onOutcome?.(job, outcome);
       counts.attempted += 1;
       counts[outcome] += 1;
     }
@@ -106,7 +111,7 @@ async function deliverOne(
     webhookId: job.webhookId,
     endpoint: job.endpointId,
   });
-  const endpoint = deps.endpointFor(job.mailbox, job.endpointId);
+  const endpoint = await deps.endpointFor(job.mailbox, job.endpointId);
   const disable = async (reason: string): Promise<Outcome> => {
     await deps.state.updateDelivery(job.webhookId, { status: 'disabled', lastError: reason });
     log.info('delivery not sent', { reason });

@@ -1,11 +1,42 @@
 /**
- * deliver: SQS-triggered with ReportBatchItemFailures. (Placeholder: reports every record as failed
- * so no delivery job is deleted from the queue before the real handler exists.)
+ * deliver — woken through the delivery queue (by poll after storing mail, and
+ * by dispatch while retries are due): sends due deliveries, claimed from the
+ * state store so parallel invocations never send one job twice, until none is
+ * due or the invocation's time runs short. The retry schedule lives in the
+ * state store (nextAttemptAt), so the queue's messages are only wake-ups.
  */
-interface SqsBatch {
-  readonly Records: ReadonlyArray<{ readonly messageId: string }>;
-}
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { createAwsRuntime, handlerEnv } from '../aws/runtime.js';
+import { deliverDue } from '../delivery/delivery-engine.js';
+import type { LambdaContext, SqsBatchResponse, SqsEvent } from './lambda-types.js';
 
-export const handler = async (event: SqsBatch): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> => ({
-  batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })),
-});
+const runtime = createAwsRuntime(handlerEnv(process.env));
+const metrics = new Metrics({ namespace: 'Pop3Bridge', serviceName: 'pop3-bridge' });
+
+/** Stop claiming new work when less than this is left: one delivery may take its 15 s timeout. */
+const SAFETY_MS = 30_000;
+
+export const handler = async (event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
+  try {
+    const deps = await runtime.deliveryDeps(runtime.logger);
+    const withMetrics = {
+      ...deps,
+      onOutcome: (job: { mailbox: string; createdAt: number }, outcome: string) => {
+        const metric = metrics.singleMetric();
+        metric.addDimension('Mailbox', job.mailbox);
+        if (outcome === 'delivered')
+          metric.addMetric('DeliveryLatencyMs', MetricUnit.Milliseconds, Date.now() - job.createdAt);
+        else if (outcome === 'retrying' || outcome === 'dead')
+          metric.addMetric('DeliveryFailures', MetricUnit.Count, 1);
+      },
+    };
+    for (let round = 0; round < 100 && context.getRemainingTimeInMillis() > SAFETY_MS; round += 1) {
+      const result = await deliverDue(withMetrics, { limit: 25 });
+      if (result.attempted === 0) break;
+    }
+    return { batchItemFailures: [] };
+  } catch (error) {
+    runtime.logger.error('delivery round failed; SQS will wake us again', { error });
+    return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+  }
+};

@@ -1,11 +1,52 @@
 /**
- * poll: SQS-triggered, one mailbox per job (batch size 1, bounded concurrency). (Placeholder: reports
- * every record as failed so no job is deleted from the queue before the real handler exists.)
+ * poll — one SQS message per mailbox (batch size 1, bounded concurrency):
+ * polls it with the core engine, with a deadline taken from the Lambda's
+ * remaining time, then wakes the deliver function if anything was stored.
+ * A record fails (and SQS retries it) only when the state store itself fails;
+ * a mailbox's own errors are recorded in its state and back-off by the engine.
  */
-interface SqsBatch {
-  readonly Records: ReadonlyArray<{ readonly messageId: string }>;
-}
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { createAwsRuntime, handlerEnv, requireQueue } from '../aws/runtime.js';
+import { pollMailbox } from '../core/poll/poll-mailbox.js';
+import { pollTargetOf } from '../core/poll/target.js';
+import type { LambdaContext, SqsBatchResponse, SqsEvent } from './lambda-types.js';
 
-export const handler = async (event: SqsBatch): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> => ({
-  batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })),
-});
+const runtime = createAwsRuntime(handlerEnv(process.env));
+const deliveryQueueUrl = requireQueue(runtime.env.deliveryQueueUrl, 'DELIVERY_QUEUE_URL');
+const metrics = new Metrics({ namespace: 'Pop3Bridge', serviceName: 'pop3-bridge' });
+
+/** Time kept back at the end of an invocation: finish the current message, QUIT, write the state. */
+const SAFETY_MS = 20_000;
+
+export const handler = async (event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
+  const batchItemFailures: SqsBatchResponse['batchItemFailures'] = [];
+  for (const record of event.Records) {
+    try {
+      const { mailbox: name } = JSON.parse(record.body) as { mailbox?: string };
+      const mailbox = name === undefined ? undefined : await runtime.mailbox(name);
+      if (!mailbox?.enabled) {
+        runtime.logger.warn('poll job for an unknown or disabled mailbox: dropped', { mailbox: name });
+        continue;
+      }
+      const log = runtime.logger.child({ mailbox: mailbox.name });
+      const deadline = Date.now() + Math.max(0, context.getRemainingTimeInMillis() - SAFETY_MS);
+      const result = await pollMailbox(pollTargetOf(mailbox), runtime.pollDeps(mailbox, log), { deadline });
+      const single = metrics.singleMetric();
+      single.addDimension('Mailbox', mailbox.name);
+      single.addMetric('MessagesFetched', MetricUnit.Count, result.fetched);
+      const bytes = metrics.singleMetric();
+      bytes.addDimension('Mailbox', mailbox.name);
+      bytes.addMetric('BytesFetched', MetricUnit.Bytes, result.bytes);
+      if (result.fetched > 0) {
+        await runtime.sqs.send(
+          new SendMessageCommand({ QueueUrl: deliveryQueueUrl, MessageBody: JSON.stringify({ kind: 'deliver-due' }) }),
+        );
+      }
+    } catch (error) {
+      runtime.logger.error('poll job failed; SQS will retry it', { error });
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+    }
+  }
+  return { batchItemFailures };
+};

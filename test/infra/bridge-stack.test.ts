@@ -206,8 +206,11 @@ describe('least privilege per function', () => {
     expect(resourcesFor(st, 'ssm:GetParametersByPath')).toEqual([
       'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes',
     ]);
-    const [queue] = resourcesFor(st, 'sqs:SendMessage');
-    expect(queue).toMatch(/^<Poll[^>]*\.Arn>$/);
+    // Poll jobs, and the wake-up of deliver when retries are due (the schedule lives in the state store).
+    const queues = resourcesFor(st, 'sqs:SendMessage').sort();
+    expect(queues).toHaveLength(2);
+    expect(queues[0]).toMatch(/^<DeliveryQueue[^>]*\.Arn>$/);
+    expect(queues[1]).toMatch(/^<Poll[^>]*\.Arn>$/);
     // The only trigger is the schedule: no queue is consumed.
     expect([...actions(st)]).not.toContain('sqs:ReceiveMessage');
   });

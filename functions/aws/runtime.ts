@@ -1,0 +1,182 @@
+/**
+ * AWS mode's wiring, built once per Lambda container (module scope in each
+ * handler): the environment read and checked once, SDK clients, the S3 raw
+ * store, the DynamoDB state store, mailbox configs from SSM Parameter Store
+ * (Powertools parameters: decrypted, cached for a minute), the Powertools
+ * logger behind the core's Logger interface, and delivery dependencies.
+ */
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import type { MailboxConfig } from '../config/schema.js';
+import { parseConfig } from '../config/validate.js';
+import { BridgeError } from '../core/errors.js';
+import { type LogFields, type Logger, redactFields } from '../core/logger.js';
+import { createTokenSource } from '../core/oauth/token-source.js';
+import type { PollDeps } from '../core/poll/poll-mailbox.js';
+import { openMailboxSession } from '../core/session.js';
+import type { DeliveryDeps } from '../delivery/delivery-engine.js';
+import { eventSource } from '../delivery/event-source.js';
+import { AllowList } from '../delivery/ssrf-guard.js';
+import { type AwsConfig, awsClients, awsConfigFromEnv } from './clients.js';
+import { DynamoStateStore } from './dynamo-state-store.js';
+import { S3RawStore } from './s3-raw-store.js';
+
+export interface HandlerEnv {
+  readonly aws: AwsConfig;
+  readonly tableName: string;
+  readonly bucketName: string;
+  /** Set for dispatch only (the stack gives each function the queues it may send to). */
+  readonly pollQueueUrl: string | undefined;
+  readonly deliveryQueueUrl: string | undefined;
+  readonly mailboxPath: string;
+  /** CIDRs / hosts of internal webhook receivers (comma-separated WEBHOOK_ALLOW_LIST). */
+  readonly webhookAllowList: ReadonlyArray<string>;
+  /** How long links in events stay valid (LINK_TTL_SECONDS, default 24 h). */
+  readonly linkTtlSeconds: number;
+}
+
+function required(env: Readonly<Record<string, string | undefined>>, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') {
+    throw new BridgeError('CONFIG_ERR_ENV', `${name} is not set`, { context: { variable: name } });
+  }
+  return value;
+}
+
+export function requireQueue(url: string | undefined, name: string): string {
+  if (url === undefined) throw new BridgeError('CONFIG_ERR_ENV', `${name} is not set`, { context: { variable: name } });
+  return url;
+}
+
+export function handlerEnv(env: Readonly<Record<string, string | undefined>>): HandlerEnv {
+  return Object.freeze({
+    aws: awsConfigFromEnv(env),
+    tableName: required(env, 'TABLE_NAME'),
+    bucketName: required(env, 'BUCKET_NAME'),
+    pollQueueUrl: env.POLL_QUEUE_URL || undefined,
+    deliveryQueueUrl: env.DELIVERY_QUEUE_URL || undefined,
+    mailboxPath: required(env, 'MAILBOX_PARAMETER_PATH').replace(/\/?$/, '/'),
+    webhookAllowList: (env.WEBHOOK_ALLOW_LIST ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+    linkTtlSeconds: Number(env.LINK_TTL_SECONDS ?? 86_400),
+  });
+}
+
+/** The core's Logger on top of Powertools (JSON to CloudWatch, Lambda context keys), with our redaction. */
+export function powertoolsLogger(logger: PowertoolsLogger): Logger {
+  const fields = (f?: LogFields) => (f ? (redactFields(f) as Record<string, unknown>) : {});
+  return {
+    debug: (m, f) => logger.debug(m, fields(f)),
+    info: (m, f) => logger.info(m, fields(f)),
+    warn: (m, f) => logger.warn(m, fields(f)),
+    error: (m, f) => logger.error(m, fields(f)),
+    child: (f) => {
+      const child = logger.createChild();
+      child.appendPersistentKeys(fields(f) as Record<string, string>);
+      return powertoolsLogger(child);
+    },
+  };
+}
+
+export interface AwsRuntime {
+  readonly env: HandlerEnv;
+  readonly state: DynamoStateStore;
+  readonly store: S3RawStore;
+  readonly logger: Logger;
+  readonly rootLogger: PowertoolsLogger;
+  readonly sqs: ReturnType<typeof awsClients>['sqs'];
+  /** Every valid mailbox under the parameter path; invalid ones are logged (path and field, never a value) and skipped. */
+  mailboxes(): Promise<MailboxConfig[]>;
+  mailbox(name: string): Promise<MailboxConfig | undefined>;
+  pollDeps(mailbox: MailboxConfig, logger: Logger): PollDeps;
+  deliveryDeps(logger: Logger): Promise<DeliveryDeps>;
+}
+
+export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
+  const clients = awsClients(env.aws);
+  const state = new DynamoStateStore(
+    { doc: clients.doc, s3: clients.s3 },
+    { table: env.tableName, bucket: env.bucketName },
+  );
+  const store = new S3RawStore(clients.s3, { bucket: env.bucketName });
+  const ssm = new SSMProvider({
+    awsSdkV3Client: new SSMClient({
+      region: env.aws.region,
+      ...(env.aws.endpoint !== undefined && { endpoint: env.aws.endpoint }),
+      ...(env.aws.credentials !== undefined && { credentials: { ...env.aws.credentials } }),
+    }),
+  });
+  const rootLogger = new PowertoolsLogger({ serviceName: 'pop3-bridge' });
+  const logger = powertoolsLogger(rootLogger);
+  const tokens = createTokenSource();
+  const allow = new AllowList(env.webhookAllowList);
+
+  const parseMailboxes = (docs: Record<string, unknown>): MailboxConfig[] => {
+    const list: unknown[] = [];
+    for (const [name, value] of Object.entries(docs)) {
+      try {
+        list.push(JSON.parse(String(value)));
+      } catch {
+        // The parse error would quote the document, which holds secrets: name the parameter only.
+        logger.error('mailbox parameter is not valid JSON: skipped', { parameter: `${env.mailboxPath}${name}` });
+      }
+    }
+    const parsed = parseConfig({ mailboxes: list });
+    for (const problem of parsed.problems) logger.error('mailbox config problem: mailbox skipped', { ...problem });
+    return [...parsed.config.mailboxes];
+  };
+  /** All mailboxes (GetParametersByPath: dispatch's permission). */
+  const mailboxes = async (): Promise<MailboxConfig[]> =>
+    parseMailboxes(
+      (await ssm.getMultiple(env.mailboxPath, { decrypt: true, maxAge: 60, throwOnTransformError: false })) ?? {},
+    );
+  /** One mailbox by name (GetParameter on its own parameter: poll's and deliver's permission). */
+  const mailbox = async (name: string): Promise<MailboxConfig | undefined> => {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) return undefined;
+    const value = await ssm.get(`${env.mailboxPath}${name}`, { decrypt: true, maxAge: 60 }).catch((error: unknown) => {
+      if ((error as { name?: string }).name === 'ParameterNotFound' || String(error).includes('ParameterNotFound'))
+        return undefined;
+      throw error;
+    });
+    if (value === undefined) return undefined;
+    return parseMailboxes({ [name]: value }).find((m) => m.name === name);
+  };
+
+  return {
+    env,
+    state,
+    store,
+    logger,
+    rootLogger,
+    sqs: clients.sqs,
+    mailboxes,
+    mailbox,
+    pollDeps(mailbox, log) {
+      return { state, store, logger: log, openSession: () => openMailboxSession(mailbox, { tokens }) };
+    },
+    async deliveryDeps(log) {
+      return {
+        state,
+        endpointFor: async (mailboxName, id) => {
+          const w = (await mailbox(mailboxName))?.webhooks.find((hook) => hook.id === id);
+          return (
+            w && {
+              id: w.id,
+              url: w.url,
+              secrets: w.secret,
+              allowHttp: w.allowHttp,
+              filters: w.filters,
+              timeoutMs: w.timeoutSeconds * 1000,
+            }
+          );
+        },
+        eventFor: eventSource({ store, state, links: store.linkSigner(env.linkTtlSeconds) }),
+        allow,
+        logger: log,
+      };
+    },
+  };
+}
