@@ -100,6 +100,43 @@ export async function rawPipelinedFetch(
   return { bytes, terminators };
 }
 
+/**
+ * The floor of any idle check: TLS connect, USER/PASS, STAT, `UIDL n`, QUIT,
+ * one command at a time, no parsing beyond the status. On Dovecot most of it
+ * is the server opening (syncing) the mailbox at login.
+ */
+export async function rawIdleFloor(facts: DovecotFacts, account: MailboxCredentials): Promise<void> {
+  const socket = tls.connect({ host: facts.host, port: facts.tlsPort, servername: facts.servername, ca: facts.caPem });
+  socket.setNoDelay(true);
+  await once(socket, 'secureConnect');
+  let pending = '';
+  const readLine = async (): Promise<string> => {
+    for (;;) {
+      const nl = pending.indexOf('\r\n');
+      if (nl !== -1) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 2);
+        return line;
+      }
+      const [chunk] = (await once(socket, 'data')) as [Buffer];
+      pending += chunk.toString('latin1');
+    }
+  };
+  const command = async (line: string | undefined): Promise<string> => {
+    if (line !== undefined) socket.write(`${line}\r\n`);
+    const reply = await readLine();
+    if (!reply.startsWith('+OK')) throw new Error(`raw idle floor: ${line ?? 'greeting'} answered ${reply}`);
+    return reply;
+  };
+  await command(undefined);
+  await command(`USER ${account.user}`);
+  await command(`PASS ${account.password}`);
+  const count = Number.parseInt((await command('STAT')).split(' ')[1] ?? '0', 10);
+  if (count > 0) await command(`UIDL ${count}`);
+  await command('QUIT');
+  socket.destroy();
+}
+
 // ---------------------------------------------------------------- mpop
 
 export interface MpopSetup {
@@ -195,9 +232,9 @@ export async function fetchmailSetup(
     [
       `set idfile "${idfile}"`,
       'set no syslog',
-      `poll ${facts.host} protocol pop3 port ${facts.tlsPort} uidl fastuidl 1`,
+      `poll ${facts.host} protocol pop3 service ${facts.tlsPort} uidl`,
       `  user "${account.user}" there with password "${account.password}" is root here`,
-      `  keep ssl sslcertck sslcertfile "${ca}" sslcommonname ${facts.servername}`,
+      `  keep fastuidl 1 ssl sslcertck sslcertfile "${ca}" sslcommonname ${facts.servername}`,
       `  bsmtp "${path.join(dir, 'bsmtp.out')}"`,
       '',
     ].join('\n'),

@@ -11,6 +11,9 @@
  *   fetchmail    — keep + uidl + `fastuidl 1` (binary search over `UIDL n`);
  *                  exit code 1 ("no new mail") is success here
  *   mpop         — keep + only_new (fetches the full UIDL listing)
+ *   raw floor    — node:tls: connect, USER/PASS, STAT, `UIDL n`, QUIT and
+ *                  nothing else: what any client pays (mostly Dovecot opening
+ *                  a 100,000-message mailbox at login)
  *
  * All over implicit TLS to 127.0.0.1, 3 runs each in rotating order, median.
  * Target: ours faster than both.
@@ -50,7 +53,7 @@ import {
 
 const SEED = 7;
 
-type Contender = 'ours' | 'ours, cold process' | 'fetchmail (fastuidl 1)' | 'mpop (only_new)';
+type Contender = 'ours' | 'ours, cold process' | 'fetchmail (fastuidl 1)' | 'mpop (only_new)' | 'raw floor';
 
 export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
   await requireProgram('mpop');
@@ -162,6 +165,7 @@ export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
           ['ours, cold process', oursCold],
           ['fetchmail (fastuidl 1)', fetchmailIdle],
           ['mpop (only_new)', mpopIdle],
+          ['raw floor', async () => (await timed(() => rawIdleFloor(dovecot.facts, mailbox))).ms],
         ],
         (name, repeat, ms) => console.log(`  run ${repeat + 1}: ${name.padEnd(22)} ${fmt.ms(ms)}  (load ${load()})`),
       );
@@ -169,7 +173,13 @@ export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
       const med = (k: Contender) => median(results[k]);
       const best = Math.min(med('fetchmail (fastuidl 1)'), med('mpop (only_new)'));
       const headers = ['contender', 'wall (median)', 'runs (ms)', 'vs fetchmail', 'vs mpop', 'state round trips'];
-      const order: Contender[] = ['ours', 'ours, cold process', 'fetchmail (fastuidl 1)', 'mpop (only_new)'];
+      const order: Contender[] = [
+        'ours',
+        'ours, cold process',
+        'fetchmail (fastuidl 1)',
+        'mpop (only_new)',
+        'raw floor',
+      ];
       const rows = order.map((k) => [
         k,
         fmt.ms(med(k)),
