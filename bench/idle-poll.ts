@@ -26,7 +26,16 @@ import { pollMailbox } from '../functions/core/poll/poll-mailbox.js';
 import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
 import { startDovecot } from '../test/support/dovecot.js';
-import { connectOurs, countFiles, fetchmailSetup, mpopReset, mpopSetup, runFetchmail, runMpop } from './contenders.js';
+import {
+  connectOurs,
+  countFiles,
+  fetchmailSetup,
+  mpopReset,
+  mpopSetup,
+  rawIdleFloor,
+  runFetchmail,
+  runMpop,
+} from './contenders.js';
 import { LEAVE_TARGET } from './local-poll.js';
 import { fillMailbox, tinyMessage } from './mailbox.js';
 import {
