@@ -2,8 +2,9 @@
  * AWS mode's wiring, built once per Lambda container (module scope in each
  * handler): the environment read and checked once, SDK clients, the S3 raw
  * store, the DynamoDB state store, mailbox configs from SSM Parameter Store
- * (Powertools parameters: decrypted, cached for a minute), the Powertools
- * logger behind the core's Logger interface, and delivery dependencies.
+ * (Powertools parameters: decrypted, cached for a minute), and the Powertools
+ * logger behind the core's Logger interface. Delivery's extra wiring (MIME
+ * parsing) is in delivery-runtime.ts so dispatch and poll bundles leave it out.
  */
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
@@ -15,8 +16,6 @@ import { type LogFields, type Logger, redactFields } from '../core/logger.js';
 import { createTokenSource } from '../core/oauth/token-source.js';
 import type { PollDeps } from '../core/poll/poll-mailbox.js';
 import { openMailboxSession } from '../core/session.js';
-import type { DeliveryDeps } from '../delivery/delivery-engine.js';
-import { eventSource } from '../delivery/event-source.js';
 import { AllowList } from '../delivery/ssrf-guard.js';
 import { type AwsConfig, awsClients, awsConfigFromEnv } from './clients.js';
 import { DynamoStateStore } from './dynamo-state-store.js';
@@ -91,8 +90,8 @@ export interface AwsRuntime {
   /** Every valid mailbox under the parameter path; invalid ones are logged (path and field, never a value) and skipped. */
   mailboxes(): Promise<MailboxConfig[]>;
   mailbox(name: string): Promise<MailboxConfig | undefined>;
+  readonly allow: AllowList;
   pollDeps(mailbox: MailboxConfig, logger: Logger): PollDeps;
-  deliveryDeps(logger: Logger): Promise<DeliveryDeps>;
 }
 
 export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
@@ -154,29 +153,9 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
     sqs: clients.sqs,
     mailboxes,
     mailbox,
+    allow,
     pollDeps(mailbox, log) {
       return { state, store, logger: log, openSession: () => openMailboxSession(mailbox, { tokens }) };
-    },
-    async deliveryDeps(log) {
-      return {
-        state,
-        endpointFor: async (mailboxName, id) => {
-          const w = (await mailbox(mailboxName))?.webhooks.find((hook) => hook.id === id);
-          return (
-            w && {
-              id: w.id,
-              url: w.url,
-              secrets: w.secret,
-              allowHttp: w.allowHttp,
-              filters: w.filters,
-              timeoutMs: w.timeoutSeconds * 1000,
-            }
-          );
-        },
-        eventFor: eventSource({ store, state, links: store.linkSigner(env.linkTtlSeconds) }),
-        allow,
-        logger: log,
-      };
     },
   };
 }

@@ -6,6 +6,7 @@
  * state store (nextAttemptAt), so the queue's messages are only wake-ups.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { awsDeliveryDeps } from '../aws/delivery-runtime.js';
 import { createAwsRuntime, handlerEnv } from '../aws/runtime.js';
 import { deliverDue } from '../delivery/delivery-engine.js';
 import type { LambdaContext, SqsBatchResponse, SqsEvent } from './lambda-types.js';
@@ -18,7 +19,7 @@ const SAFETY_MS = 30_000;
 
 export const handler = async (event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
   try {
-    const deps = await runtime.deliveryDeps(runtime.logger);
+    const deps = awsDeliveryDeps(runtime, runtime.logger);
     const withMetrics = {
       ...deps,
       onOutcome: (job: { mailbox: string; createdAt: number }, outcome: string) => {
