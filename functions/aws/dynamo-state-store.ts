@@ -76,6 +76,8 @@ const MAILBOX_LIST = 'MAILBOX';
 /** TransactWriteItems takes at most 100 actions: the record and 99 jobs. */
 const MAX_JOBS_PER_MESSAGE = 99;
 const BATCH_GET_SIZE = 100;
+/** Smallest Query page asked for when a limit is known. */
+const MIN_PAGE = 32;
 /** A lease item stays this long after it expired, then TTL removes it (cleanup only: expiry is checked on write). */
 const LEASE_TTL_GRACE_SECONDS = 24 * 3600;
 
@@ -327,11 +329,11 @@ export class DynamoStateStore implements StateStore {
         new QueryCommand({
           ...input,
           TableName: this.table,
-          // Limit counts items before a filter: only set it when nothing is filtered out server-side.
+          // Pages of what is still needed (at least a few dozen items, so that items `accept` drops do not
+          // cost a request each). A FilterExpression would make Limit count unfiltered items: none is used.
           ...(remaining !== undefined &&
-            input.FilterExpression === undefined &&
-            accept === undefined && {
-              Limit: remaining,
+            input.FilterExpression === undefined && {
+              Limit: Math.max(remaining, MIN_PAGE),
             }),
           ...(start !== undefined && { ExclusiveStartKey: start }),
         }),
