@@ -37,10 +37,7 @@ export const ErrorCodes = {
   STORE_ERR_IO: { retryable: true, summary: 'the raw message store failed to write or read' },
   STORE_ERR_NOT_FOUND: { retryable: false, summary: 'no stored object with that key' },
   STATE_ERR_IO: { retryable: true, summary: 'the state store failed' },
-  STATE_ERR_LEASE_BUSY: { retryable: true, summary: 'another poll holds the mailbox lease' },
   // Engine
-  POLL_ERR_UIDL_RESET: { retryable: false, summary: 'most known UIDLs vanished at once (server migration?)' },
-  POLL_ERR_BUDGET: { retryable: true, summary: 'the poll ran out of its time budget' },
   POLL_ERR_INTERNAL: { retryable: true, summary: 'an unexpected error inside the poll (a bug: please report it)' },
   // Webhook delivery
   WEBHOOK_ERR_BLOCKED: {
@@ -50,7 +47,6 @@ export const ErrorCodes = {
   WEBHOOK_ERR_STATUS: { retryable: true, summary: 'the webhook receiver answered with a non-2xx status' },
   WEBHOOK_ERR_TIMEOUT: { retryable: true, summary: 'the webhook receiver did not answer in time' },
   WEBHOOK_ERR_NETWORK: { retryable: true, summary: 'the webhook request failed before a response' },
-  WEBHOOK_ERR_GONE: { retryable: false, summary: 'the webhook receiver answered 410 Gone: endpoint disabled' },
   WEBHOOK_ERR_EVENT: {
     retryable: true,
     summary: 'the event for this delivery could not be built (stored message unreadable, or a bug)',
