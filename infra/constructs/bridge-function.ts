@@ -7,7 +7,7 @@
 import { Arn, ArnFormat, type Duration, Stack } from 'aws-cdk-lib';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -17,6 +17,25 @@ import { acknowledgeWildcardResource } from './nag.js';
 /** Makes `require` work inside an ESM bundle that pulls in CommonJS dependencies. */
 export const CREATE_REQUIRE_BANNER =
   "import { createRequire as __bridgeCreateRequire } from 'node:module';const require = __bridgeCreateRequire(import.meta.url);";
+
+/**
+ * Every function's esbuild settings. Exported so the end-to-end test and the
+ * cold-init benchmark (test/support/bundle-handlers.ts) bundle the handlers
+ * exactly as a deploy does.
+ */
+export const BUNDLING: BundlingOptions = {
+  format: OutputFormat.ESM,
+  target: 'node24',
+  mainFields: ['module', 'main'],
+  banner: CREATE_REQUIRE_BANNER,
+  minify: true,
+  sourceMap: true,
+  sourceMapMode: SourceMapMode.DEFAULT,
+  sourcesContent: false,
+  // The pinned AWS SDK v3 goes into the bundle: the handlers run the versions the tests ran.
+  externalModules: [],
+  forceDockerBundling: false,
+};
 
 export const SERVICE_NAME = 'pop3-bridge';
 export const METRICS_NAMESPACE = 'Pop3Bridge';
@@ -121,19 +140,7 @@ export class BridgeFunction extends Construct {
         POWERTOOLS_LOG_LEVEL: props.logLevel,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        banner: CREATE_REQUIRE_BANNER,
-        minify: true,
-        sourceMap: true,
-        sourceMapMode: SourceMapMode.DEFAULT,
-        sourcesContent: false,
-        // The pinned AWS SDK v3 goes into the bundle: the handlers run the versions the tests ran.
-        externalModules: [],
-        forceDockerBundling: false,
-      },
+      bundling: BUNDLING,
     });
     acknowledgeWildcardResource(
       this.role,
