@@ -80,6 +80,21 @@ export function powertoolsLogger(logger: PowertoolsLogger): Logger {
   };
 }
 
+/**
+ * SSM's ParameterNotFound, also when Powertools wraps it: `ssm.get` throws a
+ * GetParameterError whose name is not the SDK's, whose message is whatever the
+ * service sent ("Parameter … not found.", or "UnknownError" when it sent none),
+ * and whose `cause` is the SDK's ParameterNotFound.
+ */
+export function isParameterNotFound(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
+    if ((current as { name?: unknown }).name === 'ParameterNotFound') return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 export interface AwsRuntime {
   readonly env: HandlerEnv;
   readonly state: DynamoStateStore;
@@ -115,16 +130,28 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
 
   const parseMailboxes = (docs: Record<string, unknown>): MailboxConfig[] => {
     const list: unknown[] = [];
+    /** The parameter each entry of `list` came from: a problem's `mailboxes[i]` means nothing to an operator. */
+    const parameters: string[] = [];
     for (const [name, value] of Object.entries(docs)) {
       try {
         list.push(JSON.parse(String(value)));
+        parameters.push(`${env.mailboxPath}${name}`);
       } catch {
         // The parse error would quote the document, which holds secrets: name the parameter only.
         logger.error('mailbox parameter is not valid JSON: skipped', { parameter: `${env.mailboxPath}${name}` });
       }
     }
     const parsed = parseConfig({ mailboxes: list });
-    for (const problem of parsed.problems) logger.error('mailbox config problem: mailbox skipped', { ...problem });
+    for (const problem of parsed.problems) {
+      const index = /^mailboxes\[(\d+)\]/.exec(problem.path)?.[1];
+      const parameter = index === undefined ? undefined : parameters[Number(index)];
+      // Not `...problem`: Powertools owns the `message` key, so the problem's own message would be dropped.
+      logger.error('mailbox config problem: mailbox skipped', {
+        ...(parameter && { parameter }),
+        path: problem.path,
+        problem: problem.message,
+      });
+    }
     return [...parsed.config.mailboxes];
   };
   /** All mailboxes (GetParametersByPath: dispatch's permission). */
@@ -136,8 +163,7 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
   const mailbox = async (name: string): Promise<MailboxConfig | undefined> => {
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) return undefined;
     const value = await ssm.get(`${env.mailboxPath}${name}`, { decrypt: true, maxAge: 60 }).catch((error: unknown) => {
-      if ((error as { name?: string }).name === 'ParameterNotFound' || String(error).includes('ParameterNotFound'))
-        return undefined;
+      if (isParameterNotFound(error)) return undefined;
       throw error;
     });
     if (value === undefined) return undefined;
