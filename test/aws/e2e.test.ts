@@ -1,0 +1,491 @@
+/**
+ * AWS mode end to end, on the artifacts a deploy ships: the three handlers are
+ * bundled with the CDK construct's esbuild options (test/support/bundle-handlers.ts)
+ * and the bundles themselves are imported with Node's own loader and invoked
+ * in-process with the events Lambda would pass (a scheduled call, SQS
+ * records). Every AWS API is moto; the mailbox is on the test Dovecot over
+ * implicit TLS; the webhook receiver is on loopback and verifies every
+ * signature with the official `standardwebhooks` package.
+ *
+ * A message travels Dovecot → S3 (raw/) → DynamoDB (record + delivery job) →
+ * SQS wake-up → webhook; in delete mode it is gone from Dovecot, and a second
+ * dispatch + poll fetches and delivers nothing.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import vm from 'node:vm';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AwsClients, createAwsClients } from '../../functions/aws/clients.js';
+import { DynamoStateStore } from '../../functions/aws/dynamo-state-store.js';
+import { createTable } from '../../functions/aws/table-schema.js';
+import type { HandlerBundles, HandlerName } from '../support/bundle-handlers.js';
+import { bundleHandlers } from '../support/bundle-handlers.js';
+import { dovecotFromInjected } from '../support/dovecot.js';
+import { type Moto, startMoto, uniqueName } from '../support/moto.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// What the handlers look like from outside (the bundles are plain JS: these are the shapes Lambda relies on).
+
+interface SqsRecord {
+  readonly messageId: string;
+  readonly body: string;
+}
+interface SqsEvent {
+  readonly Records: ReadonlyArray<SqsRecord>;
+}
+interface BatchResponse {
+  readonly batchItemFailures: ReadonlyArray<{ itemIdentifier: string }>;
+}
+interface LambdaContext {
+  getRemainingTimeInMillis(): number;
+}
+type DispatchHandler = () => Promise<{ dispatched: number; deliveriesDue: boolean }>;
+type SqsHandler = (event: SqsEvent, context: LambdaContext) => Promise<BatchResponse>;
+
+interface Handlers {
+  readonly dispatch: DispatchHandler;
+  readonly poll: SqsHandler;
+  readonly deliver: SqsHandler;
+}
+
+/**
+ * Node's own `import()`, not the test runner's: vitest would otherwise transform
+ * the bundle and run it in its module runner. Compiled in the main context with
+ * Node's default loader, so the bundle is loaded exactly as the Lambda runtime
+ * loads `index.mjs` (a real `import.meta.url` for the createRequire banner).
+ */
+const nativeImport = vm.runInThisContext('(specifier) => import(specifier)', {
+  importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+}) as (specifier: string) => Promise<unknown>;
+
+let generation = 0;
+/** Imports a bundle as a fresh module instance (its module scope reads process.env and builds its clients now). */
+async function importHandler<T>(bundles: HandlerBundles, name: HandlerName): Promise<T> {
+  generation += 1;
+  const url = `${pathToFileURL(bundles.handlers[name].path).href}?instance=${generation}`;
+  const mod = (await nativeImport(url)) as { handler?: unknown };
+  if (typeof mod.handler !== 'function') throw new Error(`${name} bundle exports no handler function`);
+  return mod.handler as T;
+}
+
+const CONTEXT: LambdaContext = { getRemainingTimeInMillis: () => 60_000 };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Output capture: Powertools writes JSON log lines and EMF metrics straight to stdout/stderr.
+
+interface LogLine {
+  readonly level?: string;
+  readonly message?: string;
+  readonly [key: string]: unknown;
+}
+
+const output: string[] = [];
+let restoreOutput: (() => void) | undefined;
+
+function captureOutput(): void {
+  const originals = { out: process.stdout.write, err: process.stderr.write };
+  const capture = (chunk: unknown): boolean => {
+    output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
+    return true;
+  };
+  process.stdout.write = capture as typeof process.stdout.write;
+  process.stderr.write = capture as typeof process.stderr.write;
+  restoreOutput = () => {
+    process.stdout.write = originals.out;
+    process.stderr.write = originals.err;
+  };
+}
+
+/** Every JSON object line written since `from` (an index into `output`). */
+function jsonLines(from = 0): LogLine[] {
+  const lines: LogLine[] = [];
+  for (const chunk of output.slice(from)) {
+    for (const line of chunk.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        lines.push(JSON.parse(line) as LogLine);
+      } catch {
+        // not a JSON line
+      }
+    }
+  }
+  return lines;
+}
+
+/** The values of one EMF metric published since `from`. */
+function metricValues(name: string, from: number): number[] {
+  return jsonLines(from)
+    .filter((l) => typeof l._aws === 'object' && name in l)
+    .map((l) => Number(l[name]));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The webhook receiver.
+
+interface Received {
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+  readonly event: EventPayload;
+}
+interface EventPayload {
+  readonly type: string;
+  readonly data: {
+    readonly mailbox: string;
+    readonly uid: string;
+    readonly messageId: string | null;
+    readonly subject: string | null;
+    readonly raw: { readonly size: number; readonly sha256: string; readonly url: string };
+  };
+}
+
+interface Receiver {
+  readonly url: string;
+  readonly received: Received[];
+  /** Requests whose signature did not verify (answered 401). */
+  readonly rejected: string[];
+  close(): Promise<void>;
+}
+
+async function startReceiver(secret: string): Promise<Receiver> {
+  const webhook = new Webhook(secret);
+  const received: Received[] = [];
+  const rejected: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      let event: EventPayload;
+      try {
+        event = webhook.verify(body, req.headers as Record<string, string>) as EventPayload;
+      } catch (error) {
+        rejected.push(String(error));
+        res.writeHead(401).end();
+        return;
+      }
+      received.push({ headers: req.headers, body, event });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hooks/support`,
+    received,
+    rejected,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The world: moto, Dovecot, receiver, bundles, and the handler environment.
+
+const dovecot = dovecotFromInjected();
+const MAILBOX = 'support';
+const PREFIX = `e2e-${randomBytes(4).toString('hex')}`;
+const PARAMETER_PATH = `/${PREFIX}/mailboxes`;
+/** Secrets of the broken parameters: they must never reach a log line. */
+const BROKEN_JSON_SECRET = 'hunter2-broken-json-secret';
+const BAD_PORT_SECRET = 'swordfish-bad-port-secret';
+
+/** CRLF line endings and a final CRLF, so RETR returns exactly these bytes (see dovecot.ts). */
+const MESSAGES: Buffer[] = [
+  Buffer.from(
+    'From: Alice <alice@example.test>\r\nTo: support@example.test\r\nSubject: first\r\n' +
+      'Message-ID: <e2e-1@example.test>\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n\r\nhello from alice\r\n',
+  ),
+  Buffer.from(
+    'From: Bob <bob@example.test>\r\nTo: support@example.test\r\nSubject: dots\r\n' +
+      'Message-ID: <e2e-2@example.test>\r\nDate: Tue, 14 Nov 2023 22:13:21 +0000\r\n\r\n' +
+      '.leading dot\r\n..two dots\r\n.\r\nafter a lone dot\r\n',
+  ),
+  Buffer.concat([
+    Buffer.from(
+      'From: Carol <carol@example.test>\r\nTo: support@example.test\r\nSubject: binary body\r\n' +
+        'Message-ID: <e2e-3@example.test>\r\nDate: Tue, 14 Nov 2023 22:13:22 +0000\r\n' +
+        'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n',
+    ),
+    Buffer.from('Grüße aus Köln — ünïcödé\r\n', 'utf8'),
+    Buffer.from(`${'x'.repeat(998)}\r\n`.repeat(200)),
+  ]),
+];
+
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+let moto: Moto;
+let clients: AwsClients;
+let ssm: SSMClient;
+let receiver: Receiver;
+let bundles: HandlerBundles;
+let handlers: Handlers;
+let state: DynamoStateStore;
+let account: { user: string; password: string };
+const names = { table: uniqueName('e2e'), bucket: uniqueName('e2e') };
+const queues = { poll: '', delivery: '' };
+const savedEnv = { ...process.env };
+
+function mailboxConfig(receiverUrl: string, secret: string): Record<string, unknown> {
+  const { facts } = dovecot;
+  return {
+    name: MAILBOX,
+    host: facts.host,
+    port: facts.tlsPort,
+    tls: 'implicit',
+    ca: facts.caPem,
+    servername: facts.servername,
+    username: account.user,
+    password: account.password,
+    mode: 'delete',
+    // The schema's minimum; with dispatch's 30 s slack the mailbox is due on every dispatch.
+    pollIntervalSeconds: 30,
+    webhooks: [{ id: 'receiver', url: receiverUrl, secret, allowHttp: true }],
+  };
+}
+
+async function putMailbox(name: string, value: string): Promise<void> {
+  await ssm.send(
+    new PutParameterCommand({ Name: `${PARAMETER_PATH}/${name}`, Type: 'SecureString', Value: value, Overwrite: true }),
+  );
+}
+
+/** Receives (and deletes, as the Lambda event source would) every message on a queue, until it is empty. */
+async function drain(sqs: SQSClient, queueUrl: string): Promise<Message[]> {
+  const all: Message[] = [];
+  for (let round = 0; round < 20; round += 1) {
+    const page = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+    const messages = page.Messages ?? [];
+    if (messages.length === 0) return all;
+    all.push(...messages);
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+      }),
+    );
+  }
+  throw new Error(`queue ${queueUrl} did not drain in 20 rounds`);
+}
+
+function sqsEvent(messages: ReadonlyArray<Message>): SqsEvent {
+  return { Records: messages.map((m) => ({ messageId: m.MessageId ?? '', body: m.Body ?? '' })) };
+}
+
+async function rawKeys(): Promise<string[]> {
+  const page = await clients.s3.send(new ListObjectsV2Command({ Bucket: names.bucket, Prefix: 'raw/' }));
+  return (page.Contents ?? []).map((o) => o.Key ?? '').sort();
+}
+
+beforeAll(async () => {
+  // Bundling (esbuild, ~2 s) and moto's start (~1 s) overlap.
+  const [bundled, started] = await Promise.all([bundleHandlers(), startMoto()]);
+  bundles = bundled;
+  moto = started;
+  clients = createAwsClients({
+    region: moto.region,
+    endpoint: moto.endpoint,
+    forcePathStyle: true,
+    credentials: moto.credentials,
+  });
+  ssm = new SSMClient({ region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials });
+
+  await clients.s3.send(new CreateBucketCommand({ Bucket: names.bucket }));
+  await createTable(clients.dynamo, names.table);
+  queues.poll =
+    (await clients.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('poll') }))).QueueUrl ?? 'missing';
+  queues.delivery =
+    (await clients.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('delivery') }))).QueueUrl ?? 'missing';
+  state = new DynamoStateStore(clients, { table: names.table, bucket: names.bucket });
+
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  receiver = await startReceiver(secret);
+  account = await dovecot.createMailbox(MESSAGES);
+  await putMailbox(MAILBOX, JSON.stringify(mailboxConfig(receiver.url, secret)));
+  // Two broken parameters beside it: not JSON at all, and a valid document with an impossible port.
+  await putMailbox('broken', `{"name": "broken", "password": "${BROKEN_JSON_SECRET}",`);
+  await putMailbox(
+    'badport',
+    JSON.stringify({
+      ...mailboxConfig(receiver.url, secret),
+      name: 'badport',
+      port: 70_000,
+      password: BAD_PORT_SECRET,
+    }),
+  );
+
+  // The environment the stack gives the functions (docs/aws.md), pointed at moto.
+  Object.assign(process.env, {
+    AWS_REGION: moto.region,
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_SESSION_TOKEN: 'test',
+    POP3_BRIDGE_S3_FORCE_PATH_STYLE: '1',
+    TABLE_NAME: names.table,
+    BUCKET_NAME: names.bucket,
+    POLL_QUEUE_URL: queues.poll,
+    DELIVERY_QUEUE_URL: queues.delivery,
+    MAILBOX_PARAMETER_PATH: PARAMETER_PATH,
+    WEBHOOK_ALLOW_LIST: '127.0.0.1',
+    POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+    POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
+  });
+  delete process.env.AWS_PROFILE;
+
+  captureOutput();
+  handlers = {
+    dispatch: await importHandler<DispatchHandler>(bundles, 'dispatch'),
+    poll: await importHandler<SqsHandler>(bundles, 'poll'),
+    deliver: await importHandler<SqsHandler>(bundles, 'deliver'),
+  };
+});
+
+afterAll(async () => {
+  restoreOutput?.();
+  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+  Object.assign(process.env, savedEnv);
+  await receiver?.close();
+  clients?.s3.destroy();
+  clients?.dynamo.destroy();
+  clients?.sqs.destroy();
+  ssm?.destroy();
+  await moto?.stop();
+  await bundles?.cleanup();
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
+  it('Dovecot → S3 → DynamoDB → signed webhook; delete mode empties the mailbox; a second run fetches nothing', async () => {
+    // dispatch: one poll job, for the one valid mailbox of three parameters.
+    const dispatched = await handlers.dispatch();
+    expect(dispatched).toEqual({ dispatched: 1, deliveriesDue: false });
+    const pollJobs = await drain(clients.sqs, queues.poll);
+    expect(pollJobs.map((m) => JSON.parse(m.Body ?? ''))).toEqual([{ mailbox: MAILBOX }]);
+
+    // poll: every message to S3 + DynamoDB, DELE'd on Dovecot, and one wake-up for deliver.
+    let mark = output.length;
+    const polled = await handlers.poll(sqsEvent(pollJobs), CONTEXT);
+    expect(polled).toEqual({ batchItemFailures: [] });
+    expect(metricValues('MessagesFetched', mark)).toEqual([MESSAGES.length]);
+    expect(metricValues('BytesFetched', mark)).toEqual([MESSAGES.reduce((n, m) => n + m.length, 0)]);
+    expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
+    expect(await rawKeys()).toHaveLength(MESSAGES.length);
+    const pending = await state.listDeliveries({ mailbox: MAILBOX });
+    expect(pending.map((j) => j.status)).toEqual(MESSAGES.map(() => 'pending'));
+    const wakeUps = await drain(clients.sqs, queues.delivery);
+    expect(wakeUps.map((m) => JSON.parse(m.Body ?? ''))).toEqual([{ kind: 'deliver-due' }]);
+    expect(receiver.received).toHaveLength(0);
+
+    // deliver: every message reaches the receiver, signed.
+    mark = output.length;
+    expect(await handlers.deliver(sqsEvent(wakeUps), CONTEXT)).toEqual({ batchItemFailures: [] });
+    expect(receiver.rejected).toEqual([]);
+    expect(receiver.received).toHaveLength(MESSAGES.length);
+    expect(metricValues('DeliveryLatencyMs', mark)).toHaveLength(MESSAGES.length);
+    const delivered = await state.listDeliveries({ mailbox: MAILBOX });
+    expect(delivered.map((j) => j.status)).toEqual(MESSAGES.map(() => 'delivered'));
+
+    const bySubject = new Map(receiver.received.map((r) => [r.event.data.subject, r]));
+    expect([...bySubject.keys()].sort()).toEqual(['binary body', 'dots', 'first']);
+    expect(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size).toBe(MESSAGES.length);
+    for (const [i, subject] of ['first', 'dots', 'binary body'].entries()) {
+      const original = MESSAGES[i] as Buffer;
+      const { event } = bySubject.get(subject) as Received;
+      expect(event.type).toBe('email.received');
+      expect(event.data.mailbox).toBe(MAILBOX);
+      expect(event.data.messageId).toBe(`<e2e-${i + 1}@example.test>`);
+      expect(event.data.raw).toMatchObject({ size: original.length, sha256: sha256(original) });
+      // raw.url: a presigned GET on moto's S3 that returns exactly the bytes Dovecot held.
+      const url = new URL(event.data.raw.url);
+      expect(url.origin).toBe(moto.endpoint);
+      expect(url.pathname).toMatch(new RegExp(`^/${names.bucket}/raw/`));
+      expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+      const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      expect(response.status).toBe(200);
+      expect(Buffer.from(await response.arrayBuffer()).equals(original)).toBe(true);
+      // …and it is the object in raw/ (not a copy somewhere else).
+      const key = decodeURIComponent(url.pathname.slice(`/${names.bucket}/`.length));
+      const object = await clients.s3.send(new GetObjectCommand({ Bucket: names.bucket, Key: key }));
+      expect(Buffer.from((await object.Body?.transformToByteArray()) ?? []).equals(original)).toBe(true);
+    }
+    expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
+
+    // A second run: dispatch sends a job (the mailbox is due again), poll fetches nothing and wakes nobody.
+    expect(await handlers.dispatch()).toEqual({ dispatched: 1, deliveriesDue: false });
+    const secondJobs = await drain(clients.sqs, queues.poll);
+    expect(secondJobs).toHaveLength(1);
+    mark = output.length;
+    expect(await handlers.poll(sqsEvent(secondJobs), CONTEXT)).toEqual({ batchItemFailures: [] });
+    expect(metricValues('MessagesFetched', mark)).toEqual([0]);
+    expect(await drain(clients.sqs, queues.delivery)).toEqual([]);
+    // Even a stray wake-up delivers nothing new.
+    expect(await handlers.deliver(sqsEvent([{ MessageId: 'stray', Body: '{"kind":"deliver-due"}' }]), CONTEXT)).toEqual(
+      { batchItemFailures: [] },
+    );
+    expect(receiver.received).toHaveLength(MESSAGES.length);
+    expect(await rawKeys()).toHaveLength(MESSAGES.length);
+    const status = await state.getMailboxState(MAILBOX);
+    expect(status?.failing ?? false).toBe(false);
+  });
+
+  it('skips a parameter that is not JSON and one with a bad port, naming the parameter and field, never a secret', async () => {
+    const mark = output.length;
+    // A fresh dispatch module: a cold container reading the parameters for the first time.
+    const dispatch = await importHandler<DispatchHandler>(bundles, 'dispatch');
+    const result = await dispatch();
+    // The valid mailbox still runs.
+    expect(result.dispatched).toBe(1);
+    expect((await drain(clients.sqs, queues.poll)).map((m) => JSON.parse(m.Body ?? ''))).toEqual([
+      { mailbox: MAILBOX },
+    ]);
+
+    const lines = jsonLines(mark);
+    const notJson = lines.filter((l) => l.message === 'mailbox parameter is not valid JSON: skipped');
+    expect(notJson).toHaveLength(1);
+    expect(notJson[0]).toMatchObject({ level: 'ERROR', parameter: `${PARAMETER_PATH}/broken` });
+    const problems = lines.filter((l) => l.message === 'mailbox config problem: mailbox skipped');
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ level: 'ERROR', parameter: `${PARAMETER_PATH}/badport` });
+    expect(String(problems[0]?.path)).toMatch(/\.port$/);
+    expect(problems[0]?.problem).toBe('expected 1..65535');
+    const everything = output.slice(mark).join('');
+    expect(everything).not.toContain(BROKEN_JSON_SECRET);
+    expect(everything).not.toContain(BAD_PORT_SECRET);
+    expect(everything).not.toContain(account.password);
+  });
+
+  it('drops a poll job for an unknown mailbox or an invalid one, without failing the batch', async () => {
+    const mark = output.length;
+    const event: SqsEvent = {
+      Records: [
+        { messageId: 'unknown', body: JSON.stringify({ mailbox: 'nobody-here' }) },
+        { messageId: 'invalid', body: JSON.stringify({ mailbox: 'badport' }) },
+        { messageId: 'bad-name', body: JSON.stringify({ mailbox: '../support' }) },
+      ],
+    };
+    expect(await handlers.poll(event, CONTEXT)).toEqual({ batchItemFailures: [] });
+    const dropped = jsonLines(mark).filter((l) => l.message === 'poll job for an unknown or disabled mailbox: dropped');
+    expect(dropped.map((l) => l.mailbox)).toEqual(['nobody-here', 'badport', '../support']);
+    expect(metricValues('MessagesFetched', mark)).toEqual([]);
+    expect(await drain(clients.sqs, queues.delivery)).toEqual([]);
+  });
+});
