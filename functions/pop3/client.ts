@@ -11,6 +11,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { BridgeError } from '../core/errors.js';
 import {
   assumedCapabilities,
@@ -415,29 +416,40 @@ export class Pop3Client {
   }
 
   /**
-   * RETR each message and hand its stream to `consume`, one at a time, in
-   * order. With PIPELINING, the next RETRs are already on the wire while the
-   * current body streams, so there is no round trip between messages; TCP
-   * flow control still bounds what is buffered. `shouldContinue` is asked
-   * before each RETR is sent: once it says no, nothing more is requested and
-   * the messages already requested are still handed to `consume` (so a
-   * deadline never leaves a half-read reply on the wire). If `consume` fails,
-   * the connection is closed (the rest of the replies cannot be skipped
-   * safely) and the error is rethrown. `consume` must not wait for the reply
-   * to another command of this client (e.g. an awaited DELE): that reply
-   * queues behind the next body. Returns how many messages were consumed.
+   * RETR each message and hand its stream to `consume`, in order. With
+   * PIPELINING, the next RETRs are already on the wire while the current body
+   * streams, so there is no round trip between messages; TCP flow control
+   * still bounds what is buffered. `shouldContinue` is asked before each RETR
+   * is sent: once it says no, nothing more is requested and the messages
+   * already requested are still handed to `consume` (so a deadline never
+   * leaves a half-read reply on the wire).
+   *
+   * `overlap` (default 1) lets up to that many `consume` calls run at once:
+   * the next body is handed out as soon as the previous one has been read to
+   * its end, while its consumer still finishes (fsync, rename, record). Bodies
+   * are still read one after the other, in order.
+   *
+   * If a `consume` fails, the connection is closed (the rest of the replies
+   * cannot be skipped safely), the other consumers are awaited, and the first
+   * error is rethrown. `consume` must not wait for the reply to another
+   * command of this client (e.g. an awaited DELE): that reply queues behind
+   * the next body. Returns how many messages were consumed.
    */
   async retrEach(
     ns: ReadonlyArray<number>,
     consume: (n: number, body: Readable) => Promise<void>,
-    options: { shouldContinue?: () => boolean; depth?: number } = {},
+    options: { shouldContinue?: () => boolean; depth?: number; overlap?: number } = {},
   ): Promise<number> {
     const depth = this.pipelining ? Math.max(1, options.depth ?? 4) : 1;
+    const overlap = Math.max(1, options.overlap ?? 1);
     const requested: Array<Promise<Readable>> = [];
+    const running = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    let handedOut = 0;
     let consumed = 0;
     let stopped = false;
     const request = () => {
-      while (!stopped && requested.length < ns.length && requested.length - consumed < depth) {
+      while (!stopped && !failure && requested.length < ns.length && requested.length - handedOut < depth) {
         if (options.shouldContinue && !options.shouldContinue()) {
           stopped = true;
           break;
@@ -449,15 +461,31 @@ export class Pop3Client {
     };
     request();
     try {
-      while (consumed < requested.length) {
-        const body = await requested[consumed]!;
-        await consume(ns[consumed]!, body);
-        consumed += 1;
+      while (handedOut < requested.length && !failure) {
+        const body = await requested[handedOut]!;
+        const work = consume(ns[handedOut]!, body).then(
+          () => {
+            consumed += 1;
+          },
+          (error: unknown) => {
+            failure ??= { error };
+          },
+        );
+        handedOut += 1;
+        running.add(work);
+        void work.finally(() => running.delete(work));
+        // The next body may go out once this one is off the wire (or its consumer is done with it).
+        await Promise.race([finished(body).catch(() => {}), work]);
+        while (running.size >= overlap && !failure) await Promise.race(running);
         request();
       }
     } catch (error) {
+      failure ??= { error };
+    }
+    await Promise.all(running);
+    if (failure) {
       this.close();
-      throw error;
+      throw failure.error;
     }
     return consumed;
   }

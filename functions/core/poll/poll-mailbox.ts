@@ -477,7 +477,9 @@ class MailboxPoll {
         const m = byMsg.get(n)!;
         await store(m, body, false, true, this.target.mode === 'delete');
       },
-      { shouldContinue: () => this.budgetLeft() },
+      // Up to 4 messages finish storing and recording while the next body is already streaming in:
+      // each still goes store → record → (DELE at the end) on its own, so crash safety is unchanged.
+      { shouldContinue: () => this.budgetLeft(), overlap: 4 },
     );
     this.remaining += normal.length - consumed;
   }
