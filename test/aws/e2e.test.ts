@@ -24,7 +24,7 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DeleteParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AwsClients, createAwsClients } from '../../functions/aws/clients.js';
@@ -236,6 +236,7 @@ let bundles: HandlerBundles;
 let handlers: Handlers;
 let state: DynamoStateStore;
 let account: { user: string; password: string };
+let webhookSecret: string;
 const names = { table: uniqueName('e2e'), bucket: uniqueName('e2e') };
 const queues = { poll: '', delivery: '' };
 const savedEnv = { ...process.env };
@@ -315,6 +316,7 @@ beforeAll(async () => {
   state = new DynamoStateStore(clients, { table: names.table, bucket: names.bucket });
 
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  webhookSecret = secret;
   receiver = await startReceiver(secret);
   account = await dovecot.createMailbox(MESSAGES);
   await putMailbox(MAILBOX, JSON.stringify(mailboxConfig(receiver.url, secret)));
@@ -487,5 +489,48 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
     expect(dropped.map((l) => l.mailbox)).toEqual(['nobody-here', 'badport', '../support']);
     expect(metricValues('MessagesFetched', mark)).toEqual([]);
     expect(await drain(clients.sqs, queues.delivery)).toEqual([]);
+  });
+
+  it('a mailbox removed while its deliveries are pending: deliver disables them and still delivers the others', async () => {
+    const goneMessage = Buffer.from(
+      'From: Dan <dan@example.test>\r\nSubject: for a mailbox about to go\r\nMessage-ID: <e2e-gone@example.test>\r\n\r\nbye\r\n',
+    );
+    const newMessage = Buffer.from(
+      'From: Eve <eve@example.test>\r\nSubject: late arrival\r\nMessage-ID: <e2e-late@example.test>\r\n\r\nhi\r\n',
+    );
+    const goneAccount = await dovecot.createMailbox([goneMessage]);
+    await putMailbox(
+      'gone',
+      JSON.stringify({
+        ...mailboxConfig(receiver.url, webhookSecret),
+        name: 'gone',
+        username: goneAccount.user,
+        password: goneAccount.password,
+      }),
+    );
+    await dovecot.appendMessages(account.user, [newMessage]);
+    const before = receiver.received.length;
+
+    // Cold containers: no parameter cached from the earlier tests.
+    const dispatch = await importHandler<DispatchHandler>(bundles, 'dispatch');
+    const poll = await importHandler<SqsHandler>(bundles, 'poll');
+    const deliver = await importHandler<SqsHandler>(bundles, 'deliver');
+    expect((await dispatch()).dispatched).toBe(2);
+    const jobs = await drain(clients.sqs, queues.poll);
+    expect(jobs.map((m) => JSON.parse(m.Body ?? '').mailbox).sort()).toEqual(['gone', MAILBOX]);
+    expect(await poll(sqsEvent(jobs), CONTEXT)).toEqual({ batchItemFailures: [] });
+    const wakeUps = await drain(clients.sqs, queues.delivery);
+    expect(wakeUps).toHaveLength(2);
+
+    // The operator removes the mailbox before its delivery went out.
+    await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/gone` }));
+    expect(await deliver(sqsEvent(wakeUps), CONTEXT)).toEqual({ batchItemFailures: [] });
+
+    expect(receiver.rejected).toEqual([]);
+    const fresh = receiver.received.slice(before).map((r) => r.event.data);
+    expect(fresh.map((d) => [d.mailbox, d.subject])).toEqual([[MAILBOX, 'late arrival']]);
+    expect(Buffer.from(await (await fetch(fresh[0]?.raw.url ?? '')).arrayBuffer()).equals(newMessage)).toBe(true);
+    expect((await state.listDeliveries({ mailbox: 'gone' })).map((j) => j.status)).toEqual(['disabled']);
+    expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
   });
 });
