@@ -1,0 +1,191 @@
+/**
+ * Benchmark (issue 4): end to end in local mode — the first poll of the N-message
+ * mailbox into folder + SQLite, then delivery of every event to a loopback
+ * receiver that verifies each signature with the official `standardwebhooks`
+ * package — against mpop fetching the same mailbox in the same run.
+ * Target: ours ≥ 0.5× mpop's msgs/s.
+ *
+ * The receiver runs in a child process so its CPU is not charged to the bridge
+ * process (it still shares the machine's two cores, as a real receiver on the
+ * same host would).
+ *
+ *   npx tsx bench/e2e-delivery.ts [--quick] [--n N]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { pollMailbox } from '../functions/core/poll/poll-mailbox.js';
+import { deliverDue } from '../functions/delivery/delivery-engine.js';
+import { eventSource } from '../functions/delivery/event-source.js';
+import { AllowList } from '../functions/delivery/ssrf-guard.js';
+import { FolderRawStore } from '../functions/local/folder-raw-store.js';
+import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
+import { startDovecot } from '../test/support/dovecot.js';
+import { connectOurs, countFiles, mpopReset, mpopSetup, runMpop } from './contenders.js';
+import { LEAVE_TARGET } from './local-poll.js';
+import { fillMailbox, mixedMessage } from './mailbox.js';
+import {
+  BENCH_DIR,
+  type BenchArgs,
+  fmt,
+  isMain,
+  load,
+  markdownTable,
+  median,
+  parseArgs,
+  REPEATS,
+  removeDir,
+  requireProgram,
+  rotating,
+  type SummaryRow,
+  table,
+  tempDir,
+  timed,
+  writeSummary,
+} from './support.js';
+
+const SEED = 1;
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+
+type Contender = 'ours: poll + deliver (verified)' | 'mpop (fetch only)';
+
+interface Receiver {
+  readonly url: string;
+  count(): Promise<{ verified: number; bad: number }>;
+  stop(): void;
+}
+
+async function startReceiver(): Promise<Receiver> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(BENCH_DIR, 'receiver-child.ts'), SECRET],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const lines = createInterface({ input: child.stdout! });
+  const waiters: Array<(line: string) => void> = [];
+  lines.on('line', (line) => waiters.shift()?.(line));
+  const next = () => new Promise<string>((resolve) => waiters.push(resolve));
+  const url = await next();
+  return {
+    url,
+    async count() {
+      const reply = next();
+      child.stdin!.write('count\n');
+      return JSON.parse(await reply) as { verified: number; bad: number };
+    },
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
+  await requireProgram('mpop');
+  const n = args.n ?? (args.quick ? 500 : 5000);
+  const dovecot = await startDovecot();
+  const work = await tempDir('e2e-delivery');
+  const receiver = await startReceiver();
+  try {
+    const mailbox = await fillMailbox(dovecot, n, (i) => mixedMessage(i, SEED));
+    console.log(`mailbox: ${n} messages, ${fmt.mib(mailbox.bytes)}; receiver ${receiver.url}`);
+    const mpop = await mpopSetup(path.join(work, 'mpop'), dovecot.facts, mailbox);
+
+    const ours = async (): Promise<number> => {
+      const dir = path.join(work, 'engine');
+      await removeDir(dir);
+      await mkdir(dir, { recursive: true });
+      const state = new SqliteStateStore(path.join(dir, 'state.db'));
+      const store = new FolderRawStore(path.join(dir, 'store'));
+      const before = await receiver.count();
+      try {
+        const { ms } = await timed(async () => {
+          const polled = await pollMailbox(
+            LEAVE_TARGET,
+            { state, store, openSession: () => connectOurs(dovecot.facts, mailbox) },
+            { force: true },
+          );
+          if (polled.status !== 'ok' || polled.fetched !== n)
+            throw new Error(`poll: ${polled.status} ${polled.fetched}/${n}`);
+          const deps = {
+            state,
+            endpointFor: () => ({ id: 'hook', url: receiver.url, secrets: [SECRET], allowHttp: true }),
+            eventFor: eventSource({
+              store,
+              state,
+              links: { linkFor: async (key: string) => `https://links.invalid/${key}` },
+            }),
+            allow: new AllowList(['127.0.0.1']),
+          };
+          for (let round = 0; round < 10_000; round += 1) {
+            const result = await deliverDue(deps, { limit: 200, concurrency: 8 });
+            if (result.attempted === 0) break;
+          }
+        });
+        const after = await receiver.count();
+        if (after.verified - before.verified !== n || after.bad !== before.bad) {
+          throw new Error(
+            `receiver verified ${after.verified - before.verified} of ${n}, ${after.bad - before.bad} bad`,
+          );
+        }
+        return ms;
+      } finally {
+        await state.close();
+        await removeDir(dir);
+      }
+    };
+    const runMpopOnce = async (): Promise<number> => {
+      await mpopReset(mpop, true);
+      const { ms } = await runMpop(mpop);
+      const delivered = await countFiles(path.join(mpop.maildir, 'new'));
+      if (delivered !== n) throw new Error(`mpop delivered ${delivered} of ${n}`);
+      return ms;
+    };
+    const steps: Array<readonly [Contender, () => Promise<number>]> = [
+      ['ours: poll + deliver (verified)', ours],
+      ['mpop (fetch only)', runMpopOnce],
+    ];
+    const results = await rotating<Contender>(REPEATS, steps, (name, repeat, ms) =>
+      console.log(`  run ${repeat + 1}: ${name.padEnd(32)} ${fmt.ms(ms)}  (load ${load()})`),
+    );
+    const med = (k: Contender) => median(results[k]);
+    const rate = (k: Contender) => n / (med(k) / 1000);
+    const headers = ['contender', 'wall (median)', 'runs (ms)', 'msgs/s', 'msgs/s vs mpop'];
+    const rows = steps.map(([k]) => [
+      k,
+      fmt.ms(med(k)),
+      fmt.runs(results[k]),
+      fmt.rate(n, med(k)),
+      `${(rate(k) / rate('mpop (fetch only)')).toFixed(2)}×`,
+    ]);
+    console.log(`\ne2e-delivery: N=${n}, ${fmt.mib(mailbox.bytes)}, median of ${REPEATS}`);
+    console.log(table(headers, rows));
+    const ratio = rate('ours: poll + deliver (verified)') / rate('mpop (fetch only)');
+    return {
+      markdown: [
+        `N = ${n} messages, ${fmt.mib(mailbox.bytes)}, median of ${REPEATS} runs:`,
+        '',
+        markdownTable(headers, rows),
+      ].join('\n'),
+      rows: [
+        {
+          bench: 'e2e-delivery',
+          figure: `poll + deliver N=${n}, msgs/s vs mpop fetch`,
+          value: `${fmt.rate(n, med('ours: poll + deliver (verified)'))} msgs/s = ${ratio.toFixed(2)}× mpop`,
+          target: '≥ 0.5×',
+          met: ratio >= 0.5,
+        },
+      ],
+    };
+  } finally {
+    receiver.stop();
+    await dovecot.stop();
+    await removeDir(work);
+  }
+}
+
+if (isMain(import.meta.url)) {
+  const args = parseArgs();
+  const { rows, markdown } = await e2eDelivery(args);
+  await writeSummary(args, rows, markdown);
+}
