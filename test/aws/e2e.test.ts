@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { DeleteParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AwsClients, createAwsClients } from '../../functions/aws/clients.js';
 import { DynamoStateStore } from '../../functions/aws/dynamo-state-store.js';
 import { createTable } from '../../functions/aws/table-schema.js';
@@ -93,6 +93,7 @@ interface LogLine {
 
 const output: string[] = [];
 let restoreOutput: (() => void) | undefined;
+const originalStderrWrite = process.stderr.write.bind(process.stderr);
 
 function captureOutput(): void {
   const originals = { out: process.stdout.write, err: process.stderr.write };
@@ -371,6 +372,14 @@ afterAll(async () => {
   ssm?.destroy();
   await moto?.stop();
   await bundles?.cleanup();
+});
+
+// A failing test shows what the handlers logged while it ran.
+beforeEach(({ onTestFailed }) => {
+  const mark = output.length;
+  onTestFailed(() => {
+    originalStderrWrite(`--- handler output during this test ---\n${output.slice(mark).join('')}\n`);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
