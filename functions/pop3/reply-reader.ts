@@ -45,7 +45,18 @@ interface BodyInProgress {
   readonly pending: PendingReply;
   readonly decoder: DotDecoder;
   readonly stream: BodyStream;
+  /** Decoded slices not yet pushed: coalesced up to COALESCE_BYTES (see feedBody). */
+  held: Buffer[];
+  heldBytes: number;
 }
+
+/**
+ * Servers send bodies in small TLS records (Dovecot: about 4 KiB), one socket
+ * read each. Handing those on one by one costs the consumer a write per 4 KiB
+ * (a thread-pool trip for a file); gathering them into chunks of up to 64 KiB
+ * (the stream's high-water mark) costs one copy and bounds what we hold.
+ */
+const COALESCE_BYTES = 64 * 1024;
 
 interface ListInProgress {
   readonly pending: PendingReply;
@@ -261,7 +272,7 @@ export class ReplyReader {
         // A pipelined body may fail before anyone reads it (the connection dropped while the previous
         // message streamed): that must not crash the process. A later reader still sees `errored`.
         stream.on('error', () => {});
-        this.body = { pending: head, decoder: new DotDecoder(this.limits), stream };
+        this.body = { pending: head, decoder: new DotDecoder(this.limits), stream, held: [], heldBytes: 0 };
         head.settle({ status, body: stream });
       }
     }
@@ -273,8 +284,10 @@ export class ReplyReader {
     this.buffer = undefined;
     const result = body.decoder.feed(input);
     for (const chunk of result.out) {
-      if (!body.stream.push(chunk)) this.paused = true;
+      body.held.push(chunk);
+      body.heldBytes += chunk.length;
     }
+    if (result.done || body.heldBytes >= COALESCE_BYTES) this.pushHeld(body);
     if (result.done) {
       // The finished body needs no more backpressure: its last bytes are already queued in the stream.
       this.paused = false;
@@ -291,6 +304,14 @@ export class ReplyReader {
       this.clearTimer();
     }
     return false;
+  }
+
+  private pushHeld(body: BodyInProgress): void {
+    if (body.heldBytes === 0) return;
+    const chunk = body.held.length === 1 ? body.held[0]! : Buffer.concat(body.held, body.heldBytes);
+    body.held = [];
+    body.heldBytes = 0;
+    if (!body.stream.push(chunk)) this.paused = true;
   }
 
   private feedList(list: ListInProgress): boolean {
