@@ -34,7 +34,7 @@ export interface EventLimits {
 export const DEFAULT_EVENT_LIMITS: EventLimits = Object.freeze({
   maxBodyBytes: 256 * 1024,
   parseTimeoutMs: 10_000,
-  maxParseBytes: 64 * 1024 * 1024,
+  maxParseBytes: 256 * 1024 * 1024,
   maxHeadBytes: 512 * 1024,
   maxMimeParts: 1000,
   maxHtmlToTextChars: 1024 * 1024,
