@@ -12,7 +12,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BENCH_DIR, fmt, machineLine, REPO_DIR, readSummary, type SummaryRow, table } from './support.js';
 
-const BENCHES = ['client-fetch', 'rss-100mb', 'local-poll', 'idle-poll', 'e2e-delivery', 'rss-delivery'] as const;
+const BENCHES = [
+  'client-fetch',
+  'rss-100mb',
+  'local-poll',
+  'idle-poll',
+  'e2e-delivery',
+  'rss-delivery',
+  'handlers-cold-init',
+] as const;
 /** A bound on one benchmark; the full idle-poll (100,000 messages, three first runs) is the longest. */
 const BENCH_TIMEOUT_MS = 60 * 60_000;
 
