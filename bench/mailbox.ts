@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { chown, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DovecotInstance, MailboxCredentials } from '../test/support/dovecot.js';
+import { prng } from '../test/support/prng.js';
 
 const KiB = 1024;
 const MIN_SIZE = 10 * KiB;
@@ -24,18 +25,6 @@ const MAX_SIZE = 400 * KiB;
 /** Dovecot orders new maildir files by the time at the start of the name. */
 const FIRST_TIMESTAMP = 1_700_000_000;
 const WRITE_CONCURRENCY = 32;
-
-/** mulberry32: small, fast, seeded; not for anything secret. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 const WORDS = (
   'the of and to in is that for it as was with be by on not he this are or his from at which but have an they ' +

@@ -5,7 +5,7 @@
  * MIME parser.
  */
 import type { Logger } from '../core/logger.js';
-import type { DeliveryDeps } from '../delivery/delivery-engine.js';
+import { type DeliveryDeps, endpointOf } from '../delivery/delivery-engine.js';
 import { eventSource } from '../delivery/event-source.js';
 import type { AwsRuntime } from './runtime.js';
 
@@ -13,17 +13,8 @@ export function awsDeliveryDeps(runtime: AwsRuntime, logger: Logger): DeliveryDe
   return {
     state: runtime.state,
     endpointFor: async (mailboxName, id) => {
-      const w = (await runtime.mailbox(mailboxName))?.webhooks.find((hook) => hook.id === id);
-      return (
-        w && {
-          id: w.id,
-          url: w.url,
-          secrets: w.secret,
-          allowHttp: w.allowHttp,
-          filters: w.filters,
-          timeoutMs: w.timeoutSeconds * 1000,
-        }
-      );
+      const webhook = (await runtime.mailbox(mailboxName))?.webhooks.find((hook) => hook.id === id);
+      return webhook && endpointOf(webhook);
     },
     eventFor: eventSource({
       store: runtime.store,

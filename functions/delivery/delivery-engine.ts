@@ -34,6 +34,25 @@ export interface Endpoint {
   readonly timeoutMs?: number | undefined;
 }
 
+/** An endpoint from a webhook's config (both modes read the same schema). */
+export function endpointOf(webhook: {
+  readonly id: string;
+  readonly url: string;
+  readonly secret: ReadonlyArray<string>;
+  readonly allowHttp: boolean;
+  readonly filters?: FilterConfig | undefined;
+  readonly timeoutSeconds: number;
+}): Endpoint {
+  return {
+    id: webhook.id,
+    url: webhook.url,
+    secrets: webhook.secret,
+    allowHttp: webhook.allowHttp,
+    filters: webhook.filters,
+    timeoutMs: webhook.timeoutSeconds * 1000,
+  };
+}
+
 /** What the delivery engine needs of an event: its JSON body and the fields filters look at. */
 export interface BuiltEvent {
   readonly body: string;

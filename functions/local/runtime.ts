@@ -10,7 +10,7 @@ import type { Logger } from '../core/logger.js';
 import { createTokenSource, type TokenSource } from '../core/oauth/token-source.js';
 import type { PollDeps } from '../core/poll/poll-mailbox.js';
 import { openMailboxSession } from '../core/session.js';
-import type { DeliveryDeps, Endpoint } from '../delivery/delivery-engine.js';
+import { type DeliveryDeps, type Endpoint, endpointOf } from '../delivery/delivery-engine.js';
 import { eventSource } from '../delivery/event-source.js';
 import { AllowList } from '../delivery/ssrf-guard.js';
 import type { LinkSigner } from '../events/link-signer.js';
@@ -34,14 +34,7 @@ export function endpointsOf(config: BridgeConfig): (mailbox: string, endpointId:
   const byKey = new Map<string, Endpoint>();
   for (const m of config.mailboxes) {
     for (const w of m.webhooks) {
-      byKey.set(`${m.name}\0${w.id}`, {
-        id: w.id,
-        url: w.url,
-        secrets: w.secret,
-        allowHttp: w.allowHttp,
-        filters: w.filters,
-        timeoutMs: w.timeoutSeconds * 1000,
-      });
+      byKey.set(`${m.name}\0${w.id}`, endpointOf(w));
     }
   }
   return (mailbox, endpointId) => byKey.get(`${mailbox}\0${endpointId}`);

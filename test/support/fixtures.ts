@@ -3,6 +3,7 @@
  * CRLF line endings (RFC 5322 §2.1) everywhere except the fixtures that are about other endings.
  * `npx tsx test/support/write-fixtures.ts` writes the small ones to test/fixtures/<name>.eml for humans to read.
  */
+import { prng } from './prng.js';
 
 export interface Fixture {
   /** kebab-case, also the .eml file name. */
@@ -17,18 +18,6 @@ const CRLF = '\r\n';
 /** Joins lines with CRLF and ends with CRLF. */
 function crlf(lines: readonly string[]): string {
   return lines.map((l) => `${l}${CRLF}`).join('');
-}
-
-/** mulberry32: a tiny seeded PRNG, enough for reproducible filler bytes (not for anything secret). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
 }
 
 function randomBuffer(size: number, seed: number): Buffer {
