@@ -5,6 +5,7 @@
  */
 import { simpleParser } from 'mailparser';
 import type { Pop3Client } from '../../pop3/client.js';
+import { isBridgeError } from '../errors.js';
 import type { StateStore } from '../ports.js';
 import { identitiesFromHeaders, identitiesFromUidl, type ServerMessage } from './identity.js';
 
@@ -41,7 +42,9 @@ export async function previewNewMessages(
   let messages: ServerMessage[];
   try {
     messages = await identitiesFromUidl(client, await client.uidl());
-  } catch {
+  } catch (error) {
+    // A server without UIDL (RFC 1939 makes it optional): the same header-hash identities the poll uses.
+    if (!isBridgeError(error, 'POP3_ERR_UNSUPPORTED') && !isBridgeError(error, 'POP3_ERR_RESPONSE')) throw error;
     messages = await identitiesFromHeaders(client, (await client.stat()).count);
   }
   const known = await state.getKnownUids(mailbox);
