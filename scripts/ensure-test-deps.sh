@@ -6,6 +6,10 @@ set -euo pipefail
 missing=()
 command -v dovecot >/dev/null 2>&1 && [ -x /usr/lib/dovecot/pop3 ] || missing+=(dovecot-core dovecot-pop3d)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "The AWS adapter tests need moto_server: pip install 'moto[server]==5.2.*'" >&2
+  exit 1
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "Installing test dependencies: ${missing[*]}" >&2
