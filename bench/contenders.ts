@@ -31,15 +31,13 @@ export async function connectOurs(facts: DovecotFacts, account: MailboxCredentia
 }
 
 /**
- * The raw floor: TLS connect, USER/PASS one at a time, then every `RETR n`
- * written at once and bytes counted until N `CRLF.CRLF` terminators — no
- * parsing, no dot-unstuffing, nothing written anywhere.
+ * A bare TLS connection for the raw baselines, with a line reader. Safe without
+ * buffering: the server speaks only after a command, and `once` is armed right
+ * after each write. `unread()` tells how many bytes arrived past the last line.
  */
-export async function rawPipelinedFetch(
+async function rawSession(
   facts: DovecotFacts,
-  account: MailboxCredentials,
-  count: number,
-): Promise<{ bytes: number; terminators: number }> {
+): Promise<{ socket: tls.TLSSocket; readLine(): Promise<string>; unread(): number }> {
   const socket = tls.connect({ host: facts.host, port: facts.tlsPort, servername: facts.servername, ca: facts.caPem });
   socket.setNoDelay(true);
   await once(socket, 'secureConnect');
@@ -56,7 +54,20 @@ export async function rawPipelinedFetch(
       pending += chunk.toString('latin1');
     }
   };
-  // Safe without buffering: the server speaks only after a command, and `once` is armed right after each write.
+  return { socket, readLine, unread: () => pending.length };
+}
+
+/**
+ * The raw floor: TLS connect, USER/PASS one at a time, then every `RETR n`
+ * written at once and bytes counted until N `CRLF.CRLF` terminators — no
+ * parsing, no dot-unstuffing, nothing written anywhere.
+ */
+export async function rawPipelinedFetch(
+  facts: DovecotFacts,
+  account: MailboxCredentials,
+  count: number,
+): Promise<{ bytes: number; terminators: number }> {
+  const { socket, readLine, unread } = await rawSession(facts);
   const expectOk = async (what: string) => {
     const line = await readLine();
     if (!line.startsWith('+OK')) throw new Error(`raw baseline: ${what} answered ${line}`);
@@ -66,7 +77,7 @@ export async function rawPipelinedFetch(
   await expectOk('USER');
   socket.write(`PASS ${account.password}\r\n`);
   await expectOk('PASS');
-  if (pending.length > 0) throw new Error('raw baseline: unexpected bytes after PASS');
+  if (unread() > 0) throw new Error('raw baseline: unexpected bytes after PASS');
 
   const TERMINATOR = Buffer.from('\r\n.\r\n');
   let terminators = 0;
@@ -106,22 +117,7 @@ export async function rawPipelinedFetch(
  * is the server opening (syncing) the mailbox at login.
  */
 export async function rawIdleFloor(facts: DovecotFacts, account: MailboxCredentials): Promise<void> {
-  const socket = tls.connect({ host: facts.host, port: facts.tlsPort, servername: facts.servername, ca: facts.caPem });
-  socket.setNoDelay(true);
-  await once(socket, 'secureConnect');
-  let pending = '';
-  const readLine = async (): Promise<string> => {
-    for (;;) {
-      const nl = pending.indexOf('\r\n');
-      if (nl !== -1) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 2);
-        return line;
-      }
-      const [chunk] = (await once(socket, 'data')) as [Buffer];
-      pending += chunk.toString('latin1');
-    }
-  };
+  const { socket, readLine } = await rawSession(facts);
   const command = async (line: string | undefined): Promise<string> => {
     if (line !== undefined) socket.write(`${line}\r\n`);
     const reply = await readLine();

@@ -10,17 +10,8 @@
  */
 import { createWriteStream, readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { Pop3Client } from '../functions/pop3/client.js';
+import { type ChildAccount, connectChildAccount, readChildAccount } from './child-account.js';
 import { applyShims } from './shims.js';
-
-interface Account {
-  readonly host: string;
-  readonly port: number;
-  readonly servername: string;
-  readonly caPem: string;
-  readonly user: string;
-  readonly password: string;
-}
 
 /** Peak resident set size of this process, from the kernel. */
 function vmHwmKiB(): number {
@@ -30,16 +21,9 @@ function vmHwmKiB(): number {
   return Number.parseInt(match[1]!, 10);
 }
 
-async function fetchOne(account: Account, out: string): Promise<{ bytes: number; ms: number }> {
+async function fetchOne(account: ChildAccount, out: string): Promise<{ bytes: number; ms: number }> {
   const start = process.hrtime.bigint();
-  const client = await Pop3Client.connect({
-    host: account.host,
-    port: account.port,
-    tls: 'implicit',
-    ca: account.caPem,
-    servername: account.servername,
-  });
-  await client.login({ username: account.user, password: account.password });
+  const client = await connectChildAccount(account);
   const sink = createWriteStream(out);
   await pipeline(await client.retr(1), sink);
   await client.quit();
@@ -50,7 +34,7 @@ const [mode, accountFile, out] = process.argv.slice(2);
 let result = { bytes: 0, ms: 0 };
 if (mode === 'fetch' && accountFile !== undefined && out !== undefined) {
   applyShims();
-  result = await fetchOne(JSON.parse(readFileSync(accountFile, 'utf8')) as Account, out);
+  result = await fetchOne(readChildAccount(accountFile), out);
 } else if (mode !== 'baseline') {
   throw new Error('usage: fetch-one.ts fetch <account.json> <out-file> | baseline');
 }
@@ -59,7 +43,7 @@ console.log(
     mode,
     vmHwmKiB: vmHwmKiB(),
     maxRssKiB: process.resourceUsage().maxRSS,
-    Pop3Client: typeof Pop3Client,
+    client: typeof connectChildAccount, // the baseline loads the client's modules too
     ...result,
   }),
 );

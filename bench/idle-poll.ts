@@ -20,12 +20,13 @@
  *
  *   npx tsx bench/idle-poll.ts [--quick] [--n N]
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pollMailbox } from '../functions/core/poll/poll-mailbox.js';
 import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
 import { startDovecot } from '../test/support/dovecot.js';
+import { writeChildAccount } from './child-account.js';
 import {
   connectOurs,
   countFiles,
@@ -110,18 +111,7 @@ export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
       console.log(`first full poll: fetchmail ${fmt.ms(fetchmailFirst.ms)}`);
 
       const accountFile = path.join(work, 'account.json');
-      await writeFile(
-        accountFile,
-        JSON.stringify({
-          host: dovecot.facts.host,
-          port: dovecot.facts.tlsPort,
-          servername: dovecot.facts.servername,
-          caPem: dovecot.facts.caPem,
-          user: mailbox.user,
-          password: mailbox.password,
-        }),
-        { mode: 0o600 },
-      );
+      await writeChildAccount(accountFile, dovecot.facts, mailbox);
 
       const roundTrips: number[] = [];
       const ours = async (): Promise<number> => {

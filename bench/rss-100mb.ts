@@ -1,19 +1,7 @@
-/**
- * Benchmark 2: peak RSS of a child process that fetches ONE 100 MiB message
- * with our client into a file (bench/fetch-one.ts), next to the peak RSS of
- * the same child that only imports the client: the difference is what the
- * fetch costs in memory. Target: the fetching child's peak ≤ 100 MiB.
- *
- * VmHWM, not `process.resourceUsage().maxRSS`: Linux keeps ru_maxrss across
- * execve, so a child spawned from this (large) process reports the parent's
- * RSS at fork time when that was higher.
- *
- *   npx tsx bench/rss-100mb.ts [--quick]     (--quick: a 20 MiB message)
- */
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startDovecot } from '../test/support/dovecot.js';
 import { bigMessage } from '../test/support/fixtures.js';
+import { writeChildAccount } from './child-account.js';
 import { fillMailbox } from './mailbox.js';
 import {
   BENCH_DIR,
@@ -66,18 +54,7 @@ export async function rss100mb(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
   try {
     const mailbox = await fillMailbox(dovecot, 1, () => message);
     const accountFile = path.join(work, 'account.json');
-    await writeFile(
-      accountFile,
-      JSON.stringify({
-        host: dovecot.facts.host,
-        port: dovecot.facts.tlsPort,
-        servername: dovecot.facts.servername,
-        caPem: dovecot.facts.caPem,
-        user: mailbox.user,
-        password: mailbox.password,
-      }),
-      { mode: 0o600 },
-    );
+    await writeChildAccount(accountFile, dovecot.facts, mailbox);
     const out = path.join(work, 'message.eml');
     const baselines: ChildReport[] = [];
     const fetches: ChildReport[] = [];

@@ -8,13 +8,14 @@
  *   npx tsx bench/rss-delivery.ts [--quick]     (--quick: a 20 MiB message)
  */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { startDovecot } from '../test/support/dovecot.js';
 import { bigMessage } from '../test/support/fixtures.js';
+import { writeChildAccount } from './child-account.js';
 import { fillMailbox } from './mailbox.js';
 import {
   BENCH_DIR,
@@ -91,17 +92,7 @@ export async function rssDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
     for (let r = 0; r < REPEATS; r += 1) {
       const mailbox = await fillMailbox(dovecot, 1, () => message);
       const accountFile = path.join(work, `account-${r}.json`);
-      await writeFile(
-        accountFile,
-        JSON.stringify({
-          host: dovecot.facts.host,
-          port: dovecot.facts.tlsPort,
-          servername: dovecot.facts.servername,
-          caPem: dovecot.facts.caPem,
-          user: mailbox.user,
-          password: mailbox.password,
-        }),
-      );
+      await writeChildAccount(accountFile, dovecot.facts, mailbox);
       const dir = path.join(work, `run-${r}`);
       await mkdir(dir, { recursive: true });
       const report = await runChild([accountFile, dir, url, SECRET]);

@@ -14,17 +14,10 @@ import { eventForJob } from '../functions/delivery/event-source.js';
 import { AllowList } from '../functions/delivery/ssrf-guard.js';
 import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
-import { Pop3Client } from '../functions/pop3/client.js';
+import { connectChildAccount, readChildAccount } from './child-account.js';
 
 const [accountFile, dir, url, secret] = process.argv.slice(2);
-const account = JSON.parse(readFileSync(accountFile!, 'utf8')) as {
-  host: string;
-  port: number;
-  servername: string;
-  caPem: string;
-  user: string;
-  password: string;
-};
+const account = readChildAccount(accountFile!);
 const state = new SqliteStateStore(path.join(dir!, 'state.db'));
 const store = new FolderRawStore(path.join(dir!, 'store'));
 const start = performance.now();
@@ -33,17 +26,7 @@ const polled = await pollMailbox(
   {
     state,
     store,
-    openSession: async () => {
-      const client = await Pop3Client.connect({
-        host: account.host,
-        port: account.port,
-        tls: 'implicit',
-        ca: account.caPem,
-        servername: account.servername,
-      });
-      await client.login({ username: account.user, password: account.password });
-      return client;
-    },
+    openSession: () => connectChildAccount(account),
   },
   { force: true },
 );
