@@ -328,6 +328,13 @@ export const LinksSchema = z
     ttlSeconds: intRange(60, 30 * 86400)
       .default(7 * 86400)
       .meta({ description: 'How long a link in an event stays valid.' }),
+    inlineMaxBytes: intRange(0, 128 * 1024)
+      .default(0)
+      .meta({
+        description:
+          'Local mode: attachments up to this many bytes are also inlined as base64 in the event (0 = never); ' +
+          'they still count against the event size limit, and the link stays.',
+      }),
   })
   .meta({ description: 'Links to raw messages, attachments and long bodies in events (local mode).' });
 
@@ -335,7 +342,7 @@ const topLevelShape = {
   $schema: z.string().optional(),
   store: StoreSchema.default({ dir: DEFAULT_STORE_DIR }),
   webhookAllowList: allowList.default([]),
-  links: LinksSchema.default({ listen: '127.0.0.1:8025', ttlSeconds: 7 * 86400 }),
+  links: LinksSchema.default({ listen: '127.0.0.1:8025', ttlSeconds: 7 * 86400, inlineMaxBytes: 0 }),
 };
 
 /** The whole file, mailboxes included: for the JSON Schema and the inferred types. */

@@ -46,7 +46,7 @@ describe('parseConfig: a valid mailbox', () => {
     expect(skipped).toEqual([]);
     expect(config.store).toEqual({ dir: '.pop3-bridge' });
     expect(config.webhookAllowList).toEqual([]);
-    expect(config.links).toEqual({ listen: '127.0.0.1:8025', ttlSeconds: 604_800 });
+    expect(config.links).toEqual({ listen: '127.0.0.1:8025', ttlSeconds: 604_800, inlineMaxBytes: 0 });
     const m = config.mailboxes[0]!;
     expect(m).toMatchObject({
       port: 995,
