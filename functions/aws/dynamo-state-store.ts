@@ -839,6 +839,20 @@ export class DynamoStateStore implements StateStore {
     });
   }
 
+  /** One strongly consistent GetItem on the job's own key (`DLV#<webhookId>` / `JOB`). */
+  getDelivery(webhookId: string): Promise<DeliveryJob | undefined> {
+    return this.#call('getDelivery', async () => {
+      const { Item } = await this.#send(
+        new GetCommand({
+          TableName: this.table,
+          Key: { [PK]: jobPk(webhookId), [SK]: JOB_SK },
+          ConsistentRead: true,
+        }),
+      );
+      return Item === undefined ? undefined : toJob(Item);
+    });
+  }
+
   /**
    * One conditional UpdateItem (`attribute_exists`: an unknown webhookId
    * creates nothing and is not an error, as in the local store). Keeps the

@@ -142,6 +142,11 @@ export interface StateStore {
     uid?: string;
     limit?: number;
   }): Promise<DeliveryJob[]>;
+  /**
+   * One delivery by its webhook-id, or undefined. A key look-up (SQLite
+   * primary key, DynamoDB GetItem): its cost does not grow with the queue.
+   */
+  getDelivery(webhookId: string): Promise<DeliveryJob | undefined>;
   updateDelivery(
     webhookId: string,
     patch: Partial<Omit<DeliveryJob, 'webhookId' | 'mailbox' | 'uid' | 'endpointId'>>,

@@ -506,6 +506,13 @@ export class SqliteStateStore implements StateStore {
     });
   }
 
+  getDelivery(webhookId: string): Promise<DeliveryJob | undefined> {
+    return this.#call('getDelivery', (db) => {
+      const row = db.prepare('SELECT * FROM deliveries WHERE webhook_id = ?').get(webhookId) as DeliveryRow | undefined;
+      return row === undefined ? undefined : toDelivery(row);
+    });
+  }
+
   updateDelivery(webhookId: string, patch: DeliveryPatch): Promise<void> {
     return this.#call('updateDelivery', (db) => {
       const sets: string[] = [];

@@ -266,6 +266,24 @@ describe('DynamoStateStore (AWS specifics)', () => {
     expect(all.map((j) => j.uid)).toEqual(['a', 'a', 'a#2']);
   });
 
+  it('getDelivery is one GetItem on the job key, at any queue size', async () => {
+    for (let i = 0; i < 150; i++) {
+      const rec = record('mb', `u${i}`, { fetchedAt: T0 + i });
+      await store.recordMessage(rec, [job(rec, 'ep1')]);
+    }
+    const wanted = job(record('mb', 'u149', { fetchedAt: T0 + 149 }), 'ep1');
+    const from = sent.length;
+    let got: DeliveryJob | undefined;
+    expect(
+      await costOf(async () => {
+        got = await store.getDelivery(wanted.webhookId);
+      }),
+    ).toBe(1);
+    expect(sent.slice(from)).toEqual(['GetItemCommand']);
+    expect(got).toEqual(wanted);
+    expect(await costOf(() => store.getDelivery('msg_absent'))).toBe(1);
+  });
+
   it('recordMessage with the same webhookId twice in one call keeps the first, like the local store', async () => {
     const rec = record('mb', 'u1');
     const first = job(rec, 'ep1');

@@ -389,6 +389,22 @@ export function describeStateStoreContract(name: string, makeStore: () => Promis
         expect(await store.listDeliveries({})).toEqual([]);
       });
 
+      it('getDelivery finds one job by webhook-id, follows its updates, and is undefined for an unknown id', async () => {
+        const jobs = await seed();
+        for (const j of jobs) expect(await store.getDelivery(j.webhookId)).toEqual(j);
+        await store.updateDelivery(jobs[2]!.webhookId, { status: 'dead', attempts: 8, lastError: 'HTTP 500' });
+        expect(await store.getDelivery(jobs[2]!.webhookId)).toEqual({
+          ...jobs[2],
+          status: 'dead',
+          attempts: 8,
+          lastError: 'HTTP 500',
+        });
+        expect(await store.getDelivery('msg_unknown')).toBeUndefined();
+        // A uid or mailbox is not a webhook-id: no match by any other field.
+        expect(await store.getDelivery(jobs[0]!.uid)).toBeUndefined();
+        expect(await store.getDelivery('')).toBeUndefined();
+      });
+
       it('listDeliveries filters by mailbox, status and uid, with a limit', async () => {
         const jobs = await seed();
         expect((await store.listDeliveries({ mailbox: 'mb' })).map((j) => j.webhookId).sort()).toEqual(
