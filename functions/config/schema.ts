@@ -9,7 +9,10 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { z } from 'zod';
+// A namespace import, not `import { z }`: esbuild tree-shakes `z.string`…
+// property reads on a namespace, but the `z` re-export object drags in all of
+// zod (locales, JSON Schema, ISO formats): 455 kB → 94 kB in each Lambda bundle.
+import * as z from 'zod';
 
 /** Mailbox names and webhook ids: used in store keys and state rows. */
 export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
