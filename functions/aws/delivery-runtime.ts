@@ -1,27 +1,41 @@
 /**
  * The deliver function's wiring on top of the shared AWS runtime: endpoints
  * read from each job's mailbox parameter, events built from S3 with presigned
- * links. Kept apart from runtime.ts so only the deliver bundle carries the
- * MIME parser.
+ * links, the SSRF allow-list. Kept apart from runtime.ts so only the deliver
+ * bundle carries the MIME parser.
  */
 import type { Logger } from '../core/logger.js';
 import { type DeliveryDeps, endpointOf } from '../delivery/delivery-engine.js';
 import { eventSource } from '../delivery/event-source.js';
+import { AllowList } from '../delivery/ssrf-guard.js';
 import type { AwsRuntime } from './runtime.js';
+import { S3RawStore } from './s3-raw-store.js';
 
-export function awsDeliveryDeps(runtime: AwsRuntime, logger: Logger): DeliveryDeps {
-  return {
+export interface AwsDeliveryRuntime {
+  deliveryDeps(logger: Logger): DeliveryDeps;
+}
+
+/** Call once per container (module scope): store, link signer and allow-list are reused across invocations. */
+export function createAwsDeliveryRuntime(runtime: AwsRuntime): AwsDeliveryRuntime {
+  const store = new S3RawStore(runtime.clients.s3, { bucket: runtime.env.bucketName });
+  const allow = new AllowList(runtime.env.webhookAllowList);
+  const eventFor = eventSource({
+    store,
     state: runtime.state,
-    endpointFor: async (mailboxName, id) => {
-      const webhook = (await runtime.mailbox(mailboxName))?.webhooks.find((hook) => hook.id === id);
-      return webhook && endpointOf(webhook);
+    links: store.linkSigner(runtime.env.linkTtlSeconds),
+  });
+  return {
+    deliveryDeps(logger) {
+      return {
+        state: runtime.state,
+        endpointFor: async (mailboxName, id) => {
+          const webhook = (await runtime.mailbox(mailboxName))?.webhooks.find((hook) => hook.id === id);
+          return webhook && endpointOf(webhook);
+        },
+        eventFor,
+        allow,
+        logger,
+      };
     },
-    eventFor: eventSource({
-      store: runtime.store,
-      state: runtime.state,
-      links: runtime.store.linkSigner(runtime.env.linkTtlSeconds),
-    }),
-    allow: runtime.allow,
-    logger,
   };
 }

@@ -1,10 +1,14 @@
 /**
- * AWS mode's wiring, built once per Lambda container (module scope in each
- * handler): the environment read and checked once, SDK clients, the S3 raw
- * store, the DynamoDB state store, mailbox configs from SSM Parameter Store
- * (Powertools parameters: decrypted, cached for a minute), and the Powertools
- * logger behind the core's Logger interface. Delivery's extra wiring (MIME
- * parsing) is in delivery-runtime.ts so dispatch and poll bundles leave it out.
+ * AWS mode's wiring that every handler shares, built once per Lambda
+ * container (module scope in each handler): the environment read and checked
+ * once, SDK clients, the DynamoDB state store, mailbox configs from SSM
+ * Parameter Store (Powertools parameters: decrypted, cached for a minute), and
+ * the Powertools logger behind the core's Logger interface.
+ *
+ * What only one handler uses lives beside it, so the other bundles leave it
+ * out (each Lambda bundle is only what its handler imports):
+ * poll-runtime.ts (POP3 client, OAuth2 token source, S3 raw store uploads),
+ * delivery-runtime.ts (MIME parser, event links, SSRF allow-list).
  */
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
@@ -13,13 +17,8 @@ import type { MailboxConfig } from '../config/schema.js';
 import { parseConfig } from '../config/validate.js';
 import { BridgeError } from '../core/errors.js';
 import { type LogFields, type Logger, redactFields } from '../core/logger.js';
-import { createTokenSource } from '../core/oauth/token-source.js';
-import type { PollDeps } from '../core/poll/poll-mailbox.js';
-import { openMailboxSession } from '../core/session.js';
-import { AllowList } from '../delivery/ssrf-guard.js';
-import { type AwsConfig, awsClients, awsConfigFromEnv } from './clients.js';
+import { type AwsClients, type AwsConfig, awsClients, awsConfigFromEnv } from './clients.js';
 import { DynamoStateStore } from './dynamo-state-store.js';
-import { S3RawStore } from './s3-raw-store.js';
 
 export interface HandlerEnv {
   readonly aws: AwsConfig;
@@ -97,16 +96,15 @@ export function isParameterNotFound(error: unknown): boolean {
 
 export interface AwsRuntime {
   readonly env: HandlerEnv;
+  /** The shared SDK clients (poll and deliver build their S3 raw store on `clients.s3`). */
+  readonly clients: AwsClients;
   readonly state: DynamoStateStore;
-  readonly store: S3RawStore;
   readonly logger: Logger;
   readonly rootLogger: PowertoolsLogger;
-  readonly sqs: ReturnType<typeof awsClients>['sqs'];
+  readonly sqs: AwsClients['sqs'];
   /** Every valid mailbox under the parameter path; invalid ones are logged (path and field, never a value) and skipped. */
   mailboxes(): Promise<MailboxConfig[]>;
   mailbox(name: string): Promise<MailboxConfig | undefined>;
-  readonly allow: AllowList;
-  pollDeps(mailbox: MailboxConfig, logger: Logger): PollDeps;
 }
 
 export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
@@ -115,7 +113,6 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
     { doc: clients.doc, s3: clients.s3 },
     { table: env.tableName, bucket: env.bucketName },
   );
-  const store = new S3RawStore(clients.s3, { bucket: env.bucketName });
   const ssm = new SSMProvider({
     awsSdkV3Client: new SSMClient({
       region: env.aws.region,
@@ -125,8 +122,6 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
   });
   const rootLogger = new PowertoolsLogger({ serviceName: 'pop3-bridge' });
   const logger = powertoolsLogger(rootLogger);
-  const tokens = createTokenSource();
-  const allow = new AllowList(env.webhookAllowList);
 
   const parseMailboxes = (docs: Record<string, unknown>): MailboxConfig[] => {
     const list: unknown[] = [];
@@ -172,16 +167,12 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
 
   return {
     env,
+    clients,
     state,
-    store,
     logger,
     rootLogger,
     sqs: clients.sqs,
     mailboxes,
     mailbox,
-    allow,
-    pollDeps(mailbox, log) {
-      return { state, store, logger: log, openSession: () => openMailboxSession(mailbox, { tokens }) };
-    },
   };
 }

@@ -6,12 +6,13 @@
  * state store (nextAttemptAt), so the queue's messages are only wake-ups.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { awsDeliveryDeps } from '../aws/delivery-runtime.js';
+import { createAwsDeliveryRuntime } from '../aws/delivery-runtime.js';
 import { createAwsRuntime, handlerEnv } from '../aws/runtime.js';
 import { deliverDue } from '../delivery/delivery-engine.js';
 import type { LambdaContext, SqsBatchResponse, SqsEvent } from './lambda-types.js';
 
 const runtime = createAwsRuntime(handlerEnv(process.env));
+const delivery = createAwsDeliveryRuntime(runtime);
 const metrics = new Metrics({ namespace: 'Pop3Bridge', serviceName: 'pop3-bridge' });
 
 /** Stop claiming new work when less than this is left: one delivery may take its 15 s timeout. */
@@ -19,7 +20,7 @@ const SAFETY_MS = 30_000;
 
 export const handler = async (event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
   try {
-    const deps = awsDeliveryDeps(runtime, runtime.logger);
+    const deps = delivery.deliveryDeps(runtime.logger);
     const withMetrics = {
       ...deps,
       onOutcome: (job: { mailbox: string; createdAt: number }, outcome: string) => {

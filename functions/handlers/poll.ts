@@ -7,12 +7,14 @@
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { createAwsPollRuntime } from '../aws/poll-runtime.js';
 import { createAwsRuntime, handlerEnv, requireQueue } from '../aws/runtime.js';
 import { pollMailbox } from '../core/poll/poll-mailbox.js';
 import { pollTargetOf } from '../core/poll/target.js';
 import type { LambdaContext, SqsBatchResponse, SqsEvent } from './lambda-types.js';
 
 const runtime = createAwsRuntime(handlerEnv(process.env));
+const polling = createAwsPollRuntime(runtime);
 const deliveryQueueUrl = requireQueue(runtime.env.deliveryQueueUrl, 'DELIVERY_QUEUE_URL');
 const metrics = new Metrics({ namespace: 'Pop3Bridge', serviceName: 'pop3-bridge' });
 
@@ -31,7 +33,7 @@ export const handler = async (event: SqsEvent, context: LambdaContext): Promise<
       }
       const log = runtime.logger.child({ mailbox: mailbox.name });
       const deadline = Date.now() + Math.max(0, context.getRemainingTimeInMillis() - SAFETY_MS);
-      const result = await pollMailbox(pollTargetOf(mailbox), runtime.pollDeps(mailbox, log), { deadline });
+      const result = await pollMailbox(pollTargetOf(mailbox), polling.pollDeps(mailbox, log), { deadline });
       const single = metrics.singleMetric();
       single.addDimension('Mailbox', mailbox.name);
       single.addMetric('MessagesFetched', MetricUnit.Count, result.fetched);
