@@ -20,62 +20,18 @@ import {
 import { DotDecoder } from '../../functions/pop3/dot-decoder.js';
 import { defaultLimits, type Pop3Limits } from '../../functions/pop3/limits.js';
 import { type Reply, ReplyReader, type ReplyShape } from '../../functions/pop3/reply-reader.js';
+import {
+  expectedUnstuffed,
+  hostileBytes,
+  lineBytes,
+  nearGrammar,
+  referenceStuff,
+  replyFragments,
+  split,
+} from '../fuzz/arbitraries.js';
 
 const SEED = 20_240_611;
 const RUNS = { seed: SEED, numRuns: 300 } as const;
-const LF = 0x0a;
-const CR = 0x0d;
-const DOT = 0x2e;
-
-/** A reference server-side stuffer, written independently of the scripted server's. */
-function referenceStuff(body: Uint8Array): Buffer {
-  const out: number[] = [];
-  body.forEach((byte, i) => {
-    if (byte === DOT && (i === 0 || body[i - 1] === LF)) out.push(DOT);
-    out.push(byte);
-  });
-  // Like Dovecot: a last line without a line end gets CR LF, so the terminator starts a line.
-  if (body.length > 0 && body[body.length - 1] !== LF) out.push(CR, LF);
-  out.push(DOT, CR, LF);
-  return Buffer.from(out);
-}
-
-/** Bytes rich in CR, LF and dots. */
-const hostileBytes = fc
-  .array(
-    fc.oneof(
-      { arbitrary: fc.constantFrom(CR, LF, DOT), weight: 4 },
-      { arbitrary: fc.integer({ min: 0, max: 255 }), weight: 1 },
-    ),
-    { maxLength: 300 },
-  )
-  .map((a) => Uint8Array.from(a));
-
-/** Line-shaped bodies: dot lines, empty lines, CR LF and bare LF mixed. */
-const lineBytes = fc
-  .array(
-    fc.tuple(
-      fc.constantFrom('', '.', '..', '...', '.x', 'a.b', 'text', '.\r', ' .'),
-      fc.constantFrom('\r\n', '\n', ''),
-    ),
-    { maxLength: 30 },
-  )
-  .map((lines) => Uint8Array.from(Buffer.from(lines.map(([l, e]) => l + e).join(''), 'latin1')));
-
-/** Cuts `data` at the given positions (taken modulo its length). */
-function split(data: Buffer, cuts: ReadonlyArray<number>): Buffer[] {
-  if (data.length === 0) return [data];
-  const points = [...new Set(cuts.map((c) => c % data.length))].filter((c) => c > 0).sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const p of points) {
-    out.push(data.subarray(from, p));
-    from = p;
-  }
-  out.push(data.subarray(from));
-  return out;
-}
-
 describe('DotDecoder: RFC 1939 §3 stuffing round trip', () => {
   const limits = { maxBodyLineBytes: 1 << 30, maxMessageBytes: 1 << 30 };
 
@@ -100,10 +56,7 @@ describe('DotDecoder: RFC 1939 §3 stuffing round trip', () => {
               if (result.done && result.rest) rest.push(result.rest);
             }
             expect(decoder.done).toBe(true);
-            const expected =
-              body.length > 0 && body[body.length - 1] !== LF
-                ? Buffer.concat([body, Buffer.from('\r\n')])
-                : Buffer.from(body);
+            const expected = expectedUnstuffed(body);
             expect(Buffer.concat(out).equals(expected)).toBe(true);
             expect(decoder.bytes).toBe(expected.length);
             expect(Buffer.concat(rest).equals(Buffer.from(trailing))).toBe(true);
@@ -129,41 +82,6 @@ describe('DotDecoder: RFC 1939 §3 stuffing round trip', () => {
 });
 
 describe('commands.ts parsers throw nothing but BridgeError', () => {
-  /** Strings near the grammar, plus anything at all. */
-  const nearGrammar = fc.oneof(
-    fc.string({ maxLength: 80 }),
-    fc.string({ unit: 'binary', maxLength: 80 }),
-    fc
-      .array(
-        fc.constantFrom(
-          '+OK',
-          '+ok',
-          '-ERR',
-          '+',
-          ' ',
-          '\t',
-          '[',
-          ']',
-          'SYS/TEMP',
-          'IN-USE',
-          '/',
-          '0',
-          '1',
-          '99999999999999999999',
-          '-1',
-          'x',
-          '.',
-          '<',
-          '>',
-          '@',
-          '\u00e9',
-          '\0',
-        ),
-        { maxLength: 12 },
-      )
-      .map((parts) => parts.join('')),
-  );
-
   function onlyBridgeErrors(fn: () => unknown): void {
     try {
       fn();
@@ -304,21 +222,11 @@ async function runReader(
 
 describe('ReplyReader', () => {
   const shapeArb = fc.tuple(fc.constantFrom<ReplyShape>('line', 'list', 'body'), fc.boolean());
-  const fragments = fc
-    .array(
-      fc.oneof(
-        fc.constantFrom('+OK', '-ERR', '+ ', '+', '\r\n', '\n', '.', '..', ' ', '[SYS/TEMP]', '1 abc', 'x'),
-        fc.string({ unit: 'binary', maxLength: 8 }),
-      ),
-      { maxLength: 40 },
-    )
-    .map((parts) => Buffer.from(parts.join(''), 'latin1'));
-
   it('arbitrary bytes at arbitrary cuts: no synchronous throw; every reply settles or fails with a BridgeError', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(shapeArb, { minLength: 1, maxLength: 5 }),
-        fragments,
+        replyFragments,
         fc.array(fc.nat(), { maxLength: 8 }),
         async (shapes, bytes, cuts) => {
           const { outcomes, bodies, fatal } = await runReader(shapes, split(bytes, cuts));
@@ -363,10 +271,7 @@ describe('ReplyReader', () => {
       wire: `+OK body\r\n${referenceStuff(body).toString('latin1')}`,
       status: '+OK body',
       lines: undefined as string[] | undefined,
-      body:
-        body.length > 0 && body[body.length - 1] !== LF
-          ? Buffer.concat([body, Buffer.from('\r\n')])
-          : Buffer.from(body),
+      body: expectedUnstuffed(body),
     })),
   );
 
