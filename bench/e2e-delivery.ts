@@ -46,17 +46,20 @@ import {
 } from './support.js';
 
 const SEED = 1;
-const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+export const RECEIVER_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const SECRET = RECEIVER_SECRET;
+/** How the benchmark (and bench/profile.ts deliver) drains the queue. */
+export const DELIVERY_OPTIONS = { limit: 200, concurrency: 8 } as const;
 
 type Contender = 'ours: poll + deliver (verified)' | 'mpop (fetch only)';
 
-interface Receiver {
+export interface Receiver {
   readonly url: string;
   count(): Promise<{ verified: number; bad: number }>;
   stop(): void;
 }
 
-async function startReceiver(): Promise<Receiver> {
+export async function startReceiver(): Promise<Receiver> {
   const child: ChildProcess = spawn(
     process.execPath,
     ['--import', 'tsx', path.join(BENCH_DIR, 'receiver-child.ts'), SECRET],
@@ -118,7 +121,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
             allow: new AllowList(['127.0.0.1']),
           };
           for (let round = 0; round < 10_000; round += 1) {
-            const result = await deliverDue(deps, { limit: 200, concurrency: 8 });
+            const result = await deliverDue(deps, DELIVERY_OPTIONS);
             if (result.attempted === 0) break;
           }
         });

@@ -8,6 +8,8 @@
  *   npx tsx bench/profile.ts fetch [--n N]   client: login, uidl, retrEach into files
  *   npx tsx bench/profile.ts poll  [--n N]   engine: first poll in local mode
  *   npx tsx bench/profile.ts idle  [--n N]   engine: idle poll of an N-message mailbox
+ *   npx tsx bench/profile.ts deliver [--n N] engine: delivery of N polled messages to a
+ *                                            verifying receiver (its own process)
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -15,10 +17,14 @@ import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pollMailbox } from '../functions/core/poll/poll-mailbox.js';
+import { deliverDue } from '../functions/delivery/delivery-engine.js';
+import { eventSource } from '../functions/delivery/event-source.js';
+import { AllowList } from '../functions/delivery/ssrf-guard.js';
 import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
 import { startDovecot } from '../test/support/dovecot.js';
 import { connectOurs, rawIdleFloor } from './contenders.js';
+import { DELIVERY_OPTIONS, RECEIVER_SECRET, startReceiver } from './e2e-delivery.js';
 import { LEAVE_TARGET } from './local-poll.js';
 import { fillMailbox, mixedMessage, tinyMessage } from './mailbox.js';
 import { BENCH_DIR, fmt, REPO_DIR, removeDir, settle, table, tempDir, timed } from './support.js';
@@ -44,6 +50,14 @@ function area(frame: CallFrame): string {
   if (url.includes('/functions/pop3/')) return 'ours: functions/pop3';
   if (url.includes('/functions/local/')) return 'ours: functions/local';
   if (url.includes('/functions/core/')) return 'ours: functions/core';
+  if (url.includes('/functions/delivery/')) return 'ours: functions/delivery';
+  if (url.includes('/functions/events/')) return 'ours: functions/events';
+  if (url.includes('/node_modules/mailparser/') || url.includes('/node_modules/mailsplit/')) return 'mailparser';
+  if (url.includes('/node_modules/libmime/') || url.includes('/node_modules/iconv-lite/')) return 'libmime';
+  if (url.includes('/node_modules/standardwebhooks/') || url.includes('/node_modules/@stablelib/'))
+    return 'standardwebhooks';
+  if (url.includes('/node_modules/fast-sha256/')) return 'standardwebhooks (fast-sha256)';
+  if (url.includes('/node_modules/html-to-text/') || url.includes('/node_modules/htmlparser2/')) return 'html-to-text';
   if (url.includes('better-sqlite3')) return 'better-sqlite3 (JS side)';
   if (url.includes('/node_modules/')) return 'other node_modules';
   if (url.startsWith('node:') || !url.includes('/')) return `node: ${url.replace(/^node:/, '').split('/')[1] ?? url}`;
@@ -149,8 +163,43 @@ try {
       console.log(`raw floor ${fmt.ms(floor.ms)}; ours (unprofiled) ${fmt.ms(again.ms)}`);
     }
     await state.close();
+  } else if (scenario === 'deliver') {
+    const n = nAt === -1 ? 1000 : Number.parseInt(rest[nAt + 1]!, 10);
+    const mailbox = await fillMailbox(dovecot, n, (i) => mixedMessage(i, 1));
+    const state = new SqliteStateStore(path.join(work, 'state.db'));
+    const store = new FolderRawStore(path.join(work, 'store'));
+    await pollMailbox(
+      LEAVE_TARGET,
+      { state, store, openSession: () => connectOurs(dovecot.facts, mailbox) },
+      { force: true },
+    );
+    const receiver = await startReceiver();
+    try {
+      const deps = {
+        state,
+        endpointFor: () => ({ id: 'hook', url: receiver.url, secrets: [RECEIVER_SECRET], allowHttp: true }),
+        eventFor: eventSource({
+          store,
+          state,
+          links: { linkFor: async (key: string) => `https://links.invalid/${key}` },
+        }),
+        allow: new AllowList(['127.0.0.1']),
+      };
+      await settle();
+      await profiled(`deliver-${n}`, async () => {
+        for (let round = 0; round < 10_000; round += 1) {
+          const result = await deliverDue(deps, DELIVERY_OPTIONS);
+          if (result.attempted === 0) break;
+        }
+      });
+      const counted = await receiver.count();
+      console.log(`\nreceiver verified ${counted.verified} of ${n}, ${counted.bad} bad`);
+    } finally {
+      receiver.stop();
+      await state.close();
+    }
   } else {
-    throw new Error('usage: profile.ts fetch|poll|idle [--n N]');
+    throw new Error('usage: profile.ts fetch|poll|idle|deliver [--n N]');
   }
 } finally {
   await removeDir(work);
