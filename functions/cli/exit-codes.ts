@@ -6,4 +6,6 @@ export const ExitCode = {
   MAILBOX_FAILED: 1,
   /** Bad command line, or a config file that cannot be read or has no valid top level. */
   USAGE: 2,
+  /** The webhook-id or message named on the command line is not in the state store. */
+  NOT_FOUND: 3,
 } as const;

@@ -8,10 +8,13 @@ import { parseArgs } from 'node:util';
 import { isBridgeError } from '../core/errors.js';
 import type { LogLevel } from '../core/logger.js';
 import { checkCommand } from './commands/check.js';
-import { deliverCommand, deliveriesCommand, eventsShowCommand, replayCommand } from './commands/deliveries.js';
+import { deliverCommand } from './commands/deliver.js';
+import { DEFAULT_DELIVERIES_LIMIT, deliveriesCommand } from './commands/deliveries.js';
 import { demoCommand } from './commands/demo.js';
+import { eventsShowCommand } from './commands/events-show.js';
 import { lsCommand } from './commands/ls.js';
 import { pollCommand } from './commands/poll.js';
+import { replayCommand } from './commands/replay.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
 import { createContext } from './context.js';
@@ -28,9 +31,13 @@ Commands:
                     events; SIGINT/SIGTERM finishes the current message, QUITs and exits
   status            per mailbox: last ok, last error, stored, pending deliveries, failing
   deliver           send the webhooks that are due now
-  deliveries [mb]   list deliveries needing attention (--status pending|failed|dead|disabled|delivered)
-  replay <mb> <uid> send a message's events again (same webhook-id); or <mb> --since ISO-TIME; or --dead
-  events show <webhook-id> | <mailbox> <uid>
+  deliveries [mb]   list deliveries needing attention: pending, failed, dead
+                    (--status pending|failed|dead|disabled|delivered for one status)
+  replay <webhook-id> | <mb> <uid> | <mb>/<uid>
+                    send a delivery or a message's events again (same webhook-id, receivers deduplicate)
+  replay <mb> --since ISO-TIME   the mailbox's deliveries created since then
+  replay --dead [mb] [--since T] every dead-lettered delivery (of one mailbox)
+  events show <webhook-id> | <mb> <uid> | <mb>/<uid>
                     print an event body
 
 Options:
@@ -41,12 +48,14 @@ Options:
       --status S      deliveries: filter by status
       --since T       replay: deliveries created at or after T (ISO 8601)
       --dead          replay: every dead-lettered delivery
-      --limit N       ls: show at most N messages per mailbox (default 50)
+      --limit N       ls: show at most N messages per mailbox (default 50);
+                      deliveries: show at most N deliveries (default 1000)
       --concurrency N run: mailboxes polled at once (default 4)
       --log-level L   debug | info | warn | error (default: info for poll/run/demo, warn otherwise)
   -h, --help
 
-Exit codes: 0 ok, 1 a mailbox failed or was skipped for invalid config, 2 usage or config file error.`;
+Exit codes: 0 ok, 1 a mailbox failed or was skipped for invalid config (deliver, replay: a delivery is dead),
+2 usage or config file error, 3 the webhook-id or message given is not in the state store.`;
 
 const LOG_LEVELS: ReadonlyArray<LogLevel> = ['debug', 'info', 'warn', 'error'];
 
@@ -104,15 +113,21 @@ export async function main(argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv):
         return await pollCommand(ctx, names, { force: values.force === true, deliver: values['no-deliver'] !== true });
       case 'deliver':
         return await deliverCommand(ctx);
-      case 'deliveries':
-        return await deliveriesCommand(ctx, names, values.status as string | undefined);
+      case 'deliveries': {
+        const limit = values.limit === undefined ? DEFAULT_DELIVERIES_LIMIT : Number(values.limit);
+        if (!Number.isSafeInteger(limit) || limit < 1) {
+          process.stderr.write('--limit must be a positive integer\n');
+          return ExitCode.USAGE;
+        }
+        return await deliveriesCommand(ctx, names, { status: values.status as string | undefined, limit });
+      }
       case 'replay': {
         const since = values.since === undefined ? undefined : Date.parse(values.since as string);
         if (since !== undefined && Number.isNaN(since)) {
           process.stderr.write('--since must be an ISO 8601 time\n');
           return ExitCode.USAGE;
         }
-        return await replayCommand(ctx, { mailbox: names[0], uid: names[1], since, dead: values.dead === true });
+        return await replayCommand(ctx, names, { since, dead: values.dead === true });
       }
       case 'events':
         if (names[0] !== 'show') {

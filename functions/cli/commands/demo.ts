@@ -24,7 +24,7 @@ import { openLocalRuntime } from '../../local/runtime.js';
 import { startScriptedServer } from '../../scripted-server/index.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes, table } from '../output.js';
-import { drainDeliveries } from './deliveries.js';
+import { drainDeliveries } from './deliver.js';
 import { describeResults } from './poll.js';
 
 const DEMO_DIR = '.pop3-bridge-demo';

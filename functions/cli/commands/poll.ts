@@ -5,7 +5,7 @@ import { openLocalRuntime } from '../../local/runtime.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes, progressBar, table } from '../output.js';
-import { drainDeliveries } from './deliveries.js';
+import { drainDeliveries } from './deliver.js';
 
 export function describeResults(results: ReadonlyArray<PollResult>): string {
   return table(

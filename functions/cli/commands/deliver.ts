@@ -1,0 +1,36 @@
+/** `deliver`: send every webhook that is due now. */
+import { type DeliveryRunResult, deliverDue } from '../../delivery/delivery-engine.js';
+import { type LocalRuntime, openLocalRuntime } from '../../local/runtime.js';
+import type { CliContext } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
+
+/** Sends everything due now, round after round, until nothing is due (bounded). */
+export async function drainDeliveries(
+  runtime: LocalRuntime,
+  ctx: CliContext,
+  maxRounds = 50,
+): Promise<DeliveryRunResult> {
+  const total = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0 };
+  const deps = runtime.deliveryDeps(ctx.logger);
+  for (let round = 0; round < maxRounds; round += 1) {
+    const result = await deliverDue(deps);
+    for (const k of Object.keys(total) as Array<keyof DeliveryRunResult>) total[k] += result[k];
+    if (result.attempted === 0) break;
+  }
+  return total;
+}
+
+export async function deliverCommand(ctx: CliContext): Promise<number> {
+  const runtime = openLocalRuntime(ctx.config, { baseDir: process.cwd() });
+  try {
+    const result = await drainDeliveries(runtime, ctx);
+    if (ctx.json) ctx.out(JSON.stringify(result, null, 2));
+    else
+      ctx.out(
+        `${result.attempted} attempted: ${result.delivered} delivered, ${result.retrying} to retry, ${result.dead} dead, ${result.disabled} not sent (filtered or endpoint disabled)`,
+      );
+    return result.dead > 0 ? ExitCode.MAILBOX_FAILED : ExitCode.OK;
+  } finally {
+    await runtime.close();
+  }
+}
