@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pollMailbox } from '../functions/core/poll/poll-mailbox.js';
 import { deliverDue } from '../functions/delivery/delivery-engine.js';
-import { eventForJob } from '../functions/delivery/event-source.js';
+import { eventBodyForJob } from '../functions/delivery/event-source.js';
 import { AllowList } from '../functions/delivery/ssrf-guard.js';
 import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
@@ -35,14 +35,14 @@ const delivered = await deliverDue({
   state,
   endpointFor: () => ({ id: 'hook', url: url!, secrets: [secret!], allowHttp: true }),
   eventFor: async (job) => {
-    const event = await eventForJob(job, {
+    const { event, body } = await eventBodyForJob(job, {
       store,
       state,
       links: { linkFor: async (key) => `https://links.invalid/${key}` },
     });
     attachmentBytes = event.data.attachments.reduce((sum, a) => sum + a.size, 0);
     const { from, to, cc, subject } = event.data;
-    return { body: JSON.stringify(event), filterSubject: { from, to, cc, subject } };
+    return { body, filterSubject: { from, to, cc, subject } };
   },
   allow: new AllowList(['127.0.0.1']),
 });

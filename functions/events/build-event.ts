@@ -18,8 +18,9 @@ import type { Readable } from 'node:stream';
 import type { Headers, HeaderValue } from 'mailparser';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type { RawStore } from '../core/ports.js';
-import { fitEvent } from './fit-event.js';
+import { type EventWithBody, fitEventBody } from './fit-event.js';
 import { capString, headerList, isAutoReply, parseDateHeader, unfoldHeaderLines } from './headers.js';
+import { inlineAttachments } from './inline-attachments.js';
 import { type EventLimits, FIELD_CAPS, resolveEventLimits } from './limits.js';
 import type { LinkSigner } from './link-signer.js';
 import { IssueList, parseMime } from './parse-mime.js';
@@ -39,9 +40,20 @@ export interface BuildEventDeps {
   readonly links: LinkSigner;
   readonly limits?: Partial<EventLimits>;
   readonly now?: () => number;
+  /**
+   * Attachments of at most this many decoded bytes also carry their content
+   * as base64 (`content`), room in the body permitting; 0 or absent: none.
+   * Local mode only (config `links.inlineMaxBytes`): AWS mode's links work anywhere.
+   */
+  readonly inlineMaxBytes?: number;
 }
 
 export async function buildEvent(input: BuildEventInput, deps: BuildEventDeps): Promise<EmailReceivedEvent> {
+  return (await buildEventBody(input, deps)).event;
+}
+
+/** `buildEvent`, with the JSON body it measured: the delivery engine sends that string as is. */
+export async function buildEventBody(input: BuildEventInput, deps: BuildEventDeps): Promise<EventWithBody> {
   const limits = resolveEventLimits(deps.limits);
   const now = deps.now ?? Date.now;
 
@@ -168,7 +180,13 @@ export async function buildEvent(input: BuildEventInput, deps: BuildEventDeps): 
     },
   };
   event.data.parseErrors = issues.items.map((i) => ({ code: i.code, message: i.message }));
-  return fitEvent(event, { store: deps.store, links: deps.links, maxBodyBytes: limits.maxBodyBytes });
+  const fitted = await fitEventBody(event, { store: deps.store, links: deps.links, maxBodyBytes: limits.maxBodyBytes });
+  const keys = parsed.attachments.map((a) => a.key);
+  return inlineAttachments(fitted, keys, {
+    store: deps.store,
+    maxBodyBytes: limits.maxBodyBytes,
+    inlineMaxBytes: deps.inlineMaxBytes ?? 0,
+  });
 }
 
 function stringHeader(headers: Headers, name: string): string | null {

@@ -43,9 +43,45 @@ const BODIES = {
 } as const;
 
 export async function fitEvent(event: EmailReceivedEvent, deps: FitDeps): Promise<EmailReceivedEvent> {
+  return (await fitEventBody(event, deps)).event;
+}
+
+/** An event and its JSON body (`JSON.stringify(event)`), serialised once. */
+export interface EventWithBody {
+  readonly event: EmailReceivedEvent;
+  readonly body: string;
+  /** UTF-8 bytes of `body`. */
+  readonly bytes: number;
+}
+
+/**
+ * `fitEvent` that also hands back the body it measured last: serialising a
+ * large event is a noticeable share of delivery CPU, and the delivery engine
+ * sends exactly this string.
+ */
+export async function fitEventBody(event: EmailReceivedEvent, deps: FitDeps): Promise<EventWithBody> {
+  const reduced = await reduceEvent(event, deps);
+  return reduced.last ?? serialise(event);
+}
+
+export function serialise(event: EmailReceivedEvent): EventWithBody {
+  const body = JSON.stringify(event);
+  return { event, body, bytes: Buffer.byteLength(body, 'utf8') };
+}
+
+/** The reduction steps; `last` is the serialisation of the final state, when the last check made it. */
+async function reduceEvent(event: EmailReceivedEvent, deps: FitDeps): Promise<{ last: EventWithBody | undefined }> {
   const data: EmailReceivedData = event.data;
-  const fits = (): boolean => bodyBytes(event) <= deps.maxBodyBytes;
-  if (fits()) return event;
+  const state: { last: EventWithBody | undefined } = { last: undefined };
+  const fits = (): boolean => {
+    state.last = serialise(event);
+    return state.last.bytes <= deps.maxBodyBytes;
+  };
+  // Any change to the event after a check invalidates the body measured by it.
+  const changed = (): void => {
+    state.last = undefined;
+  };
+  if (fits()) return state;
 
   const bodies = (['html', 'text'] as const)
     .filter((field) => data[field] !== null)
@@ -70,13 +106,13 @@ export async function fitEvent(event: EmailReceivedEvent, deps: FitDeps): Promis
     }
     // A signer failure propagates: it is not a property of the message.
     if (key !== undefined) data[url] = await deps.links.linkFor(key, { filename, contentType });
-    if (fits()) return event;
+    if (fits()) return state;
   }
 
   if (data.replyText !== null) {
     data.replyText = null;
     data.truncated.replyText = true;
-    if (fits()) return event;
+    if (fits()) return state;
   }
 
   while (data.headers.length > 0 && !fits()) {
@@ -97,8 +133,11 @@ export async function fitEvent(event: EmailReceivedEvent, deps: FitDeps): Promis
     data.references = data.references.slice(Math.ceil(data.references.length / 2));
     data.truncated.references = true;
   }
-  if (!fits()) data.parseErrors = data.parseErrors.slice(0, 3);
-  return event;
+  if (!fits()) {
+    data.parseErrors = data.parseErrors.slice(0, 3);
+    changed();
+  }
+  return state;
 }
 
 function longestAddressList(data: EmailReceivedData): AddressField | undefined {

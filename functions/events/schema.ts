@@ -5,7 +5,8 @@
  * docs/webhooks.md; the `description`s here are the short form.
  *
  * Every field is always present (`null` when there is nothing), so receivers
- * never have to tell a missing field from an empty one.
+ * never have to tell a missing field from an empty one — except an
+ * attachment's `content`, which only local mode with inlining turned on sends.
  */
 import { z } from 'zod';
 
@@ -42,6 +43,17 @@ export const AttachmentSchema = z
     contentId: nullableString('Content-ID without angle brackets, to match `cid:` URLs in `html`.'),
     disposition: z.enum(['attachment', 'inline']).meta({ description: 'Content-Disposition as mailparser reads it.' }),
     url: nullableString('Link to the decoded content; null when it could not be stored.'),
+    // A plain pattern, not z.base64(): its JSON Schema `format: "base64"` is unknown to draft-07 validators.
+    content: z
+      .string()
+      .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/)
+      .optional()
+      .meta({
+        contentEncoding: 'base64',
+        description:
+          'Local mode with `links.inlineMaxBytes` > 0 only: the decoded content as base64, for attachments of at most ' +
+          'that size while the event stays under its size limit. Absent otherwise; `url` is there either way.',
+      }),
   })
   .meta({ id: 'Attachment' });
 

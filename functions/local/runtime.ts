@@ -72,7 +72,7 @@ export function openLocalRuntime(config: BridgeConfig, options: { baseDir?: stri
       return {
         state,
         endpointFor: endpointsOf(config),
-        eventFor: eventSource({ store, state, links }),
+        eventFor: eventSource({ store, state, links, inlineMaxBytes: config.links.inlineMaxBytes }),
         allow: new AllowList(config.webhookAllowList),
         logger,
       };
