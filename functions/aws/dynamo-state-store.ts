@@ -620,10 +620,30 @@ export class DynamoStateStore implements StateStore {
         await this.#send(new PutCommand({ TableName: this.table, Item: messageItem(moved) }));
         return;
       }
+      // The message's deliveries move with it (same webhook-ids): a job naming the old uid could not find
+      // its message. They were written with the record, polls ago, so the (eventually consistent) index has them.
+      const jobs = await this.#query({
+        IndexName: GSI2.name,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :uid)',
+        ExpressionAttributeNames: { '#pk': GSI2.partitionKey, '#sk': GSI2.sortKey },
+        ExpressionAttributeValues: { ':pk': `${mailboxPk(mailbox)}#DLV`, ':uid': `${fromUid}${UID_SEPARATOR}` },
+      });
+      const moveJob = (webhookId: string) => ({
+        TableName: this.table,
+        Key: { [PK]: jobPk(webhookId), [SK]: JOB_SK },
+        UpdateExpression: 'SET #uid = :to, #g2sk = :g2sk',
+        ConditionExpression: 'attribute_exists(#pk) AND #uid = :from',
+        ExpressionAttributeNames: { '#pk': PK, '#uid': 'uid', '#g2sk': GSI2.sortKey },
+        ExpressionAttributeValues: { ':to': toUid, ':from': fromUid, ':g2sk': jobByUidKey(toUid, webhookId) },
+      });
+      const webhookIds = jobs.map((item) => item.webhookId as string);
+      // TransactWriteItems takes 100 actions: the record's two and up to 98 jobs move atomically with it.
+      const inTransaction = webhookIds.slice(0, 98);
       try {
         await this.#send(
           new TransactWriteCommand({
             TransactItems: [
+              ...inTransaction.map((id) => ({ Update: moveJob(id) })),
               {
                 Delete: {
                   TableName: this.table,
@@ -647,7 +667,7 @@ export class DynamoStateStore implements StateStore {
           }),
         );
       } catch (err) {
-        const codes = cancellationCodes(err);
+        const codes = cancellationCodes(err)?.slice(inTransaction.length);
         if (codes?.[0] === 'ConditionalCheckFailed') return; // renamed or removed meanwhile
         if (codes?.[1] === 'ConditionalCheckFailed') {
           throw new BridgeError('STATE_ERR_IO', 'cannot rename a message to a uid that is already recorded', {
@@ -657,6 +677,14 @@ export class DynamoStateStore implements StateStore {
         }
         throw err;
       }
+      // Only with 99 endpoints (MAX_JOBS_PER_MESSAGE): the last job moves right after, on its own.
+      await mapLimit(webhookIds.slice(inTransaction.length), this.#concurrency, async (id) => {
+        try {
+          await this.#send(new UpdateCommand(moveJob(id)));
+        } catch (err) {
+          if (!isConditionFailed(err)) throw err;
+        }
+      });
     });
   }
 

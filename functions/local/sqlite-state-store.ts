@@ -89,6 +89,11 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
   CREATE INDEX deliveries_by_mailbox ON deliveries (mailbox, status);
   `,
+  `
+  -- One message's deliveries (delete-after-delivered asks before each DELE; a UIDL-reset rename moves
+  -- them) without reading every delivery of the mailbox.
+  CREATE INDEX deliveries_by_message ON deliveries (mailbox, uid);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -421,14 +426,16 @@ export class SqliteStateStore implements StateStore {
     );
   }
 
+  /** One transaction: the record and its deliveries move together, or (new uid taken) neither does. */
   renameMessage(mailbox: string, fromUid: string, toUid: string, serverUidl: string | undefined): Promise<void> {
     return this.#call('renameMessage', (db) => {
-      db.prepare('UPDATE messages SET uid = ?, server_uidl = ? WHERE mailbox = ? AND uid = ?').run(
-        toUid,
-        serverUidl ?? null,
-        mailbox,
-        fromUid,
-      );
+      db.transaction(() => {
+        const moved = db
+          .prepare('UPDATE messages SET uid = ?, server_uidl = ? WHERE mailbox = ? AND uid = ?')
+          .run(toUid, serverUidl ?? null, mailbox, fromUid);
+        if (moved.changes === 0) return;
+        db.prepare('UPDATE deliveries SET uid = ? WHERE mailbox = ? AND uid = ?').run(toUid, mailbox, fromUid);
+      }).immediate();
     });
   }
 

@@ -301,6 +301,17 @@ describe('DynamoStateStore (AWS specifics)', () => {
     expect(got.get('b')).toEqual(record('mb', 'b'));
   });
 
+  it('renameMessage moves all of the most jobs a message can have (99), past the 100-action transaction', async () => {
+    const rec = record('mb', 'old');
+    const jobs = Array.from({ length: 99 }, (_, i) => job(rec, `ep${i}`));
+    expect(await store.recordMessage(rec, jobs)).toBe('created');
+    await store.renameMessage('mb', 'old', 'new', 'new');
+    const moved = await store.listDeliveries({ mailbox: 'mb', uid: 'new' });
+    expect(moved.map((j) => j.webhookId).sort()).toEqual(jobs.map((j) => j.webhookId).sort());
+    expect(moved.every((j) => j.uid === 'new')).toBe(true);
+    expect(await store.listDeliveries({ mailbox: 'mb', uid: 'old' })).toEqual([]);
+  });
+
   it('SDK failures become STATE_ERR_IO with the SDK error as cause (here: a table that does not exist)', async () => {
     const missing = new DynamoStateStore(clients, { table: uniqueName('absent'), bucket: store.bucket });
     const err = await missing.getMailboxState('mb').catch((e: unknown) => e);

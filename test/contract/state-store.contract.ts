@@ -279,6 +279,37 @@ export function describeStateStoreContract(name: string, makeStore: () => Promis
         expect(await store.recordMessage(record('mb', 'old'), [])).toBe('created');
       });
 
+      it("renameMessage re-points the message's deliveries at the new uid, their webhook-ids unchanged", async () => {
+        // After a UIDL reset the record moves to the server's new identity; a delivery still naming the old
+        // uid could not find its message (no event to send or replay), and delete-after-delivered would see
+        // no deliveries for the new uid and DELE too early.
+        const rec = record('mb', 'old');
+        const other = record('mb', 'older');
+        const jobs = [job(rec, 'ep1', { status: 'delivered', attempts: 1, deliveredAt: T0 + 5 }), job(rec, 'ep2')];
+        const otherJob = job(other, 'ep1');
+        await store.recordMessage(rec, jobs);
+        await store.recordMessage(other, [otherJob]);
+        await store.renameMessage('mb', 'old', 'new', 'NEW-UIDL');
+        const moved = jobs.map((j) => ({ ...j, uid: 'new' }));
+        expect(await store.listDeliveries({ mailbox: 'mb', uid: 'new' })).toEqual(moved);
+        expect(await store.listDeliveries({ mailbox: 'mb', uid: 'old' })).toEqual([]);
+        for (const j of moved) expect(await store.getDelivery(j.webhookId)).toEqual(j);
+        // A uid that only starts like the renamed one is another message: untouched.
+        expect(await store.listDeliveries({ mailbox: 'mb', uid: 'older' })).toEqual([otherJob]);
+        expect(await store.getDelivery(otherJob.webhookId)).toEqual(otherJob);
+      });
+
+      it('renameMessage to a uid already recorded moves neither the record nor its deliveries', async () => {
+        const a = record('mb', 'a');
+        const b = record('mb', 'b');
+        await store.recordMessage(a, [job(a, 'ep1')]);
+        await store.recordMessage(b, [job(b, 'ep1')]);
+        await store.renameMessage('mb', 'a', 'b', 'b').catch(() => {});
+        expect(await store.listDeliveries({ mailbox: 'mb', uid: 'a' })).toEqual([job(a, 'ep1')]);
+        expect(await store.listDeliveries({ mailbox: 'mb', uid: 'b' })).toEqual([job(b, 'ep1')]);
+        expect((await store.getMessages('mb', ['a'])).get('a')).toEqual(a);
+      });
+
       it('renameMessage of an unknown uid changes nothing', async () => {
         await store.renameMessage('mb', 'ghost', 'new', 'x');
         expect((await store.getMessages('mb', ['ghost', 'new'])).size).toBe(0);
