@@ -2,11 +2,15 @@
  * One webhook POST over node:http(s): the SSRF-guarded lookup pins the
  * checked address, redirects are returned (never followed), the whole
  * exchange has one timeout, and at most a few KB of the answer are read.
+ * Connections are kept alive per (allow-list, origin) — connection-pool.ts
+ * says why that keeps the guard intact.
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { BridgeError, isBridgeError } from '../core/errors.js';
-import { type AllowList, assertLiteralAddressAllowed, guardedLookup } from './ssrf-guard.js';
+import { agentFor } from './connection-pool.js';
+import { type AllowList, assertLiteralAddressAllowed, guardedLookup, isBlockedAddress } from './ssrf-guard.js';
 
 export interface PostOptions {
   readonly timeoutMs: number;
@@ -23,11 +27,44 @@ export interface PostResponse {
 
 const MAX_RESPONSE_BYTES = 4096;
 
-export function postWebhook(
+/** Errors of writing into a kept-alive connection the receiver closed meanwhile. */
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
+/** Thrown inside `postOnce` when a reused connection turned out closed before any answer. */
+class StaleSocketError extends Error {
+  override readonly name = 'StaleSocketError';
+}
+
+export async function postWebhook(
   url: URL,
   body: string,
   headers: Readonly<Record<string, string>>,
   options: PostOptions,
+): Promise<PostResponse> {
+  try {
+    return await postOnce(url, body, headers, options, true);
+  } catch (error) {
+    // The receiver closed an idle kept-alive connection just as we reused it: nothing
+    // reached it (no answer), so one immediate try on a new connection is safe — and a
+    // receiver that did see it deduplicates on webhook-id anyway.
+    if (!(error instanceof StaleSocketError)) throw error;
+    return postOnce(url, body, headers, options, false);
+  }
+}
+
+/** Whether a reused socket's peer is still one the guard accepts (defence in depth: it was checked at connect). */
+function peerAllowed(socket: Socket, url: URL, allow: AllowList): boolean {
+  const address = socket.remoteAddress;
+  if (address === undefined) return false;
+  return allow.allowsHost(url.hostname) || allow.allowsAddress(address) || !isBlockedAddress(address);
+}
+
+function postOnce(
+  url: URL,
+  body: string,
+  headers: Readonly<Record<string, string>>,
+  options: PostOptions,
+  reuse: boolean,
 ): Promise<PostResponse> {
   return new Promise<PostResponse>((resolve, reject) => {
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && options.allowHttp)) {
@@ -43,9 +80,9 @@ export function postWebhook(
     const transport = url.protocol === 'https:' ? https : http;
     const request = transport.request(url, {
       method: 'POST',
+      // Every new connection resolves and checks again; a kept-alive one stays on the address checked when it opened.
       lookup: guardedLookup(options.allow) as never,
-      // No connection reuse across hosts' DNS answers: every request resolves and checks again.
-      agent: false,
+      agent: reuse ? agentFor(url, options.allow) : false,
       headers: {
         'content-type': 'application/json',
         'content-length': String(Buffer.byteLength(body)),
@@ -60,8 +97,22 @@ export function postWebhook(
         }),
       );
     }, options.timeoutMs);
+    let answered = false;
+    request.on('socket', (socket: Socket) => {
+      if (request.reusedSocket && !peerAllowed(socket, url, options.allow)) {
+        request.destroy(
+          new BridgeError('WEBHOOK_ERR_BLOCKED', `a kept-alive connection to ${url.host} is to a blocked address`, {
+            context: { host: url.host },
+          }),
+        );
+      }
+    });
     request.on('error', (error) => {
       clearTimeout(timer);
+      if (request.reusedSocket && !answered && STALE_SOCKET_CODES.has((error as NodeJS.ErrnoException).code ?? '')) {
+        reject(new StaleSocketError((error as NodeJS.ErrnoException).code));
+        return;
+      }
       reject(
         isBridgeError(error)
           ? error
@@ -73,6 +124,7 @@ export function postWebhook(
       );
     });
     request.on('response', (response) => {
+      answered = true;
       const chunks: Buffer[] = [];
       let size = 0;
       const done = () => {
