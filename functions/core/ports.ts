@@ -121,7 +121,10 @@ export interface StateStore {
    * `exists` (then nothing was written). Durable when it resolves.
    */
   recordMessage(record: MessageRecord, jobs: ReadonlyArray<DeliveryJob>): Promise<'created' | 'exists'>;
-  /** Re-points a record at a new uid after a UIDL reset (same content, new server identity). */
+  /**
+   * Re-points a record at a new uid after a UIDL reset (same content, new server identity), and its
+   * deliveries with it (their webhook-ids unchanged). Renaming to a uid already recorded fails and moves nothing.
+   */
   renameMessage(mailbox: string, fromUid: string, toUid: string, serverUidl: string | undefined): Promise<void>;
   markDeleted(mailbox: string, uids: ReadonlyArray<string>, at: number): Promise<void>;
   /** Records fetched before `before` and not deleted (leave-mode retention). */
