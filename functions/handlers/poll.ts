@@ -34,13 +34,16 @@ export const handler = async (event: SqsEvent, context: LambdaContext): Promise<
       const log = runtime.logger.child({ mailbox: mailbox.name });
       const deadline = Date.now() + Math.max(0, context.getRemainingTimeInMillis() - SAFETY_MS);
       const result = await pollMailbox(pollTargetOf(mailbox), polling.pollDeps(mailbox, log), { deadline });
-      const single = metrics.singleMetric();
-      single.addDimension('Mailbox', mailbox.name);
-      single.addMetric('MessagesFetched', MetricUnit.Count, result.fetched);
-      const bytes = metrics.singleMetric();
-      bytes.addDimension('Mailbox', mailbox.name);
-      bytes.addMetric('BytesFetched', MetricUnit.Bytes, result.bytes);
       if (result.fetched > 0) {
+        // Per-mailbox metrics only when mail came: every Mailbox dimension value is its own
+        // custom metric, billed per hour it receives data (docs/cost-model.md). Two zeros
+        // every 5 minutes from 10,000 idle mailboxes would cost more than everything else.
+        const single = metrics.singleMetric();
+        single.addDimension('Mailbox', mailbox.name);
+        single.addMetric('MessagesFetched', MetricUnit.Count, result.fetched);
+        const bytes = metrics.singleMetric();
+        bytes.addDimension('Mailbox', mailbox.name);
+        bytes.addMetric('BytesFetched', MetricUnit.Bytes, result.bytes);
         await runtime.sqs.send(
           new SendMessageCommand({ QueueUrl: deliveryQueueUrl, MessageBody: JSON.stringify({ kind: 'deliver-due' }) }),
         );
