@@ -1,0 +1,85 @@
+/**
+ * The soak, small and seeded, for CI: the same run as bench/soak.ts (see
+ * docs/soak.md) with fewer messages and higher fault rates so every fault kind
+ * fires, in local mode and in AWS mode (moto behind the fault proxy). Then one
+ * deliberately broken engine, to show the verification pass can fail.
+ *
+ * SOAK_SEED=<n> reruns a failing seed; the seed is in every failure message.
+ */
+import { describe, expect, it } from 'vitest';
+import { FAULT_KINDS, type FaultRates } from './fault-plan.js';
+import { outcomeLines, soakTable } from './report-table.js';
+import { runSoak, type SoakReport } from './run-soak.js';
+
+const SEED = Number(process.env.SOAK_SEED ?? 6_2026);
+
+const CI_RATES: FaultRates = {
+  retrDrop: 0.05,
+  retrStall: 0.03,
+  sysTemp: 0.05,
+  inUse: 0.1,
+  kill: 0.2,
+  deadline: 0.2,
+  aws: 0.04,
+  webhook: 0.15,
+  forceAfter: 4,
+};
+
+function expectPromisesKept(report: SoakReport): void {
+  const context = `seed ${report.seed} (rerun with SOAK_SEED=${report.seed})\n${soakTable([report])}\n${outcomeLines([report])}\n${report.crashDetails.join('\n')}\n${report.untyped.join('\n')}`;
+  expect(report.finished, `did not drain: ${context}`).toBe(true);
+  expect(report.verdict.lost, `lost: ${context}`).toEqual([]);
+  expect(report.verdict.deleBeforeDurable, `DELE before durable: ${context}`).toBe(0);
+  expect(report.verdict.duplicateIds, `duplicate ids: ${context}`).toBe(0);
+  expect(report.verdict.undelivered, `undelivered: ${context}`).toEqual([]);
+  expect(report.verdict.badSignatures, context).toBe(0);
+  expect(report.verdict.crashes, `crashes: ${context}`).toBe(0);
+  expect(report.untyped, `untyped errors: ${context}`).toEqual([]);
+  expect(report.deadJobs, context).toBe(0);
+  // Every message went through at least one RETR, and the faults made the engine fetch some again.
+  expect(report.retrs, context).toBeGreaterThan(report.verdict.messages);
+}
+
+describe('soak under faults (seeded)', () => {
+  it('local mode: no message lost, no early DELE, one webhook-id per (message, endpoint), no crash', async () => {
+    const report = await runSoak({
+      mode: 'local',
+      seed: SEED,
+      messages: 120,
+      batch: 40,
+      rates: CI_RATES,
+      maxRounds: 400,
+    });
+    expectPromisesKept(report);
+    const local = FAULT_KINDS.filter((k) => !k.startsWith('s3') && !k.startsWith('dynamodb') && !k.startsWith('aws'));
+    for (const kind of local) expect(report.faults.get(kind), `${kind} never fired, seed ${SEED}`).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('AWS mode (moto behind the fault proxy): the same promises with S3 and DynamoDB failing', async () => {
+    const report = await runSoak({ mode: 'aws', seed: SEED, messages: 40, batch: 20, rates: CI_RATES, maxRounds: 300 });
+    expectPromisesKept(report);
+    for (const kind of [
+      's3: 503 SlowDown',
+      'dynamodb: throttling',
+      'dynamodb: 5xx',
+      'aws: connection dropped',
+    ] as const) {
+      expect(report.faults.get(kind), `${kind} never fired, seed ${SEED}`).toBeGreaterThan(0);
+    }
+  }, 90_000);
+
+  it('the verification catches a broken engine: records skipped, then DELEd, shows as lost and early DELE', async () => {
+    const report = await runSoak({
+      mode: 'local',
+      seed: SEED,
+      messages: 20,
+      batch: 20,
+      rates: { retrDrop: 0, retrStall: 0, sysTemp: 0, inUse: 0, kill: 0, deadline: 0, aws: 0, webhook: 0 },
+      maxRounds: 3,
+      sabotage: 'skip-record',
+    });
+    expect(report.verdict.lost).toHaveLength(4);
+    expect(report.verdict.deleBeforeDurable).toBe(4);
+    expect(report.verdict.undelivered).toHaveLength(4 * 2);
+  }, 30_000);
+});
