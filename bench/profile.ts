@@ -27,7 +27,7 @@ import { connectOurs, rawIdleFloor } from './contenders.js';
 import { DELIVERY_OPTIONS, RECEIVER_SECRET, startReceiver } from './e2e-delivery.js';
 import { LEAVE_TARGET } from './local-poll.js';
 import { fillMailbox, mixedMessage, tinyMessage } from './mailbox.js';
-import { BENCH_DIR, fmt, REPO_DIR, removeDir, settle, table, tempDir, timed } from './support.js';
+import { BENCH_DIR, fmt, load, REPO_DIR, removeDir, settle, table, tempDir, timed } from './support.js';
 
 interface CallFrame {
   functionName: string;
@@ -102,13 +102,20 @@ async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 200 });
   await session.post('Profiler.start');
+  const cpuBefore = process.cpuUsage();
   const { ms, value } = await timed(fn);
+  const cpu = process.cpuUsage(cpuBefore);
   const { profile } = (await session.post('Profiler.stop')) as { profile: CpuProfile };
   session.disconnect();
   const out = path.join(BENCH_DIR, '.work', `${name}.cpuprofile`);
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(profile));
-  console.log(`\n${name}: ${fmt.ms(ms)} wall; profile in ${path.relative(REPO_DIR, out)}\n`);
+  // CPU time of this process is much less sensitive than wall time to other load on a shared machine.
+  console.log(
+    `\n${name}: ${fmt.ms(ms)} wall, ${fmt.ms((cpu.user + cpu.system) / 1000)} CPU ` +
+      `(user ${fmt.ms(cpu.user / 1000)}, sys ${fmt.ms(cpu.system / 1000)}), load ${load()}; ` +
+      `profile in ${path.relative(REPO_DIR, out)}\n`,
+  );
   console.log(summarise(profile));
   return value;
 }
