@@ -166,18 +166,31 @@ export const WebhookSchema = z
   )
   .transform((w) => ({ ...w, id: w.id ?? deriveWebhookId(w.url) }));
 
+/**
+ * The token endpoint, when not the provider's public one: a national cloud
+ * (login.microsoftonline.us, login.partner.microsoftonline.cn) or a corporate
+ * proxy. https only: the client secret or refresh token is sent there.
+ */
+const tokenUrl = () =>
+  z
+    .url({ protocol: /^https$/, error: 'expected an absolute https URL' })
+    .optional()
+    .meta({ description: "OAuth2 token endpoint (https). Default: the provider's public endpoint." });
+
 const microsoft = z.strictObject({
   provider: z.literal('microsoft'),
   tenantId: nonEmpty(),
   clientId: nonEmpty(),
   clientSecret: secretString(),
   scope: nonEmpty().default(DEFAULT_MICROSOFT_SCOPE),
+  tokenUrl: tokenUrl(),
 });
 const google = z.strictObject({
   provider: z.literal('google'),
   clientId: nonEmpty(),
   clientSecret: secretString(),
   refreshToken: secretString(),
+  tokenUrl: tokenUrl(),
 });
 const staticToken = z.strictObject({ provider: z.literal('static'), accessToken: secretString() });
 

@@ -124,6 +124,34 @@ describe('parseConfig: a valid mailbox', () => {
     expect(config.mailboxes[0]!.oauth2?.provider).toBe(oauth2.provider);
   });
 
+  it.each([
+    [{ provider: 'microsoft', tenantId: 't', clientId: 'c', clientSecret: 's3cr3t-value' }],
+    [{ provider: 'google', clientId: 'c', clientSecret: 's3cr3t-value', refreshToken: 'r3fr3sh-value' }],
+  ])('keeps an https oauth2.tokenUrl for the token source (%o)', (oauth2) => {
+    const tokenUrl = 'https://login.microsoftonline.us/tenant/oauth2/v2.0/token';
+    const { config, problems } = parseConfig({
+      mailboxes: [mailbox({ password: undefined, oauth2: { ...oauth2, tokenUrl } })],
+    });
+    expect(problems).toEqual([]);
+    expect(config.mailboxes[0]!.oauth2).toMatchObject({ tokenUrl });
+  });
+
+  it.each([
+    ['http://login.example.com/token', 'mailboxes[0].oauth2.tokenUrl: expected an absolute https URL'],
+    ['not a url', 'mailboxes[0].oauth2.tokenUrl: expected an absolute https URL'],
+    [42, 'mailboxes[0].oauth2.tokenUrl: expected an absolute https URL'],
+  ])('refuses oauth2.tokenUrl %o', (tokenUrl, message) => {
+    const oauth2 = { provider: 'microsoft', tenantId: 't', clientId: 'c', clientSecret: 's3cr3t-value', tokenUrl };
+    const { problems } = parseConfig({ mailboxes: [mailbox({ password: undefined, oauth2 })] });
+    expect(problems.map((p) => `${p.path}: ${p.message}`)).toEqual([message]);
+  });
+
+  it('has no oauth2.tokenUrl for a static token (nothing is fetched)', () => {
+    const oauth2 = { provider: 'static', accessToken: 'acc3ss-value', tokenUrl: 'https://example.com/token' };
+    const { problems } = parseConfig({ mailboxes: [mailbox({ password: undefined, oauth2 })] });
+    expect(problems).toEqual([{ path: 'mailboxes[0].oauth2.tokenUrl', message: 'unknown field' }]);
+  });
+
   it('defaults the Microsoft scope', () => {
     const oauth2 = { provider: 'microsoft', tenantId: 't', clientId: 'c', clientSecret: 'x' };
     const m = parseConfig({ mailboxes: [mailbox({ password: undefined, oauth2 })] }).config.mailboxes[0]!;
