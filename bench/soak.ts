@@ -74,6 +74,7 @@ const broken = reports.some(
     r.verdict.duplicateIds > 0 ||
     r.verdict.undelivered.length > 0 ||
     r.verdict.badSignatures > 0 ||
+    r.verdict.retryAfterIgnored > 0 ||
     r.verdict.crashes > 0 ||
     r.untyped.length > 0,
 );

@@ -25,6 +25,7 @@ export function soakTable(reports: ReadonlyArray<SoakReport>): string {
     ['webhook requests', ...reports.map((r) => String(r.webhookRequests))],
     ['webhook retries (same id again)', ...reports.map((r) => String(r.webhookRetries))],
     ['accepted again after a timeout', ...reports.map((r) => String(r.verdict.redelivered))],
+    ['retried sooner than Retry-After', ...reports.map((r) => String(r.verdict.retryAfterIgnored))],
     ['sent to the 410 endpoint after its 410', ...reports.map((r) => String(r.verdict.afterGone))],
     ['drained before the round limit', ...reports.map((r) => (r.finished ? 'yes' : 'NO'))],
     ['wall time', ...reports.map((r) => `${(r.elapsedMs / 1000).toFixed(1)} s`)],

@@ -6,10 +6,18 @@
  *
  * SOAK_SEED=<n> reruns a failing seed; the seed is in every failure message.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { webhookIdFor } from '../../functions/core/webhook-id.js';
+import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
+import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
 import { FAULT_KINDS, type FaultRates } from './fault-plan.js';
 import { outcomeLines, soakTable } from './report-table.js';
 import { runSoak, type SoakReport } from './run-soak.js';
+import { verifySoak } from './verify.js';
+import type { ReceivedWebhook } from './webhook-receivers.js';
 
 const SEED = Number(process.env.SOAK_SEED ?? 6_2026);
 
@@ -36,6 +44,7 @@ function expectPromisesKept(report: SoakReport): void {
   expect(report.verdict.crashes, `crashes: ${context}`).toBe(0);
   expect(report.untyped, `untyped errors: ${context}`).toEqual([]);
   expect(report.deadJobs, context).toBe(0);
+  expect(report.verdict.retryAfterIgnored, `Retry-After ignored: ${context}`).toBe(0);
   // Every message went through at least one RETR, and the faults made the engine fetch some again.
   expect(report.retrs, context).toBeGreaterThan(report.verdict.messages);
 }
@@ -82,4 +91,44 @@ describe('soak under faults (seeded)', () => {
     expect(report.verdict.deleBeforeDurable).toBe(4);
     expect(report.verdict.undelivered).toHaveLength(4 * 2);
   }, 30_000);
+
+  it('the verification counts a second webhook-id, an early retry after 429 and a bad signature', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-soak-verify-'));
+    const state = new SqliteStateStore(path.join(dir, 'state.db'));
+    try {
+      const id = (uid: string, endpoint: string) => webhookIdFor('soak', uid, endpoint);
+      const at = 1_000_000;
+      const log: ReceivedWebhook[] = [
+        { endpoint: 'hook-a', webhookId: id('u1', 'hook-a'), uid: 'u1', answer: 429, signatureOk: true, at },
+        { endpoint: 'hook-a', webhookId: id('u1', 'hook-a'), uid: 'u1', answer: 200, signatureOk: true, at: at + 50 },
+        { endpoint: 'hook-a', webhookId: 'msg_other', uid: 'u2', answer: 200, signatureOk: false, at },
+      ];
+      const verdict = await verifySoak({
+        mailbox: 'soak',
+        messages: [
+          { uidl: 'u1', sha256: 'a'.repeat(64) },
+          { uidl: 'u2', sha256: 'b'.repeat(64) },
+        ],
+        onServer: new Set(['u1', 'u2']),
+        state,
+        store: new FolderRawStore(path.join(dir, 'mail')),
+        log,
+        normalEndpoints: ['hook-a'],
+        goneEndpoint: 'hook-gone',
+        goneAt: undefined,
+        audit: { dele: 0, early: [] },
+        crashes: 0,
+      });
+      expect(verdict).toMatchObject({
+        lost: [],
+        duplicateIds: 1,
+        retryAfterIgnored: 1,
+        badSignatures: 1,
+        undelivered: [],
+      });
+    } finally {
+      await state.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -27,6 +27,8 @@ export interface Verdict {
   readonly badSignatures: number;
   /** Requests the gone endpoint got after its first 410 (only ones already in flight should arrive). */
   readonly afterGone: number;
+  /** Retries sooner than a 429's `Retry-After: 1` allowed (100 ms of slack for the gap between signing and arrival). */
+  readonly retryAfterIgnored: number;
   /** Requests answered 2xx more than once for the same webhook-id (allowed: at-least-once after a timeout). */
   readonly redelivered: number;
   readonly crashes: number;
@@ -83,6 +85,12 @@ export async function verifySoak(input: {
   }
   for (const pairs of pairsById.values()) if (pairs.size > 1) duplicateIds += pairs.size - 1;
 
+  let retryAfterIgnored = 0;
+  for (const entries of byPair.values()) {
+    for (let i = 1; i < entries.length; i += 1) {
+      if (entries[i - 1]!.answer === 429 && entries[i]!.at - entries[i - 1]!.at < 900) retryAfterIgnored += 1;
+    }
+  }
   const afterGone =
     input.goneAt === undefined
       ? 0
@@ -95,6 +103,7 @@ export async function verifySoak(input: {
     undelivered,
     badSignatures: input.log.filter((e) => !e.signatureOk).length,
     afterGone,
+    retryAfterIgnored,
     redelivered,
     crashes: input.crashes,
   };
