@@ -48,17 +48,23 @@ console.log(
     .join(' ')}`,
 );
 for (const mode of modes) {
-  reports.push(
-    await runSoak({
-      mode,
-      seed,
-      messages,
-      batch: 50,
-      rates: RATES,
-      maxRounds: Math.ceil(messages / 50) * 20 + 200,
-      progress: (line) => console.error(line),
-    }),
-  );
+  const report = await runSoak({
+    mode,
+    seed,
+    messages,
+    batch: 50,
+    rates: RATES,
+    maxRounds: Math.ceil(messages / 50) * 20 + 200,
+    progress: (line) => console.error(line),
+  });
+  reports.push(report);
+  // Each mode's table as soon as it is done (a long AWS run must not hide the local result).
+  if (modes.length > 1)
+    console.error(
+      `${soakTable([report])}\n${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
 }
 console.log(soakTable(reports));
 console.log(outcomeLines(reports));
