@@ -21,7 +21,7 @@ export interface DeleAudit {
 
 export function pop3Faults(
   plan: FaultPlan,
-  mailbox: Mailbox,
+  mailbox: () => Mailbox,
   isDurable: (uidl: string, sha256: string) => boolean,
   sha256Of: (uidl: string) => string,
   audit: DeleAudit,
@@ -52,7 +52,7 @@ export function pop3Faults(
         audit.dele += 1;
         // Sessions run one at a time and the maildrop only shrinks on a successful QUIT,
         // so the live list is this session's numbering (RFC 1939 §5).
-        const message = mailbox.messages[Number(command.args) - 1];
+        const message = mailbox().messages[Number(command.args) - 1];
         if (message !== undefined && !isDurable(message.uidl, sha256Of(message.uidl))) {
           audit.early.push({ uidl: message.uidl, session: command.session });
         }
@@ -61,7 +61,7 @@ export function pop3Faults(
     },
     body: (command) => {
       if (command.verb !== 'RETR') return undefined;
-      const size = mailbox.messages[Number(command.args) - 1]?.body.length ?? 1;
+      const size = mailbox().messages[Number(command.args) - 1]?.body.length ?? 1;
       if (plan.chance('pop3-body-drop', rates.retrDrop)) {
         plan.count('pop3: connection dropped mid-RETR');
         return { dropAfterBodyBytes: plan.int('pop3-body-at', 0, size - 1), reset: plan.chance('pop3-rst', 0.5) };

@@ -156,29 +156,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     });
     cleanups.push(() => receivers.close());
 
-    // The maildrop the fault hooks look at; set once the server has made it.
-    const box: { mailbox?: Mailbox } = {};
     const audit: DeleAudit = { dele: 0, early: [] };
+    // Set below, once the backend exists; no DELE can arrive before the first poll.
     let isDurable: (uid: string, sha256: string) => boolean = () => false;
-    const hooks = () =>
-      pop3Faults(
-        plan,
-        box.mailbox!,
-        (uid, sha) => isDurable(uid, sha),
-        (uid) => shaOf.get(uid) ?? '',
-        audit,
-      );
-    let faultHooks: ReturnType<typeof hooks> | undefined;
     const password = `soak-${options.seed}-pw`;
-    const server = await startScriptedServer({
-      users: [{ username: 'soak', password }],
-      faults: {
-        override: (c) => faultHooks?.override?.(c),
-        body: (c) => (typeof faultHooks?.body === 'function' ? faultHooks.body(c) : undefined),
-      },
-    });
-    box.mailbox = server.mailbox;
-    faultHooks = hooks();
+    // The hooks need the server's maildrop, which exists only once the server does.
+    let maildrop: Mailbox | undefined;
+    const faults = pop3Faults(
+      plan,
+      () => maildrop!,
+      (uid, sha) => isDurable(uid, sha),
+      (uid) => shaOf.get(uid) ?? '',
+      audit,
+    );
+    const server = await startScriptedServer({ users: [{ username: 'soak', password }], faults });
+    maildrop = server.mailbox;
     cleanups.push(() => server.close());
 
     const rawConfig = {
