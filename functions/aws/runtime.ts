@@ -94,6 +94,11 @@ export function isParameterNotFound(error: unknown): boolean {
   return false;
 }
 
+/** How long dispatch keeps the decrypted list of mailboxes: the default poll interval. */
+export const LIST_MAX_AGE_S = 300;
+/** How long poll and deliver keep one mailbox's config: edits and removals apply within a minute. */
+export const MAILBOX_MAX_AGE_S = 60;
+
 export interface AwsRuntime {
   readonly env: HandlerEnv;
   /** The shared SDK clients (poll and deliver build their S3 raw store on `clients.s3`). */
@@ -149,18 +154,32 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
     }
     return [...parsed.config.mailboxes];
   };
-  /** All mailboxes (GetParametersByPath: dispatch's permission). */
+  /**
+   * All mailboxes (GetParametersByPath: dispatch's permission), cached for
+   * LIST_MAX_AGE_S. Every decrypted parameter is a KMS request: re-reading
+   * 10,000 configs on each one-minute dispatch was $0.13 per mailbox-month of
+   * KMS alone (docs/cost-model.md). Dispatch only learns names, `enabled` and
+   * intervals from them; poll and deliver read their own mailbox fresh (below),
+   * so an edit or a removal still takes effect within a minute where it matters,
+   * and a new mailbox gets its first poll at most one interval late.
+   */
   const mailboxes = async (): Promise<MailboxConfig[]> =>
     parseMailboxes(
-      (await ssm.getMultiple(env.mailboxPath, { decrypt: true, maxAge: 60, throwOnTransformError: false })) ?? {},
+      (await ssm.getMultiple(env.mailboxPath, {
+        decrypt: true,
+        maxAge: LIST_MAX_AGE_S,
+        throwOnTransformError: false,
+      })) ?? {},
     );
   /** One mailbox by name (GetParameter on its own parameter: poll's and deliver's permission). */
   const mailbox = async (name: string): Promise<MailboxConfig | undefined> => {
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) return undefined;
-    const value = await ssm.get(`${env.mailboxPath}${name}`, { decrypt: true, maxAge: 60 }).catch((error: unknown) => {
-      if (isParameterNotFound(error)) return undefined;
-      throw error;
-    });
+    const value = await ssm
+      .get(`${env.mailboxPath}${name}`, { decrypt: true, maxAge: MAILBOX_MAX_AGE_S })
+      .catch((error: unknown) => {
+        if (isParameterNotFound(error)) return undefined;
+        throw error;
+      });
     if (value === undefined) return undefined;
     return parseMailboxes({ [name]: value }).find((m) => m.name === name);
   };
