@@ -104,6 +104,44 @@ export const nearGrammar = fc.oneof(
     .map((parts) => parts.join('')),
 );
 
+/** Status lines that mostly follow RFC 1939 §3 / RFC 2449 §8 (indicator, optional [CODE], text), so the accepting paths are searched too. */
+export const statusLines = fc.oneof(
+  nearGrammar,
+  fc
+    .tuple(
+      fc.constantFrom('+OK', '-ERR', '+', '+ok', '-err'),
+      fc.constantFrom(' ', '', '  ', '\t'),
+      fc.option(
+        fc.constantFrom('[SYS/TEMP]', '[SYS/PERM]', '[IN-USE]', '[LOGIN-DELAY]', '[AUTH]', '[FOO/BAR]', '[', '[]'),
+        {
+          nil: '',
+        },
+      ),
+      fc.oneof(
+        fc.string({ maxLength: 40 }),
+        fc.constantFrom('', ' ', '<1896.697170952@dbc.mtview.ca.us>', 'ready <a@b>'),
+      ),
+    )
+    .map(([indicator, gap, code, text]) => `${indicator}${gap}${code}${code ? ' ' : ''}${text}`),
+);
+
+/** STAT, LIST and UIDL lines (RFC 1939 §5, §7): numbers and unique-ids, near and over the limits. */
+export const scanListingLines = fc.oneof(
+  nearGrammar,
+  fc
+    .tuple(
+      fc.oneof(fc.nat().map(String), fc.constantFrom('0', '-1', '01', '9007199254740993', '1e3', '', ' 1')),
+      fc.constantFrom(' ', '  ', '\t', ''),
+      fc.oneof(
+        fc.nat().map(String),
+        fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 80 }),
+        fc.constantFrom('x'.repeat(71), 'uid with space', '\u00e9t\u00e9', '99999999999999999999'),
+      ),
+      fc.constantFrom('', ' ', ' extra'),
+    )
+    .map(([a, gap, b, tail]) => `${a}${gap}${b}${tail}`),
+);
+
 /** Wire fragments for the reply reader: status lines, terminators, dots and binary noise. */
 export const replyFragments = fc
   .array(

@@ -42,7 +42,9 @@ import {
   nearGrammar,
   referenceStuff,
   replyFragments,
+  scanListingLines,
   split,
+  statusLines,
 } from './arbitraries.js';
 
 /** A wrong result on a given input: a failed property, not a crash. */
@@ -94,7 +96,7 @@ const statusLine: FuzzTarget = {
   perInputMs: 100,
   typedCodes: POP3_PARSE_CODES,
   open: async () => ({
-    arbitrary: nearGrammar,
+    arbitrary: statusLines,
     run(line: string) {
       const status = parseStatusLine(line);
       check(typeof parseGreeting(status).text === 'string', 'parseGreeting returned no text');
@@ -109,7 +111,7 @@ const statListUidl: FuzzTarget = {
   perInputMs: 100,
   typedCodes: POP3_PARSE_CODES,
   open: async () => ({
-    arbitrary: fc.tuple(fc.constantFrom('stat', 'list', 'uidl'), nearGrammar, fc.integer({ min: 0, max: 600 })),
+    arbitrary: fc.tuple(fc.constantFrom('stat', 'list', 'uidl'), scanListingLines, fc.integer({ min: 0, max: 600 })),
     run([which, line, maxUidl]: [string, string, number]) {
       if (which === 'stat') {
         const { count, size } = parseStat(line);
