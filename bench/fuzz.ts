@@ -1,6 +1,6 @@
 /**
  * The fuzz run: every target in test/fuzz/targets.ts with a printed seed, ≥ 100,000 inputs in total, a time
- * bound per input and the peak memory of the process. Exits 1 on any uncaught exception, hang, property
+ * bound per input (and a watchdog thread for a loop that never returns) and the peak memory of the process. Exits 1 on any uncaught exception, hang, property
  * violation or a peak RSS over the bound. The CI slice (test/fuzz/fuzz.test.ts) runs the same targets with
  * fewer inputs.
  *
@@ -10,6 +10,7 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { type FuzzResult, passed, runFuzzTarget } from '../test/fuzz/runner.js';
 import { FUZZ_TARGETS } from '../test/fuzz/targets.js';
 
@@ -35,9 +36,36 @@ console.log(
     .join(' ')}`,
 );
 
+/**
+ * A synchronous infinite loop blocks this thread's timers, so the per-input bound cannot see it: a watchdog on
+ * its own thread reads a shared progress counter and, when no input has started for STALL_MS, names the target,
+ * reports the hang and kills the process (exit status 137: a failure).
+ */
+const STALL_MS = 60_000;
+const progress = new Int32Array(new SharedArrayBuffer(8)); // [inputs started, target index]
+const watchdog = new Worker(
+  `const { workerData: { progress, names, stallMs } } = require('node:worker_threads');
+   const { writeSync } = require('node:fs');
+   let seen = -1, since = Date.now();
+   setInterval(() => {
+     const now = Atomics.load(progress, 0);
+     if (now !== seen) { seen = now; since = Date.now(); return; }
+     if (Date.now() - since < stallMs) return;
+     writeSync(2, 'FAIL hang: no new input for ' + stallMs / 1000 + ' s in target "' + names[Atomics.load(progress, 1)] + '" after ' + now + ' inputs in all\\n');
+     process.kill(process.pid, 'SIGKILL');
+   }, 1000);`,
+  { eval: true, workerData: { progress, names: targets.map((t) => t.name), stallMs: STALL_MS } },
+);
+watchdog.unref();
+
 const results: FuzzResult[] = [];
-for (const target of targets) {
-  const result = await runFuzzTarget(target, { seed, numRuns: Math.max(1, Math.round(target.benchRuns * scale)) });
+for (const [index, target] of targets.entries()) {
+  Atomics.store(progress, 1, index);
+  const result = await runFuzzTarget(target, {
+    seed,
+    numRuns: Math.max(1, Math.round(target.benchRuns * scale)),
+    onInput: () => Atomics.add(progress, 0, 1),
+  });
   results.push(result);
   console.log(
     `  ${result.target}: ${result.inputs} inputs in ${(result.ms / 1000).toFixed(1)} s, peak RSS ${mib(result.peakRssBytes)} MiB`,

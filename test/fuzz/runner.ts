@@ -13,6 +13,8 @@ import { type FuzzTarget, FuzzViolation } from './targets.js';
 export interface FuzzOptions {
   readonly seed: number;
   readonly numRuns: number;
+  /** Called as each input starts (bench/fuzz.ts feeds its watchdog with it). */
+  readonly onInput?: () => void;
 }
 
 export interface FuzzResult {
@@ -34,8 +36,9 @@ const HUNG = Symbol('hung');
 
 /**
  * A synchronous target cannot be interrupted from the same thread, so its time is measured after the fact: an
- * input that takes longer than the bound counts as a hang (a super-linear blow-up shows up here). An
- * asynchronous target is raced against a timer, so an input that never settles is a hang, not a stuck run.
+ * input that takes longer than the bound counts as a hang (a super-linear blow-up shows up here); one that never
+ * returns is caught by the watchdog thread of bench/fuzz.ts. An asynchronous target is raced against a timer,
+ * so an input that never settles is a hang, not a stuck run.
  */
 async function withinBound(work: () => void | Promise<void>, ms: number): Promise<typeof HUNG | undefined> {
   const started = performance.now();
@@ -77,6 +80,7 @@ export async function runFuzzTarget(target: FuzzTarget, options: FuzzOptions): P
     await fc.check(
       fc.asyncProperty(opened.arbitrary, async (input) => {
         counts.inputs += 1;
+        options.onInput?.();
         try {
           const outcome = await withinBound(() => opened.run(input), target.perInputMs);
           if (outcome === HUNG) note('hangs', input, `no result within ${target.perInputMs} ms`);
