@@ -42,7 +42,7 @@ Commands:
 
 Options:
   -c, --config FILE   config file (default: $POP3_BRIDGE_CONFIG or ./pop3-bridge.yaml|.yml|.json)
-      --json          machine-readable output (check, ls, poll, status, demo)
+      --json          machine-readable output (check, ls, poll, status, deliver, deliveries, replay, demo)
       --force         poll even if a mailbox is backing off after errors
       --no-deliver    poll: store and queue only, send nothing
       --status S      deliveries: filter by status
