@@ -22,7 +22,9 @@
  *
  * Few messages per mailbox on purpose: an idle poll reads no per-message state
  * (measured: no S3 and no per-uid DynamoDB read), and first fetches of a few
- * hundred messages in all made moto answer TransactWriteItems with 500s.
+ * hundred messages in all hit a moto 5.2 race (TransactWriteItems deep-copies
+ * the table while a concurrent write changes it: HTTP 500, "dictionary changed
+ * size during iteration" in moto's log).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
