@@ -1,0 +1,71 @@
+/**
+ * What goes into each Lambda bundle, from esbuild's metafile with the CDK
+ * construct's own options: each handler carries only what it uses. Guards
+ * the per-handler runtime split (functions/aws/{runtime,poll-runtime,
+ * delivery-runtime}.ts) and the tree-shaken zod import, which took dispatch
+ * from 1183 kB to 775 kB. Sizes and init times are measured by
+ * bench/handlers-cold-init.ts, not asserted here.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { build, type Metafile } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLING } from '../../infra/constructs/bridge-function.js';
+import { esbuildOptionsFrom, HANDLER_NAMES, type HandlerName, handlerEntry } from '../support/bundle-handlers.js';
+
+let dir: string;
+const inputs = {} as Record<HandlerName, ReadonlyArray<string>>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-bundle-contents-'));
+  await Promise.all(
+    HANDLER_NAMES.map(async (name) => {
+      const options = esbuildOptionsFrom(BUNDLING, handlerEntry(name), path.join(dir, name));
+      const result = await build({ ...options, metafile: true });
+      const outputs = Object.values((result.metafile as Metafile).outputs);
+      const bundle = outputs.find((o) => o.entryPoint !== undefined);
+      if (bundle === undefined) throw new Error(`no entry output for ${name}`);
+      // Only modules that left code in the bundle (tree-shaken ones have 0 bytes).
+      inputs[name] = Object.entries(bundle.inputs)
+        .filter(([, input]) => input.bytesInOutput > 0)
+        .map(([file]) => file);
+    }),
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const has = (name: HandlerName, pattern: RegExp) => inputs[name].some((file) => pattern.test(file));
+
+describe('handler bundles carry only what their handler uses', () => {
+  it('dispatch has no POP3 client, OAuth2 token source, upload code or MIME parser', () => {
+    expect(has('dispatch', /^functions\/aws\/runtime\.ts$/)).toBe(true);
+    expect(has('dispatch', /^functions\/pop3\//)).toBe(false);
+    expect(has('dispatch', /^functions\/core\/oauth\//)).toBe(false);
+    expect(has('dispatch', /node_modules\/@aws-sdk\/lib-storage\//)).toBe(false);
+    expect(has('dispatch', /node_modules\/mailparser\//)).toBe(false);
+  });
+
+  it('poll has the POP3 client and uploads, but no MIME parser or webhook delivery', () => {
+    expect(has('poll', /^functions\/pop3\/client\.ts$/)).toBe(true);
+    expect(has('poll', /node_modules\/@aws-sdk\/lib-storage\//)).toBe(true);
+    expect(has('poll', /node_modules\/mailparser\//)).toBe(false);
+    expect(has('poll', /^functions\/delivery\//)).toBe(false);
+  });
+
+  it('deliver has the MIME parser and delivery, but no POP3 client', () => {
+    expect(has('deliver', /node_modules\/mailparser\//)).toBe(true);
+    expect(has('deliver', /^functions\/delivery\/delivery-engine\.ts$/)).toBe(true);
+    expect(has('deliver', /^functions\/pop3\//)).toBe(false);
+  });
+
+  it.each(HANDLER_NAMES)('%s has zod without its other locales (the namespace import is tree-shaken)', (name) => {
+    expect(has(name, /node_modules\/zod\/v4\/core\/schemas\.js$/)).toBe(true);
+    // `import { z }` pulled all ~40 locales (≈ 360 kB); zod's default English one stays.
+    expect(has(name, /node_modules\/zod\/v4\/locales\/en\.js$/)).toBe(true);
+    expect(inputs[name].filter((file) => /node_modules\/zod\/v4\/locales\/(?!en\.js$)/.test(file))).toEqual([]);
+  });
+});
