@@ -13,15 +13,24 @@
  * and which makes Node read and parse the source map at import.
  *
  * Targets (issue 5): bundle ≤ 1 MB, cold module-init ≤ 200 ms, on this machine.
+ * Also prints what each bundle is made of (esbuild's metafile, same options),
+ * so a size change can be traced to a package group.
  *
  *   npx tsx bench/handlers-cold-init.ts [--n 5] [--summary FILE]
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { build, type Metafile } from 'esbuild';
+import { BUNDLING } from '../infra/constructs/bridge-function.js';
 import {
   bundleHandlers,
+  esbuildOptionsFrom,
   HANDLER_NAMES,
   type HandlerBundle,
   type HandlerName,
+  handlerEntry,
 } from '../test/support/bundle-handlers.js';
 import {
   machineLine,
@@ -98,6 +107,39 @@ interface Measured {
   readonly samples: ReadonlyArray<number>;
 }
 
+/** Package groups for the contents table: what a size change is traced to. */
+const GROUPS: ReadonlyArray<readonly [string, RegExp]> = [
+  ['AWS SDK', /node_modules\/(@aws-sdk|@smithy|@aws-crypto|fast-xml-parser|strnum|tslib|bowser)\//],
+  ['Powertools', /node_modules\/@aws-lambda-powertools\//],
+  ['zod', /node_modules\/zod\//],
+  [
+    'MIME stack',
+    /node_modules\/(mailparser|iconv-lite|libmime|libqp|libbase64|encoding-japanese|he|entities|htmlparser2|html-to-text|@zone-eu|tlds|linkify-it|uc\.micro|nodemailer|punycode\.js|parseley|selderee|@selderee|leac|peberminta|deepmerge|dom-serializer|domhandler|domutils|domelementtype)\//,
+  ],
+  ['our code', /^functions\//],
+];
+
+async function bundleContents(): Promise<Map<HandlerName, Map<string, number>>> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-bundle-contents-'));
+  try {
+    const contents = new Map<HandlerName, Map<string, number>>();
+    for (const name of HANDLER_NAMES) {
+      const options = esbuildOptionsFrom(BUNDLING, handlerEntry(name), path.join(dir, name));
+      const result = await build({ ...options, metafile: true });
+      const output = Object.values((result.metafile as Metafile).outputs).find((o) => o.entryPoint !== undefined);
+      const groups = new Map<string, number>();
+      for (const [file, input] of Object.entries(output?.inputs ?? {})) {
+        const group = GROUPS.find(([, pattern]) => pattern.test(file))?.[0] ?? 'other';
+        groups.set(group, (groups.get(group) ?? 0) + input.bytesInOutput);
+      }
+      contents.set(name, groups);
+    }
+    return contents;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 const args = parseArgs();
 const runs = args.n ?? 5;
 const kb = (bytes: number) => `${(bytes / 1000).toFixed(0)} kB`;
@@ -155,6 +197,16 @@ try {
   console.log(machineLine());
   console.log(table(headers, rows));
   for (const m of measured) console.log(`  ${m.name} init samples (maps on): ${m.samples.map(ms).join(', ')}`);
+
+  const contents = await bundleContents();
+  const groupNames = [...GROUPS.map(([group]) => group), 'other'];
+  console.log('\nWhat each bundle is made of (bytes in the minified output, esbuild metafile)');
+  console.log(
+    table(
+      ['handler', ...groupNames],
+      HANDLER_NAMES.map((name) => [name, ...groupNames.map((group) => kb(contents.get(name)?.get(group) ?? 0))]),
+    ),
+  );
 
   const summary: SummaryRow[] = measured.flatMap((m) => [
     {
