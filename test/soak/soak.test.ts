@@ -5,6 +5,8 @@
  * deliberately broken engine, to show the verification pass can fail.
  *
  * SOAK_SEED=<n> reruns a failing seed; the seed is in every failure message.
+ * About 40 s in all on a quiet machine; the timeouts leave room for a loaded one
+ * (kill children start a Node process each, moto is one Python process).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -62,7 +64,7 @@ describe('soak under faults (seeded)', () => {
     expectPromisesKept(report);
     const local = FAULT_KINDS.filter((k) => !k.startsWith('s3') && !k.startsWith('dynamodb') && !k.startsWith('aws'));
     for (const kind of local) expect(report.faults.get(kind), `${kind} never fired, seed ${SEED}`).toBeGreaterThan(0);
-  }, 60_000);
+  }, 120_000);
 
   it('AWS mode (moto behind the fault proxy): the same promises with S3 and DynamoDB failing', async () => {
     const report = await runSoak({ mode: 'aws', seed: SEED, messages: 40, batch: 20, rates: CI_RATES, maxRounds: 300 });
@@ -75,7 +77,7 @@ describe('soak under faults (seeded)', () => {
     ] as const) {
       expect(report.faults.get(kind), `${kind} never fired, seed ${SEED}`).toBeGreaterThan(0);
     }
-  }, 90_000);
+  }, 180_000);
 
   it('the verification catches a broken engine: records skipped, then DELEd, shows as lost and early DELE', async () => {
     const report = await runSoak({
