@@ -4,7 +4,9 @@
  * violation or a peak RSS over the bound. The CI slice (test/fuzz/fuzz.test.ts) runs the same targets with
  * fewer inputs.
  *
- *   npx tsx bench/fuzz.ts [--seed N] [--quick] [--only <substring>]
+ *   npx tsx bench/fuzz.ts [--seed N] [--quick] [--only <substring>] [--summary FILE]
+ *
+ * `--summary` writes the row `npm run bench` (bench/run.ts) puts in its table.
  *
  * POP3 and SASL targets need no Dovecot; the MIME target writes to a temp dir it removes.
  */
@@ -13,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { type FuzzResult, passed, runFuzzTarget } from '../test/fuzz/runner.js';
 import { FUZZ_TARGETS } from '../test/fuzz/targets.js';
+import { writeSummary } from './support.js';
 
 /** Bounded memory: parsers stream or cap, so the whole run must stay far below a Lambda's 1 GiB. */
 const MAX_RSS_BYTES = 512 * 1024 * 1024;
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
+    summary: { type: 'string' },
   },
 });
 const seed = values.seed !== undefined ? Number(values.seed) : Date.now() % 2 ** 31;
@@ -132,4 +136,22 @@ if (!values.quick && values.only === undefined && sum((r) => r.inputs) < 100_000
   failed = true;
   console.error(`FAIL only ${sum((r) => r.inputs)} inputs; the run must reach 100,000`);
 }
+const bad = sum((r) => r.uncaught) + sum((r) => r.hangs) + sum((r) => r.violations);
+await writeSummary(
+  { quick: values.quick, summaryFile: values.summary, n: undefined },
+  [
+    {
+      bench: 'fuzz',
+      figure: `inputs over ${results.length} targets (seed ${seed}): uncaught / hangs / violations; peak RSS`,
+      value: `${sum((r) => r.inputs)}: ${sum((r) => r.uncaught)} / ${sum((r) => r.hangs)} / ${sum((r) => r.violations)}; ${mib(peakRss)} MiB`,
+      target: '≥ 100,000 inputs, 0 / 0 / 0, ≤ 512 MiB',
+      met: !failed && bad === 0,
+    },
+  ],
+  [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => ' --- ').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n'),
+);
 process.exit(failed ? 1 : 0);

@@ -20,6 +20,8 @@ const BENCHES = [
   'e2e-delivery',
   'rss-delivery',
   'handlers-cold-init',
+  'cost-model',
+  'fuzz',
 ] as const;
 /** A bound on one benchmark; the full idle-poll (100,000 messages, three first runs) is the longest. */
 const BENCH_TIMEOUT_MS = 60 * 60_000;
