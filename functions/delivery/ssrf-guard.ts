@@ -34,6 +34,12 @@ const BLOCKED_V4: ReadonlyArray<[string, number]> = [
 const BLOCKED_V6: ReadonlyArray<[string, number]> = [
   ['::', 128], // unspecified
   ['::1', 128], // loopback
+  // IPv4-compatible (`::a.b.c.d`, RFC 4291 §2.5.5.1): deprecated, never routed publicly, and some stacks
+  // still turn it into the embedded IPv4 (`::127.0.0.1` reaching loopback). Refused whole.
+  ['::', 96],
+  // IPv4-translated (`::ffff:0:a.b.c.d`, RFC 2765 §2.1, SIIT): only meaningful inside a translator, which
+  // would forward to the embedded IPv4 — possibly a private one. Refused whole.
+  ['::ffff:0:0:0', 96],
   ['64:ff9b::', 96], // NAT64 (embeds IPv4: checked separately too)
   ['64:ff9b:1::', 48], // local-use NAT64
   ['100::', 64], // discard

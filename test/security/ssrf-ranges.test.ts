@@ -33,6 +33,8 @@ const BLOCKED_V4: ReadonlyArray<[string, string, string, string]> = [
 const BLOCKED_V6: ReadonlyArray<[string, string, string, string]> = [
   ['::/128', '::', '::', 'unspecified'],
   ['::1/128', '::1', '::1', 'loopback'],
+  ['::/96', '::0.0.0.0', '::255.255.255.255', 'IPv4-compatible, deprecated (RFC 4291 §2.5.5.1)'],
+  ['::ffff:0:0:0/96', '::ffff:0:0.0.0.0', '::ffff:0:255.255.255.255', 'IPv4-translated (RFC 2765 §2.1)'],
   ['::ffff:0:0/96', '::ffff:0.0.0.0', '::ffff:255.255.255.255', 'IPv4-mapped: refused by the embedded IPv4 ends'],
   ['64:ff9b::/96', '64:ff9b::', '64:ff9b::ffff:ffff', 'NAT64 well-known prefix (RFC 6052)'],
   ['64:ff9b:1::/48', '64:ff9b:1::', '64:ff9b:1:ffff:ffff:ffff:ffff:ffff', 'local-use NAT64 (RFC 8215)'],
@@ -108,6 +110,16 @@ describe('SSRF guard: both ends of every blocked range', () => {
   it('NAT64 of a public IPv4 is refused too (the whole well-known prefix is blocked)', () => {
     expect(isBlockedAddress('64:ff9b::808:808')).toBe(true);
     expect(isBlockedAddress('64:ff9b::8.8.8.8')).toBe(true);
+  });
+
+  it('IPv4-compatible and IPv4-translated forms of a PUBLIC IPv4 are refused too (whole ranges blocked)', () => {
+    for (const form of ['::8.8.8.8', '::808:808', '0:0:0:0:0:0:808:808', '::ffff:0:8.8.8.8', '::ffff:0:808:808']) {
+      expect(isBlockedAddress(form), form).toBe(true);
+    }
+    // …and of the loopback and metadata addresses, which a lenient stack could turn back into IPv4.
+    for (const form of ['::127.0.0.1', '::7f00:1', '::169.254.169.254', '::ffff:0:127.0.0.1', '::ffff:0:a9fe:a9fe']) {
+      expect(isBlockedAddress(form), form).toBe(true);
+    }
   });
 
   it('anything that is not an IP address is refused', () => {
