@@ -27,7 +27,15 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { BridgeError, isBridgeError } from '../core/errors.js';
-import type { DeliveryJob, DeliveryStatus, MailboxState, MessageRecord, StateStore } from '../core/ports.js';
+import type {
+  DeliveryJob,
+  DeliveryPatch,
+  DeliveryStatus,
+  DeliveryUpdate,
+  MailboxState,
+  MessageRecord,
+  StateStore,
+} from '../core/ports.js';
 import { decodeKnownUids, encodeKnownUids } from './known-uids.js';
 import { KNOWN_UIDS_PREFIX, TABLE_SCHEMA } from './table-schema.js';
 
@@ -50,7 +58,6 @@ export interface StateStoreStats {
 }
 
 type Item = Record<string, unknown>;
-type DeliveryPatch = Parameters<StateStore['updateDelivery']>[1];
 
 const DELIVERY_STATUSES = [
   'pending',
@@ -888,40 +895,87 @@ export class DynamoStateStore implements StateStore {
    * partitions of gsi3 and in or out of the due index.
    */
   updateDelivery(webhookId: string, patch: DeliveryPatch): Promise<void> {
-    return this.#call('updateDelivery', async () => {
-      const update = new UpdateBuilder();
-      for (const [field, value] of Object.entries(patch)) {
-        if (value === undefined || BOOKKEEPING.has(field)) continue;
-        update.set(field, value);
-      }
-      if (update.empty) return;
-      if (patch.status !== undefined) {
-        update.set(GSI3.partitionKey, `DLV#${patch.status}`);
-        if (DUE_STATUSES.has(patch.status)) update.set(GSI1.partitionKey, DUE);
-        else update.remove(GSI1.partitionKey);
-      }
-      if (patch.nextAttemptAt !== undefined) {
-        update.set(GSI1.sortKey, `${timeKey(patch.nextAttemptAt)}#${webhookId}`);
-      }
-      if (patch.createdAt !== undefined) {
-        update.set(GSI3.sortKey, `${timeKey(patch.createdAt)}#${webhookId}`);
-      }
-      const pk = update.name(PK);
-      try {
-        await this.#send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: { [PK]: jobPk(webhookId), [SK]: JOB_SK },
-            UpdateExpression: update.expression(),
-            ConditionExpression: `attribute_exists(${pk})`,
-            ExpressionAttributeNames: update.names,
-            ExpressionAttributeValues: update.values,
-          }),
-        );
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err;
-      }
+    return this.#call('updateDelivery', () => this.#updateDelivery(webhookId, patch));
+  }
+
+  /**
+   * The same conditional UpdateItems as `updateDelivery`, with bounded concurrency.
+   *
+   * Not TransactWriteItems: a transaction costs twice the write units per item, takes at most 100 items,
+   * and one unknown webhookId (a failed `attribute_exists`) would cancel all the others — yet no caller
+   * needs the patches atomic (each is safe to lose: a claimed job becomes due again). BatchWriteItem
+   * cannot update or condition. So: N requests, N write units, latency about N / concurrency round trips.
+   * Every patch is attempted; if any fails, the call rejects naming how many failed (and which), so a
+   * partial failure is never silent.
+   */
+  updateDeliveries(patches: ReadonlyArray<DeliveryUpdate>): Promise<void> {
+    return this.#call('updateDeliveries', async () => {
+      const failures: Array<{ webhookId: string; error: unknown }> = [];
+      await mapLimit(patches, this.#concurrency, async ({ webhookId, patch }) => {
+        try {
+          await this.#updateDelivery(webhookId, patch);
+        } catch (error) {
+          failures.push({ webhookId, error });
+        }
+      });
+      if (failures.length === 0) return;
+      const first = failures[0]?.error;
+      throw new BridgeError(
+        'STATE_ERR_IO',
+        `state store updateDeliveries failed for ${failures.length} of ${patches.length} deliveries (the others were written)`,
+        {
+          cause: failures.length === 1 ? first : new AggregateError(failures.map((f) => f.error)),
+          // Retryable unless a failure says otherwise (a ValidationException will not heal).
+          retryable: failures.every(
+            (f) => !(isBridgeError(f.error) && !f.error.retryable) && errorName(f.error) !== 'ValidationException',
+          ),
+          context: {
+            operation: 'updateDeliveries',
+            failed: failures.length,
+            total: patches.length,
+            webhookIds: failures
+              .slice(0, 10)
+              .map((f) => f.webhookId)
+              .join(','),
+          },
+        },
+      );
     });
+  }
+
+  async #updateDelivery(webhookId: string, patch: DeliveryPatch): Promise<void> {
+    const update = new UpdateBuilder();
+    for (const [field, value] of Object.entries(patch)) {
+      if (value === undefined || BOOKKEEPING.has(field)) continue;
+      update.set(field, value);
+    }
+    if (update.empty) return;
+    if (patch.status !== undefined) {
+      update.set(GSI3.partitionKey, `DLV#${patch.status}`);
+      if (DUE_STATUSES.has(patch.status)) update.set(GSI1.partitionKey, DUE);
+      else update.remove(GSI1.partitionKey);
+    }
+    if (patch.nextAttemptAt !== undefined) {
+      update.set(GSI1.sortKey, `${timeKey(patch.nextAttemptAt)}#${webhookId}`);
+    }
+    if (patch.createdAt !== undefined) {
+      update.set(GSI3.sortKey, `${timeKey(patch.createdAt)}#${webhookId}`);
+    }
+    const pk = update.name(PK);
+    try {
+      await this.#send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { [PK]: jobPk(webhookId), [SK]: JOB_SK },
+          UpdateExpression: update.expression(),
+          ConditionExpression: `attribute_exists(${pk})`,
+          ExpressionAttributeNames: update.names,
+          ExpressionAttributeValues: update.values,
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+    }
   }
 
   /** One query of the mailbox's deliveries on gsi2, projecting only the status. */

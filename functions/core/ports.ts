@@ -90,6 +90,15 @@ export interface DeliveryJob {
   readonly deliveredAt?: number;
 }
 
+/** The fields of a delivery a worker may change; its identity (webhookId, mailbox, uid, endpoint) never changes. */
+export type DeliveryPatch = Partial<Omit<DeliveryJob, 'webhookId' | 'mailbox' | 'uid' | 'endpointId'>>;
+
+/** One patch of a batched `updateDeliveries`. */
+export interface DeliveryUpdate {
+  readonly webhookId: string;
+  readonly patch: DeliveryPatch;
+}
+
 export interface StateStore {
   /**
    * Conditional write with expiry: true if `owner` now holds the lease of the
@@ -150,10 +159,15 @@ export interface StateStore {
    * primary key, DynamoDB GetItem): its cost does not grow with the queue.
    */
   getDelivery(webhookId: string): Promise<DeliveryJob | undefined>;
-  updateDelivery(
-    webhookId: string,
-    patch: Partial<Omit<DeliveryJob, 'webhookId' | 'mailbox' | 'uid' | 'endpointId'>>,
-  ): Promise<void>;
+  updateDelivery(webhookId: string, patch: DeliveryPatch): Promise<void>;
+  /**
+   * Many `updateDelivery` in one call (the delivery engine's buffered outcomes): each patch has exactly the
+   * effect `updateDelivery` would have (unknown webhookIds create nothing). SQLite applies them in one
+   * transaction (one fsync); DynamoDB sends the same conditional UpdateItems with bounded concurrency, so
+   * some may apply and others not: a failure of any rejects with STATE_ERR_IO naming how many failed.
+   * No caller needs them atomic: each patch is safe to lose (the claim makes the job due again).
+   */
+  updateDeliveries(patches: ReadonlyArray<DeliveryUpdate>): Promise<void>;
   countDeliveries(mailbox: string): Promise<Record<DeliveryStatus, number>>;
 
   close(): Promise<void>;

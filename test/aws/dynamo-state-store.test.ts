@@ -312,6 +312,34 @@ describe('DynamoStateStore (AWS specifics)', () => {
     expect(await store.listDeliveries({ mailbox: 'mb', uid: 'old' })).toEqual([]);
   });
 
+  it('updateDeliveries: one UpdateItem per patch; a partial failure is reported, naming the failed ids, the rest written', async () => {
+    const jobs: DeliveryJob[] = [];
+    for (let i = 0; i < 6; i++) {
+      const rec = record('mb', `u${i}`);
+      const j = job(rec, 'ep1');
+      await store.recordMessage(rec, [j]);
+      jobs.push(j);
+    }
+    const patches = jobs.map((j) => ({ webhookId: j.webhookId, patch: { status: 'delivered' as const, attempts: 1 } }));
+    expect(await costOf(() => store.updateDeliveries(patches.slice(0, 3)))).toBe(3);
+
+    // An item over DynamoDB's 400 KB limit: that one UpdateItem fails, the others must still be written.
+    const tooBig = {
+      webhookId: jobs[4]!.webhookId,
+      patch: { status: 'failed' as const, lastError: 'x'.repeat(410_000) },
+    };
+    const error = await store.updateDeliveries([patches[3]!, tooBig, patches[5]!]).catch((e: unknown) => e);
+    expect(isBridgeError(error, 'STATE_ERR_IO')).toBe(true);
+    expect(error).toMatchObject({
+      retryable: false,
+      context: { operation: 'updateDeliveries', failed: 1, total: 3, webhookIds: jobs[4]!.webhookId },
+    });
+    expect((error as Error).message).toMatch(/1 of 3/);
+    expect(await store.getDelivery(jobs[3]!.webhookId)).toMatchObject({ status: 'delivered' });
+    expect(await store.getDelivery(jobs[5]!.webhookId)).toMatchObject({ status: 'delivered' });
+    // (The oversized item's own state is not asserted: DynamoDB refuses it, moto 5.2 stores it and then errs.)
+  });
+
   it('SDK failures become STATE_ERR_IO with the SDK error as cause (here: a table that does not exist)', async () => {
     const missing = new DynamoStateStore(clients, { table: uniqueName('absent'), bucket: store.bucket });
     const err = await missing.getMailboxState('mb').catch((e: unknown) => e);

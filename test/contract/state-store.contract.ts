@@ -420,6 +420,70 @@ export function describeStateStoreContract(name: string, makeStore: () => Promis
         expect(await store.listDeliveries({})).toEqual([]);
       });
 
+      it('updateDeliveries applies each patch exactly as updateDelivery would; unknown ids create nothing', async () => {
+        const jobs = await seed();
+        await store.updateDeliveries([]);
+        await store.updateDeliveries([
+          {
+            webhookId: jobs[1]!.webhookId,
+            patch: { status: 'delivered', attempts: 1, deliveredAt: T0 + 11, lastStatus: 204 },
+          },
+          { webhookId: 'msg_unknown', patch: { status: 'delivered' } },
+          { webhookId: jobs[2]!.webhookId, patch: { status: 'dead', attempts: 8 } },
+          { webhookId: jobs[3]!.webhookId, patch: { status: 'disabled' } },
+          {
+            webhookId: jobs[0]!.webhookId,
+            patch: { nextAttemptAt: T0 + 1000, attempts: 1, status: 'failed', lastError: 'timeout' },
+          },
+        ]);
+        expect(await store.listDueDeliveries(T0 + 999, 10)).toEqual([]);
+        expect(await store.listDueDeliveries(T0 + 1000, 10)).toEqual([
+          { ...jobs[0], nextAttemptAt: T0 + 1000, attempts: 1, status: 'failed', lastError: 'timeout' },
+        ]);
+        expect(await store.getDelivery(jobs[1]!.webhookId)).toEqual({
+          ...jobs[1],
+          status: 'delivered',
+          attempts: 1,
+          deliveredAt: T0 + 11,
+          lastStatus: 204,
+        });
+        expect(await store.getDelivery(jobs[2]!.webhookId)).toEqual({ ...jobs[2], status: 'dead', attempts: 8 });
+        expect(await store.getDelivery(jobs[3]!.webhookId)).toEqual({ ...jobs[3], status: 'disabled' });
+        expect(await store.getDelivery('msg_unknown')).toBeUndefined();
+        expect(await store.listDeliveries({})).toHaveLength(4);
+      });
+
+      it('updateDeliveries writes a batch larger than any request limit (120 claimed jobs), every one', async () => {
+        const jobs: DeliveryJob[] = [];
+        for (let i = 0; i < 60; i++) {
+          const rec = record('bulk', `u${i}`);
+          const pair = [job(rec, 'ep1', { nextAttemptAt: T0 }), job(rec, 'ep2', { nextAttemptAt: T0 })];
+          await store.recordMessage(rec, pair);
+          jobs.push(...pair);
+        }
+        const claimed = await store.claimDueDeliveries(T0, 200, 60_000);
+        expect(claimed).toHaveLength(120);
+        // The engine's flush: even jobs delivered, odd ones failed with a retry, in one call.
+        await store.updateDeliveries(
+          claimed.map((j, i) => ({
+            webhookId: j.webhookId,
+            patch:
+              i % 2 === 0
+                ? { status: 'delivered' as const, attempts: 1, lastStatus: 200, deliveredAt: T0 + 1 }
+                : { status: 'failed' as const, attempts: 1, lastStatus: 500, nextAttemptAt: T0 + 5_000 },
+          })),
+        );
+        expect(await store.countDeliveries('bulk')).toMatchObject({ delivered: 60, failed: 60, pending: 0 });
+        expect(await store.claimDueDeliveries(T0 + 4_999, 200, 60_000)).toEqual([]);
+        const due = await store.claimDueDeliveries(T0 + 5_000, 200, 60_000);
+        expect(due.map((j) => j.webhookId).sort()).toEqual(
+          claimed
+            .filter((_, i) => i % 2 === 1)
+            .map((j) => j.webhookId)
+            .sort(),
+        );
+      });
+
       it('getDelivery finds one job by webhook-id, follows its updates, and is undefined for an unknown id', async () => {
         const jobs = await seed();
         for (const j of jobs) expect(await store.getDelivery(j.webhookId)).toEqual(j);

@@ -95,6 +95,35 @@ describe('SqliteStateStore (local specifics)', () => {
     await store.close();
   });
 
+  it('updateDeliveries is one round trip and one transaction: a patch SQLite refuses rolls back the whole batch', async () => {
+    const store = new SqliteStateStore(file);
+    const jobs = [];
+    for (let i = 0; i < 100; i++) {
+      const rec = record('mb', `u${i}`);
+      const j = job(rec, 'ep1');
+      await store.recordMessage(rec, [j]);
+      jobs.push(j);
+    }
+    const before = store.stats().roundTrips;
+    await store.updateDeliveries(
+      jobs.map((j) => ({ webhookId: j.webhookId, patch: { status: 'delivered', attempts: 1 } })),
+    );
+    expect(store.stats().roundTrips - before).toBe(1);
+    expect(await store.countDeliveries('mb')).toMatchObject({ delivered: 100 });
+
+    // better-sqlite3 refuses to bind an object: thrown inside the transaction, after the first UPDATE ran.
+    const bad = { attempts: {} as unknown as number };
+    const error = await store
+      .updateDeliveries([
+        { webhookId: jobs[0]!.webhookId, patch: { status: 'failed', attempts: 2 } },
+        { webhookId: jobs[1]!.webhookId, patch: bad },
+      ])
+      .catch((e: unknown) => e);
+    expect(isBridgeError(error, 'STATE_ERR_IO')).toBe(true);
+    expect(await store.getDelivery(jobs[0]!.webhookId)).toMatchObject({ status: 'delivered', attempts: 1 });
+    await store.close();
+  });
+
   it('two connections on one file see one lease', async () => {
     const a = new SqliteStateStore(file);
     const b = new SqliteStateStore(file);
