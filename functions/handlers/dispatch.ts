@@ -3,10 +3,15 @@
  * path, and sends one poll job per mailbox that is due (its interval has
  * passed and it is not backing off), plus one delivery wake-up when deliveries
  * are due (retries are scheduled in the state store; this is what wakes them).
+ *
+ * A poll job is `{ mailbox, version }`: the name and the SSM parameter version
+ * dispatch read, never the config (it holds passwords and webhook secrets, and
+ * SQS messages are readable by whoever may receive from the queue). Poll keeps
+ * configs by that version, so it goes back to SSM only after an edit.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { createAwsRuntime, handlerEnv, requireQueue } from '../aws/runtime.js';
+import { createAwsRuntime, handlerEnv, type MailboxListing, requireQueue } from '../aws/runtime.js';
 import type { MailboxConfig } from '../config/schema.js';
 import type { MailboxState } from '../core/ports.js';
 
@@ -24,9 +29,16 @@ export function isDue(mailbox: MailboxConfig, state: MailboxState | undefined, n
   return (state?.lastPollAt ?? 0) + mailbox.pollIntervalSeconds * 1000 - SLACK_MS <= now;
 }
 
+/** The poll job for `name`; without a version (a config whose name is not its parameter's) poll reads it as before. */
+function pollJob(name: string, listing: MailboxListing): { mailbox: string; version?: number } {
+  const version = listing.versionOf(name);
+  return version === undefined ? { mailbox: name } : { mailbox: name, version };
+}
+
 export const handler = async (): Promise<{ dispatched: number; deliveriesDue: boolean }> => {
   const now = Date.now();
-  const mailboxes = await runtime.mailboxes();
+  const listing = await runtime.listMailboxes();
+  const { mailboxes } = listing;
   const states = new Map((await runtime.state.listMailboxStates()).map((s) => [s.mailbox, s]));
   const due = mailboxes.filter((m) => isDue(m, states.get(m.name), now));
   for (let i = 0; i < due.length; i += 10) {
@@ -34,7 +46,7 @@ export const handler = async (): Promise<{ dispatched: number; deliveriesDue: bo
     const result = await runtime.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: pollQueueUrl,
-        Entries: batch.map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify({ mailbox: m.name }) })),
+        Entries: batch.map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(pollJob(m.name, listing)) })),
       }),
     );
     for (const failed of result.Failed ?? []) {

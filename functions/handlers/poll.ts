@@ -2,6 +2,8 @@
  * poll — one SQS message per mailbox (batch size 1, bounded concurrency):
  * polls it with the core engine, with a deadline taken from the Lambda's
  * remaining time, then wakes the deliver function if anything was stored.
+ * The job names the mailbox and its SSM parameter version; the config is kept
+ * per container by that version (runtime.ts), so an idle poll reads no SSM.
  * A record fails (and SQS retries it) only when the state store itself fails;
  * a mailbox's own errors are recorded in its state and back-off by the engine.
  */
@@ -25,8 +27,14 @@ export const handler = async (event: SqsEvent, context: LambdaContext): Promise<
   const batchItemFailures: SqsBatchResponse['batchItemFailures'] = [];
   for (const record of event.Records) {
     try {
-      const { mailbox: name } = JSON.parse(record.body) as { mailbox?: string };
-      const mailbox = name === undefined ? undefined : await runtime.mailbox(name);
+      const { mailbox: name, version } = JSON.parse(record.body) as { mailbox?: string; version?: unknown };
+      // A job without a version was queued by a dispatch from before versions (in flight during a deploy).
+      const mailbox =
+        name === undefined
+          ? undefined
+          : Number.isSafeInteger(version)
+            ? await runtime.mailboxAt(name, version as number)
+            : await runtime.mailbox(name);
       if (!mailbox?.enabled) {
         runtime.logger.warn('poll job for an unknown or disabled mailbox: dropped', { mailbox: name });
         continue;

@@ -206,18 +206,29 @@ export class BridgeFunction extends Construct {
 
   /**
    * Sets MAILBOX_PARAMETER_PATH and grants reading the mailbox parameters:
-   * `list` = GetParametersByPath on the path (dispatch), `get` = GetParameter on
-   * one mailbox (poll, deliver). Decrypts only with the mailbox key, only through
-   * SSM, only for parameters under the path.
+   * `list` (dispatch) = GetParametersByPath on the path, without decryption, to
+   * learn names and versions, and GetParameters on its parameters to decrypt
+   * only new or changed ones; `get` (poll, deliver) = GetParameter on one
+   * mailbox. Decrypts only with the mailbox key, only through SSM, only for
+   * parameters under the path.
    */
   bindMailboxes(config: MailboxConfig, access: 'list' | 'get'): void {
     this.fn.addEnvironment(ENV.mailboxPath, config.path);
+    if (access === 'list') {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'ListMailboxParameters',
+          actions: ['ssm:GetParametersByPath'],
+          resources: [config.pathArn],
+        }),
+      );
+    }
     this.role.addToPrincipalPolicy(
       access === 'list'
         ? new PolicyStatement({
-            sid: 'ListMailboxParameters',
-            actions: ['ssm:GetParametersByPath'],
-            resources: [config.pathArn],
+            sid: 'GetChangedMailboxParameters',
+            actions: ['ssm:GetParameters'],
+            resources: [config.parametersArn],
           })
         : new PolicyStatement({
             sid: 'GetMailboxParameter',
@@ -225,13 +236,11 @@ export class BridgeFunction extends Construct {
             resources: [config.parametersArn],
           }),
     );
-    if (access === 'get') {
-      acknowledgeWildcardResource(
-        this.role,
-        config.parametersArn,
-        `Operators add mailboxes after deploy (aws ssm put-parameter), so their names are unknown here: GetParameter is scoped to ${config.path}/ and decryption to the mailbox key through SSM for that path only.`,
-      );
-    }
+    acknowledgeWildcardResource(
+      this.role,
+      config.parametersArn,
+      `Operators add mailboxes after deploy (aws ssm put-parameter), so their names are unknown here: ${access === 'list' ? 'GetParameters' : 'GetParameter'} is scoped to ${config.path}/ and decryption to the mailbox key through SSM for that path only.`,
+    );
     const stack = Stack.of(this);
     this.role.addToPrincipalPolicy(
       new PolicyStatement({

@@ -12,7 +12,7 @@
  * dispatch + poll fetches and delivers nothing.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
@@ -186,6 +186,59 @@ async function startReceiver(secret: string): Promise<Receiver> {
     url: `http://127.0.0.1:${port}/hooks/support`,
     received,
     rejected,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A loopback proxy in front of moto that counts the SSM operations a handler sends (X-Amz-Target), so a test
+// sees what the bundle really asks SSM (and so KMS) for, not what its code seems to ask.
+
+interface SsmCounter {
+  readonly endpoint: string;
+  /** `GetParameter` → count, since the last reset. */
+  readonly ssm: Map<string, number>;
+  close(): Promise<void>;
+}
+
+async function startSsmCounter(target: string): Promise<SsmCounter> {
+  const upstream = new URL(target);
+  const ssmOps = new Map<string, number>();
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const amzTarget = req.headers['x-amz-target'];
+      if (typeof amzTarget === 'string' && amzTarget.startsWith('AmazonSSM.')) {
+        const op = amzTarget.slice('AmazonSSM.'.length);
+        ssmOps.set(op, (ssmOps.get(op) ?? 0) + 1);
+      }
+      const out = httpRequest(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+        },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      out.on('error', (error) => res.writeHead(502).end(String(error)));
+      out.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    ssm: ssmOps,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -390,7 +443,8 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
     const dispatched = await handlers.dispatch();
     expect(dispatched).toEqual({ dispatched: 1, deliveriesDue: false });
     const pollJobs = await drain(clients.sqs, queues.poll);
-    expect(pollJobs.map((m) => JSON.parse(m.Body ?? ''))).toEqual([{ mailbox: MAILBOX }]);
+    // Name and parameter version only (the first put-parameter is version 1): never the config.
+    expect(pollJobs.map((m) => JSON.parse(m.Body ?? ''))).toEqual([{ mailbox: MAILBOX, version: 1 }]);
 
     // poll: every message to S3 + DynamoDB, DELE'd on Dovecot, and one wake-up for deliver.
     let mark = output.length;
@@ -468,7 +522,7 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
     // The valid mailbox still runs.
     expect(result.dispatched).toBe(1);
     expect((await drain(clients.sqs, queues.poll)).map((m) => JSON.parse(m.Body ?? ''))).toEqual([
-      { mailbox: MAILBOX },
+      { mailbox: MAILBOX, version: 1 },
     ]);
 
     const lines = jsonLines(mark);
@@ -543,5 +597,96 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
     expect(Buffer.from(await (await fetch(fresh[0]?.raw.url ?? '')).arrayBuffer()).equals(newMessage)).toBe(true);
     expect((await state.listDeliveries({ mailbox: 'gone' })).map((j) => j.status)).toEqual(['disabled']);
     expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
+  });
+  it('idle polls at an unchanged parameter version read nothing from SSM; an edit reaches the next dispatch + poll; jobs carry no secret', async () => {
+    const counter = await startSsmCounter(moto.endpoint);
+    try {
+      // Cold containers whose AWS endpoint is the counting proxy (module scope reads the environment).
+      process.env.AWS_ENDPOINT_URL = counter.endpoint;
+      const dispatch = await importHandler<DispatchHandler>(bundles, 'dispatch');
+      const poll = await importHandler<SqsHandler>(bundles, 'poll');
+      process.env.AWS_ENDPOINT_URL = moto.endpoint;
+
+      // An empty mailbox: every poll is idle (login, UIDL, nothing new, quit).
+      const cachedAccount = await dovecot.createMailbox([]);
+      const config = {
+        ...mailboxConfig(receiver.url, webhookSecret),
+        name: 'cached',
+        mode: 'leave',
+        username: cachedAccount.user,
+        password: cachedAccount.password,
+      };
+      await putMailbox('cached', JSON.stringify(config));
+      const secrets = [cachedAccount.password, account.password, webhookSecret, BROKEN_JSON_SECRET, BAD_PORT_SECRET];
+
+      /** One dispatch run: the SSM operations it sent and the poll job for `cached`, read back from moto's queue. */
+      const dispatchRun = async () => {
+        counter.ssm.clear();
+        await dispatch();
+        const ssmOps = Object.fromEntries(counter.ssm);
+        const jobs = await drain(clients.sqs, queues.poll);
+        for (const job of jobs) for (const secret of secrets) expect(job.Body).not.toContain(secret);
+        return { ssmOps, job: jobs.find((m) => JSON.parse(m.Body ?? '').mailbox === 'cached') };
+      };
+      /** One poll of `job`: the SSM operations it sent. */
+      const pollRun = async (job: Message) => {
+        counter.ssm.clear();
+        expect(await poll(sqsEvent([job]), CONTEXT)).toEqual({ batchItemFailures: [] });
+        return Object.fromEntries(counter.ssm);
+      };
+
+      // First dispatch in this container: the listing (no decryption) and one GetParameters for the valid and
+      // invalid parameters alike (3 + 1 new, ≤ 10 per call).
+      const first = await dispatchRun();
+      expect(first.ssmOps).toEqual({ GetParametersByPath: 1, GetParameters: 1 });
+      expect(JSON.parse(first.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 1 });
+      // The first poll in a container reads its config once.
+      expect(await pollRun(first.job as Message)).toEqual({ GetParameter: 1 });
+      const afterFirst = await state.getMailboxState('cached');
+      expect(afterFirst?.lastOkAt).toBeGreaterThan(0);
+
+      // Unchanged: dispatch only lists (no decryption, so no KMS), and the idle poll makes no SSM call at all.
+      const second = await dispatchRun();
+      expect(second.ssmOps).toEqual({ GetParametersByPath: 1 });
+      expect(JSON.parse(second.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 1 });
+      expect(await pollRun(second.job as Message)).toEqual({});
+      // …and it did poll: the state moved on.
+      const afterSecond = await state.getMailboxState('cached');
+      expect(afterSecond?.lastPollAt).toBeGreaterThan(afterFirst?.lastPollAt ?? 0);
+      expect(afterSecond?.lastError).toBeUndefined();
+
+      // The operator changes the password (a new version): the next dispatch decrypts that one parameter and
+      // its job carries version 2; poll reads it again and uses it (Dovecot now refuses the login).
+      await putMailbox('cached', JSON.stringify({ ...config, password: 'not-the-password-any-more' }));
+      secrets.push('not-the-password-any-more');
+      const edited = await dispatchRun();
+      expect(edited.ssmOps).toEqual({ GetParametersByPath: 1, GetParameters: 1 });
+      expect(JSON.parse(edited.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 2 });
+      expect(await pollRun(edited.job as Message)).toEqual({ GetParameter: 1 });
+      const afterEdit = await state.getMailboxState('cached');
+      expect(afterEdit?.lastError?.code).toBe('POP3_ERR_AUTH');
+      expect(afterEdit?.lastOkAt).toBe(afterSecond?.lastOkAt);
+
+      // A job queued before versions existed (in flight during a deploy) still works, reading SSM as before.
+      expect(await pollRun({ MessageId: 'old-format', Body: JSON.stringify({ mailbox: 'cached' }) })).toEqual({
+        GetParameter: 1,
+      });
+
+      // Disabled (version 3): a job at that version makes poll read it again and drop the job.
+      await putMailbox('cached', JSON.stringify({ ...config, enabled: false }));
+      const beforeDisabled = await state.getMailboxState('cached');
+      const mark = output.length;
+      const disabledJob = { MessageId: 'disabled', Body: JSON.stringify({ mailbox: 'cached', version: 3 }) };
+      expect(await pollRun(disabledJob)).toEqual({ GetParameter: 1 });
+      const dropped = jsonLines(mark).filter(
+        (l) => l.message === 'poll job for an unknown or disabled mailbox: dropped',
+      );
+      expect(dropped.map((l) => l.mailbox)).toEqual(['cached']);
+      expect((await state.getMailboxState('cached'))?.lastPollAt).toBe(beforeDisabled?.lastPollAt);
+    } finally {
+      process.env.AWS_ENDPOINT_URL = moto.endpoint;
+      await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/cached` }));
+      await counter.close();
+    }
   });
 });

@@ -198,7 +198,14 @@ describe('least privilege per function', () => {
   it('dispatch: lists mailbox parameters, reads the table, sends poll jobs; cannot touch S3 or write state', () => {
     const st = statements(base, 'dispatch');
     expect([...actions(st)].sort()).toEqual(
-      [...LOGS_XRAY, 'ssm:GetParametersByPath', 'kms:Decrypt', ...TABLE_READ, 'sqs:SendMessage'].sort(),
+      [
+        ...LOGS_XRAY,
+        'ssm:GetParametersByPath',
+        'ssm:GetParameters',
+        'kms:Decrypt',
+        ...TABLE_READ,
+        'sqs:SendMessage',
+      ].sort(),
     );
     expect([...actions(st)].filter((a) => a.startsWith('s3:'))).toEqual([]);
     // It knows the bucket's name (the state store is built with it) but may not touch it.
@@ -206,6 +213,11 @@ describe('least privilege per function', () => {
     expect(resourcesFor(st, 'ssm:GetParametersByPath')).toEqual([
       'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes',
     ]);
+    // Decrypts only new or changed mailboxes (names and versions come from the listing, undecrypted).
+    expect(resourcesFor(st, 'ssm:GetParameters')).toEqual([
+      'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes/*',
+    ]);
+    expect([...actions(st)]).not.toContain('ssm:GetParameter');
     // Poll jobs, and the wake-up of deliver when retries are due (the schedule lives in the state store).
     const queues = resourcesFor(st, 'sqs:SendMessage').sort();
     expect(queues).toHaveLength(2);
