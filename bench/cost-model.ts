@@ -14,8 +14,10 @@
  * dispatch + poll round fetches everything (warm-up, not counted); then R
  * idle rounds: dispatch (all M due) and one poll invocation per job, each
  * counted and timed on its own (warm container: module init is measured by
- * handlers-cold-init.ts). Last, dispatch runs once a minute for 10 minutes, to
- * count how often its cached mailbox list goes back to SSM.
+ * handlers-cold-init.ts). Then dispatch runs once a minute for 10 minutes, to
+ * count what it asks SSM for when nothing changed. Last, one parameter is
+ * edited (a new version) and one more dispatch + poll round counts what an
+ * edit costs: the decrypts that follow it.
  *
  *   npx tsx bench/cost-model.ts [--quick] [--summary FILE]
  *     --quick: 5 mailboxes, 3 rounds (default 12 mailboxes: two SSM pages; 5 rounds); --n: messages each (5)
@@ -37,7 +39,7 @@ import {
   type Message,
   ReceiveMessageCommand,
 } from '@aws-sdk/client-sqs';
-import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { createAwsClients } from '../functions/aws/clients.js';
 import { createTable } from '../functions/aws/table-schema.js';
 import { bundleHandlers } from '../test/support/bundle-handlers.js';
@@ -62,9 +64,18 @@ interface Counted {
   readonly ops: Map<string, number>;
   readUnits: number;
   writeUnits: number;
+  /** SecureString values SSM decrypted for us: each is one kms:Decrypt billed to the account. */
+  decrypts: number;
 }
 
-const newCounted = (): Counted => ({ ops: new Map(), readUnits: 0, writeUnits: 0 });
+const newCounted = (): Counted => ({ ops: new Map(), readUnits: 0, writeUnits: 0, decrypts: 0 });
+
+/** How many SecureString values one SSM response carried decrypted (every parameter here is a SecureString). */
+function ssmDecrypts(req: Record<string, unknown>, res: Record<string, unknown>): number {
+  if (req.WithDecryption !== true) return 0;
+  if (res.Parameter !== undefined) return 1;
+  return ((res.Parameters as unknown[] | undefined) ?? []).length;
+}
 
 /** DynamoDB's item size (attribute names + values), from the wire's typed JSON. */
 function attributeBytes(value: Record<string, unknown>): number {
@@ -211,6 +222,12 @@ async function startCountingProxy(target: string): Promise<CountingProxy> {
               counted.readUnits += r;
               counted.writeUnits += w;
             }
+            if (service === 'ssm' && (up.statusCode ?? 500) < 300) {
+              counted.decrypts += ssmDecrypts(
+                JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown>,
+                JSON.parse(payload.toString('utf8') || '{}') as Record<string, unknown>,
+              );
+            }
             res.writeHead(up.statusCode ?? 502, up.headers);
             res.end(payload);
           });
@@ -274,9 +291,9 @@ const POLL_INTERVAL_S = 300;
 
 /**
  * The handlers' clock (the global Date), moved on 5 minutes per round: dispatch's due check and
- * Powertools' parameter cache (maxAge 60 s) then see what they see in
- * production 5 minutes apart, so SSM reads are counted as they happen there
- * rather than served from a cache that would have expired.
+ * any time-based cache (Powertools' parameter cache, maxAge 60 s, still used for jobs without a
+ * version) then see what they see in production 5 minutes apart, so SSM reads are counted as they
+ * happen there rather than served from a cache that would have expired.
  */
 const RealDate = Date;
 let clockOffsetMs = 0;
@@ -447,6 +464,20 @@ try {
     await takeJobs(pollQueue);
     await takeJobs(deliveryQueue);
   }
+  // One edit (same content, new version): the next dispatch decrypts that parameter, and its poll reads it once.
+  const edited = await ssm.send(new GetParameterCommand({ Name: `${path}/box-0`, WithDecryption: true }));
+  await ssm.send(
+    new PutParameterCommand({
+      Name: `${path}/box-0`,
+      Type: 'SecureString',
+      Value: edited.Parameter?.Value ?? '',
+      Overwrite: true,
+    }),
+  );
+  // runRound moves the clock another interval on: every mailbox is due (the minute runs' jobs were dropped unpolled).
+  const edit = await runRound();
+  const sumAll = (c: Counted, prefix: string) =>
+    [...c.ops].filter(([k]) => k.startsWith(prefix)).reduce((n, [, v]) => n + v, 0);
   const perPoll = sumOps(polls.map((p) => p.c));
   const perDispatch = sumOps(idle.map((r) => r.dispatch));
 
@@ -484,8 +515,41 @@ try {
     'duration median (ms)',
     median(idle.map((r) => r.dispatchMs)).toFixed(1),
   ]);
-  const byPathPerRun = minuteRuns.reduce((n, c) => n + (c.ops.get('ssm.GetParametersByPath') ?? 0), 0) / MINUTE_RUNS;
-  rows.push([`dispatch, every minute × ${MINUTE_RUNS}`, 'ssm.GetParametersByPath', byPathPerRun.toFixed(2)]);
+  const perMinuteRun = (key: string) =>
+    (minuteRuns.reduce((n, c) => n + (c.ops.get(key) ?? 0), 0) / MINUTE_RUNS).toFixed(2);
+  rows.push([
+    `dispatch, every minute × ${MINUTE_RUNS}`,
+    'ssm.GetParametersByPath',
+    perMinuteRun('ssm.GetParametersByPath'),
+  ]);
+  rows.push([`dispatch, every minute × ${MINUTE_RUNS}`, 'ssm.GetParameters', perMinuteRun('ssm.GetParameters')]);
+  rows.push([
+    `dispatch, every minute × ${MINUTE_RUNS}`,
+    'decrypted values (kms:Decrypt)',
+    (minuteRuns.reduce((n, c) => n + c.decrypts, 0) / MINUTE_RUNS).toFixed(2),
+  ]);
+  rows.push([
+    'idle poll',
+    'decrypted values (kms:Decrypt)',
+    (polls.reduce((n, p) => n + p.c.decrypts, 0) / polls.length).toFixed(2),
+  ]);
+  rows.push([
+    `dispatch (${mailboxCount} due)`,
+    'decrypted values (kms:Decrypt)',
+    (idle.reduce((n, r) => n + r.dispatch.decrypts, 0) / rounds).toFixed(2),
+  ]);
+  rows.push(['one edit: next dispatch', 'ssm requests', String(sumAll(edit.dispatch, 'ssm.'))]);
+  rows.push(['one edit: next dispatch', 'decrypted values (kms:Decrypt)', String(edit.dispatch.decrypts)]);
+  rows.push([
+    "one edit: the round's polls",
+    'ssm requests (all polls)',
+    String(edit.polls.reduce((n, p) => n + sumAll(p.c, 'ssm.'), 0)),
+  ]);
+  rows.push([
+    "one edit: the round's polls",
+    'decrypted values (all polls)',
+    String(edit.polls.reduce((n, p) => n + p.c.decrypts, 0)),
+  ]);
   const headers = ['what', 'request / figure', 'per invocation'];
   console.log(table(headers, rows));
 
