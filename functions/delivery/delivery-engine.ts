@@ -14,12 +14,22 @@
  *
  * A failing endpoint never blocks another: each job is its own attempt, and
  * jobs run with bounded concurrency.
+ *
+ * Outcomes are written in batches (`OutcomeBuffer`: every ~50 outcomes or
+ * ~50 ms, one `updateDeliveries`), and always all of them before `deliverDue`
+ * resolves: whatever reads delivery statuses after a run — the CLI summary,
+ * the next round's claim, delete-after-delivered's DELE decision on the next
+ * poll — sees them. A poll running beside a round may read a status a few ms
+ * old; stale there only means "not delivered yet", which delays a DELE to the
+ * next poll and never hastens it. A crash before a flush loses no mail: see
+ * outcome-buffer.ts.
  */
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import type { DeliveryJob, StateStore } from '../core/ports.js';
+import type { DeliveryJob, DeliveryPatch, StateStore } from '../core/ports.js';
 import { type FilterConfig, type FilterSubject, matchesFilters } from './filters.js';
 import { type PostResponse, postWebhook } from './http-post.js';
+import { OutcomeBuffer, type OutcomeBufferOptions } from './outcome-buffer.js';
 import { nextRetryDelay, parseRetryAfter, RETRY_DELAYS_MS } from './retry-schedule.js';
 import { signWebhook } from './signature.js';
 import type { AllowList } from './ssrf-guard.js';
@@ -72,8 +82,13 @@ export interface DeliveryDeps {
   readonly logger?: Logger;
   readonly post?: typeof postWebhook;
   readonly schedule?: ReadonlyArray<number>;
-  /** Told the outcome of every attempt (metrics: delivery latency, failures per mailbox). */
+  /**
+   * Told the outcome of every attempt (metrics: delivery latency, failures per mailbox). Called when the
+   * outcome is known, possibly before it is written: it must not read delivery statuses.
+   */
   readonly onOutcome?: (job: DeliveryJob, outcome: DeliveryOutcome) => void;
+  /** Batching of outcome writes (tests and the crash test tune it); default 50 outcomes / 50 ms. */
+  readonly outcomeBuffer?: OutcomeBufferOptions;
 }
 
 export interface DeliveryRunResult {
@@ -99,6 +114,7 @@ export async function deliverDue(
   const events = new Map<string, Promise<BuiltEvent>>();
   const counts = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0 };
   const queue = [...jobs];
+  const outcomes = new OutcomeBuffer(deps.state, deps.outcomeBuffer);
   const worker = async () => {
     for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
       const key = `${job.mailbox}\0${job.uid}`;
@@ -107,13 +123,21 @@ export async function deliverDue(
         event = deps.eventFor(job);
         events.set(key, event);
       }
-      const outcome = await deliverOne(job, event, deps, timeoutMs);
+      const outcome = await deliverOne(job, event, deps, timeoutMs, outcomes);
       deps.onOutcome?.(job, outcome);
       counts.attempted += 1;
       counts[outcome] += 1;
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+  // Every worker finishes (or fails) before the final flush, so no outcome is left behind in the buffer.
+  const ran = await Promise.allSettled(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+  const flushed = await outcomes.close().then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  const failed = ran.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  if (flushed) throw flushed.error;
   return counts;
 }
 
@@ -122,6 +146,7 @@ async function deliverOne(
   eventPromise: Promise<BuiltEvent>,
   deps: DeliveryDeps,
   timeoutMs: number,
+  outcomes: OutcomeBuffer,
 ): Promise<Outcome> {
   const now = deps.now ?? Date.now;
   const log = (deps.logger ?? silentLogger).child({
@@ -132,7 +157,7 @@ async function deliverOne(
   });
   const endpoint = await deps.endpointFor(job.mailbox, job.endpointId);
   const disable = async (reason: string): Promise<Outcome> => {
-    await deps.state.updateDelivery(job.webhookId, { status: 'disabled', lastError: reason });
+    await outcomes.add(job.webhookId, { status: 'disabled', lastError: reason });
     log.info('delivery not sent', { reason });
     return 'disabled';
   };
@@ -156,7 +181,7 @@ async function deliverOne(
             cause: error,
           },
         );
-    return fail(job, deps, log, wrapped, undefined);
+    return fail(job, deps, log, outcomes, wrapped, undefined);
   }
   if (!matchesFilters(endpoint.filters, event.filterSubject)) return disable('filtered: the message does not match');
 
@@ -170,11 +195,11 @@ async function deliverOne(
       allowHttp: endpoint.allowHttp,
     });
   } catch (error) {
-    return fail(job, deps, log, error, undefined);
+    return fail(job, deps, log, outcomes, error, undefined);
   }
   const attempts = job.attempts + 1;
   if (response.status >= 200 && response.status < 300) {
-    await deps.state.updateDelivery(job.webhookId, {
+    await outcomes.add(job.webhookId, {
       status: 'delivered',
       attempts,
       lastStatus: response.status,
@@ -187,13 +212,11 @@ async function deliverOne(
     const at = now();
     const reason = `410 Gone from ${new URL(endpoint.url).host}`;
     const disabled = [...(mailboxState?.disabledEndpoints ?? []), { id: endpoint.id, at, reason }];
+    // The endpoint's disabling is written at once (later jobs of this run check it), and the buffer is
+    // flushed with it: a 410 is rare, and "disabled" then never waits on a timer.
     await deps.state.updateMailboxState(job.mailbox, { disabledEndpoints: disabled });
-    await deps.state.updateDelivery(job.webhookId, {
-      status: 'disabled',
-      attempts,
-      lastStatus: 410,
-      lastError: reason,
-    });
+    await outcomes.add(job.webhookId, { status: 'disabled', attempts, lastStatus: 410, lastError: reason });
+    await outcomes.flush();
     log.error('webhook endpoint answered 410 Gone: endpoint disabled', { status: 410 });
     return 'disabled';
   }
@@ -207,13 +230,14 @@ async function deliverOne(
   );
   const retryAfter =
     response.status === 429 || response.status === 503 ? parseRetryAfter(response.retryAfter, attemptAt) : undefined;
-  return fail(job, deps, log, error, response.status, retryAfter);
+  return fail(job, deps, log, outcomes, error, response.status, retryAfter);
 }
 
 async function fail(
   job: DeliveryJob,
   deps: DeliveryDeps,
   log: Logger,
+  outcomes: OutcomeBuffer,
   caught: unknown,
   status: number | undefined,
   retryAfterMs?: number,
@@ -226,18 +250,18 @@ async function fail(
       });
   const attempts = job.attempts + 1;
   const delay = error.retryable ? nextRetryDelay(attempts, deps.schedule ?? RETRY_DELAYS_MS, deps.random) : undefined;
-  const base = {
+  const base: DeliveryPatch = {
     attempts,
     lastError: `${error.code}: ${error.message}`.slice(0, 500),
     ...(status !== undefined && { lastStatus: status }),
   };
   if (delay === undefined) {
-    await deps.state.updateDelivery(job.webhookId, { ...base, status: 'dead' });
+    await outcomes.add(job.webhookId, { ...base, status: 'dead' });
     log.error('webhook dead-lettered', { error, attempts });
     return 'dead';
   }
   const wait = retryAfterMs !== undefined ? Math.min(Math.max(retryAfterMs, delay), MAX_RETRY_AFTER_MS) : delay;
-  await deps.state.updateDelivery(job.webhookId, { ...base, status: 'failed', nextAttemptAt: now + wait });
+  await outcomes.add(job.webhookId, { ...base, status: 'failed', nextAttemptAt: now + wait });
   log.warn('webhook attempt failed; will retry', { error, attempts, retryInMs: wait });
   return 'retrying';
 }

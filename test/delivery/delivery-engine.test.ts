@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { DeliveryJob, MessageRecord } from '../../functions/core/ports.js';
+import { BridgeError } from '../../functions/core/errors.js';
+import type { DeliveryJob, MessageRecord, StateStore } from '../../functions/core/ports.js';
 import { webhookIdFor } from '../../functions/core/webhook-id.js';
 import { type DeliveryDeps, deliverDue, type Endpoint } from '../../functions/delivery/delivery-engine.js';
 import { AllowList } from '../../functions/delivery/ssrf-guard.js';
@@ -104,6 +105,18 @@ function deps(endpoints: Record<string, Endpoint>, extra: Partial<DeliveryDeps> 
     timeoutMs: 1_000,
     ...extra,
   };
+}
+
+/** The real store, with some methods replaced (a counter, an injected failure); the rest call the store itself. */
+function withOverrides(base: StateStore, overrides: Partial<StateStore>): StateStore {
+  return new Proxy(base, {
+    get(target, property) {
+      const own = (overrides as Record<PropertyKey, unknown>)[property];
+      if (own !== undefined) return own;
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 async function drain(d: DeliveryDeps, rounds: number): Promise<void> {
@@ -262,5 +275,88 @@ describe('delivery', () => {
       (await state.listDeliveries({ mailbox: 'mb' })).map((j) => [j.endpointId, j.status]),
     );
     expect(byEndpoint).toEqual({ yes: 'delivered', no: 'disabled' });
+  });
+
+  it('outcomes are written in batches of one updateDeliveries, every one before deliverDue resolves', async () => {
+    const ok = await receiver((_req, res) => res.writeHead(200).end());
+    servers.push(ok.server);
+    for (let i = 0; i < 60; i += 1) await seed(['a', 'b'], `u${i}`);
+    // The real store underneath; only the calls are counted.
+    const batches: number[] = [];
+    const counted = withOverrides(state, {
+      updateDelivery: () => Promise.reject(new Error('the engine must batch its outcome writes')),
+      updateDeliveries: (patches: Parameters<StateStore['updateDeliveries']>[0]) => {
+        batches.push(patches.length);
+        return state.updateDeliveries(patches);
+      },
+    });
+    const endpoint = (id: string) => ({ id, url: ok.url, secrets: [SECRET], allowHttp: true });
+    const result = await deliverDue(
+      deps(
+        { a: endpoint('a'), b: endpoint('b') },
+        { state: counted, outcomeBuffer: { maxItems: 50, maxDelayMs: 60_000 } },
+      ),
+      { limit: 200 },
+    );
+    expect(result).toMatchObject({ attempted: 120, delivered: 120 });
+    // 50 + 50 by size, the last 20 by the final flush: three writes instead of 120.
+    expect(batches).toEqual([50, 50, 20]);
+    expect(await state.countDeliveries('mb')).toMatchObject({ delivered: 120, pending: 0 });
+  });
+
+  it('a buffered outcome is flushed by time while the run is still going, not only at its end', async () => {
+    await seed(['a'], 'u1');
+    await seed(['a'], 'u2');
+    // The first request is answered at once, the second after 400 ms: that keeps the run open (concurrency 1)
+    // well past the 10 ms flush timer of the first outcome.
+    const hook = await receiver((_req, res) => {
+      if (hook.received.length === 2) setTimeout(() => res.writeHead(200).end(), 400);
+      else res.writeHead(200).end();
+    });
+    servers.push(hook.server);
+    const d = deps(
+      { a: { id: 'a', url: hook.url, secrets: [SECRET], allowHttp: true } },
+      { outcomeBuffer: { maxItems: 50, maxDelayMs: 10 } },
+    );
+    let finished = false;
+    const run = deliverDue(d, { concurrency: 1 }).finally(() => {
+      finished = true;
+    });
+    for (let i = 0; i < 100 && hook.received.length < 2; i += 1) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(finished).toBe(false);
+    const [first, slow] = hook.received.map((r) => String(r.headers['webhook-id']));
+    expect((await state.getDelivery(first!))?.status).toBe('delivered');
+    expect((await state.getDelivery(slow!))?.status).toBe('pending');
+    expect(await run).toMatchObject({ delivered: 2 });
+    expect((await state.getDelivery(slow!))?.status).toBe('delivered');
+  });
+
+  it('an outcome write that fails makes the run reject with it; the claimed jobs come due again', async () => {
+    const ok = await receiver((_req, res) => res.writeHead(200).end());
+    servers.push(ok.server);
+    const jobs = [...(await seed(['a'], 'u1')), ...(await seed(['a'], 'u2'))];
+    let now = 1_000;
+    const failing = withOverrides(state, {
+      updateDeliveries: async () => {
+        throw new BridgeError('STATE_ERR_IO', 'state store updateDeliveries failed');
+      },
+    });
+    const d = deps(
+      { a: { id: 'a', url: ok.url, secrets: [SECRET], allowHttp: true } },
+      { state: failing, now: () => now },
+    );
+    await expect(deliverDue(d, { visibilityMs: 60_000 })).rejects.toMatchObject({ code: 'STATE_ERR_IO' });
+    expect(ok.received).toHaveLength(2);
+    // Nothing recorded, nothing lost: both are due again once the claim's visibility has passed, same ids.
+    expect(await state.listDueDeliveries(now + 59_999, 10)).toEqual([]);
+    now += 60_000;
+    const again = await deliverDue(
+      deps({ a: { id: 'a', url: ok.url, secrets: [SECRET], allowHttp: true } }, { now: () => now }),
+    );
+    expect(again).toMatchObject({ attempted: 2, delivered: 2 });
+    expect(ok.received.map((r) => r.headers['webhook-id']).sort()).toEqual(
+      [...jobs, ...jobs].map((j) => j.webhookId).sort(),
+    );
   });
 });
