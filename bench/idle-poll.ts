@@ -53,12 +53,12 @@ import {
   removeDir,
   requireProgram,
   rotating,
+  runAtSizes,
   runProcess,
   type SummaryRow,
   table,
   tempDir,
   timed,
-  writeSummary,
 } from './support.js';
 
 const SEED = 7;
@@ -235,16 +235,6 @@ export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
 }
 
 if (isMain(import.meta.url)) {
-  const args = parseArgs();
-  // Issue 6 asks for the idle poll at 10k and 100k messages: the full run does both sizes, each on a fresh
-  // Dovecot; --n or --quick runs one size.
-  const sizes = args.n !== undefined || args.quick ? [undefined] : [10_000, 100_000];
-  const rows: SummaryRow[] = [];
-  const sections: string[] = [];
-  for (const n of sizes) {
-    const result = await idlePoll(n === undefined ? args : { ...args, n });
-    rows.push(...result.rows);
-    sections.push(result.markdown);
-  }
-  await writeSummary(args, rows, sections.join('\n\n'));
+  // Issue 6 asks for the idle poll at 10k and 100k messages, each on a fresh Dovecot.
+  await runAtSizes(parseArgs(), [10_000, 100_000], idlePoll);
 }

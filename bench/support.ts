@@ -97,6 +97,26 @@ export async function writeSummary(args: BenchArgs, rows: ReadonlyArray<SummaryR
   await writeFile(args.summaryFile, JSON.stringify({ rows, markdown }, null, 2));
 }
 
+/**
+ * The isMain block of a benchmark measured at several sizes: each size in turn (a fresh run each), one summary
+ * of all of them; `--n N` or `--quick` runs the benchmark once at the size it picks for those.
+ */
+export async function runAtSizes(
+  args: BenchArgs,
+  sizes: ReadonlyArray<number>,
+  bench: (args: BenchArgs) => Promise<{ rows: SummaryRow[]; markdown: string }>,
+): Promise<void> {
+  const runs = args.n !== undefined || args.quick ? [args] : sizes.map((n) => ({ ...args, n }));
+  const rows: SummaryRow[] = [];
+  const sections: string[] = [];
+  for (const run of runs) {
+    const result = await bench(run);
+    rows.push(...result.rows);
+    sections.push(result.markdown);
+  }
+  await writeSummary(args, rows, sections.join('\n\n'));
+}
+
 export async function readSummary(file: string): Promise<{ rows: SummaryRow[]; markdown: string }> {
   return JSON.parse(await readFile(file, 'utf8')) as { rows: SummaryRow[]; markdown: string };
 }
