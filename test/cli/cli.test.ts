@@ -3,7 +3,6 @@
  * against the test Dovecot: exit codes, JSON output, one bad mailbox skipped
  * while the others run, nothing changed by check and ls, and status.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,32 +11,10 @@ import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dovecotFromInjected } from '../support/dovecot.js';
+import { runCli } from '../support/run-cli.js';
 
 const dovecot = dovecotFromInjected();
-const BIN = path.join(import.meta.dirname, '../../bin/pop3-bridge.js');
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 function mail(i: number): Buffer {
   return Buffer.from(
@@ -99,7 +76,7 @@ const env = () => ({ TEST_POP3_PASSWORD: account.password });
 
 describe('pop3-bridge CLI', () => {
   it('check reports the mailbox, names the bad field of the skipped one, changes nothing, exits 1', async () => {
-    const run = await cli(dir, ['check'], env());
+    const run = await runCli(dir, ['check'], env());
     expect(run.stderr).toContain('mailboxes[1].port');
     expect(run.stdout).toMatch(/main\s+127\.0\.0\.1:\d+ \(implicit\)\s+ok\s+3 /);
     expect(run.code).toBe(1);
@@ -107,7 +84,7 @@ describe('pop3-bridge CLI', () => {
   });
 
   it('check --json with only the good mailbox exits 0', async () => {
-    const run = await cli(dir, ['check', 'main', '--json'], env());
+    const run = await runCli(dir, ['check', 'main', '--json'], env());
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as {
       mailboxes: Array<{ mailbox: string; ok: boolean; messages: number; secure: boolean }>;
@@ -118,7 +95,7 @@ describe('pop3-bridge CLI', () => {
   });
 
   it('ls shows From and Subject of the new messages and fetches nothing', async () => {
-    const run = await cli(dir, ['ls', 'main', '--json'], env());
+    const run = await runCli(dir, ['ls', 'main', '--json'], env());
     expect(run.code).toBe(0);
     const out = JSON.parse(run.stdout) as {
       mailboxes: Array<{ total: number; messages: Array<{ from: string; subject: string }> }>;
@@ -129,7 +106,7 @@ describe('pop3-bridge CLI', () => {
   });
 
   it('poll stores, queues and delivers signed events; a second poll fetches nothing; status shows the counts', async () => {
-    const first = await cli(dir, ['poll', 'main', '--json', '--no-deliver'], env());
+    const first = await runCli(dir, ['poll', 'main', '--json', '--no-deliver'], env());
     expect(first.code, first.stderr).toBe(0);
     expect(JSON.parse(first.stdout).results[0]).toMatchObject({ mailbox: 'main', status: 'ok', fetched: 3 });
     // Logs are JSON lines with the mailbox and uid, never the password.
@@ -142,10 +119,10 @@ describe('pop3-bridge CLI', () => {
     );
     expect(first.stderr).not.toContain(account.password);
 
-    const second = await cli(dir, ['poll', 'main', '--json', '--no-deliver'], env());
+    const second = await runCli(dir, ['poll', 'main', '--json', '--no-deliver'], env());
     expect(JSON.parse(second.stdout).results[0]).toMatchObject({ status: 'ok', fetched: 0, path: 'idle' });
 
-    const status = await cli(dir, ['status', '--json'], env());
+    const status = await runCli(dir, ['status', '--json'], env());
     expect(status.code).toBe(0);
     const rows = JSON.parse(status.stdout).mailboxes as Array<{
       mailbox: string;
@@ -157,7 +134,7 @@ describe('pop3-bridge CLI', () => {
       deliveries: { pending: 3 },
     });
 
-    const deliver = await cli(dir, ['deliver', '--json'], env());
+    const deliver = await runCli(dir, ['deliver', '--json'], env());
     expect(deliver.code, deliver.stderr).toBe(0);
     expect(JSON.parse(deliver.stdout)).toMatchObject({ attempted: 3, delivered: 3 });
     expect(received).toHaveLength(3);
@@ -173,28 +150,28 @@ describe('pop3-bridge CLI', () => {
     expect(subjects.sort()).toEqual(['Hello 1', 'Hello 2', 'Hello 3']);
 
     // Replay sends the same event again under the same webhook-id.
-    const listed = await cli(dir, ['deliveries', 'main', '--status', 'delivered', '--json'], env());
+    const listed = await runCli(dir, ['deliveries', 'main', '--status', 'delivered', '--json'], env());
     const uid = JSON.parse(listed.stdout).deliveries[0].uid as string;
-    const replay = await cli(dir, ['replay', 'main', uid, '--json'], env());
+    const replay = await runCli(dir, ['replay', 'main', uid, '--json'], env());
     expect(JSON.parse(replay.stdout)).toMatchObject({ replayed: 1, delivered: 1 });
     expect(received).toHaveLength(4);
     const ids = received.map((r) => r.headers['webhook-id']);
     expect(ids.filter((id) => id === ids[3])).toHaveLength(2);
 
-    const shown = await cli(dir, ['events', 'show', 'main', uid], env());
+    const shown = await runCli(dir, ['events', 'show', 'main', uid], env());
     expect(shown.code).toBe(0);
     expect(JSON.parse(shown.stdout)).toMatchObject({ type: 'email.received', data: { mailbox: 'main', uid } });
   });
 
   it('an unset environment variable is a config error naming the variable, exit 2', async () => {
-    const run = await cli(dir, ['check', 'main'], {});
+    const run = await runCli(dir, ['check', 'main'], {});
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('TEST_POP3_PASSWORD');
   });
 
   it('usage errors exit 2', async () => {
-    expect((await cli(dir, ['frobnicate'], env())).code).toBe(2);
-    expect((await cli(dir, ['check', '--no-such-flag'], env())).code).toBe(2);
-    expect((await cli(dir, [], env())).code).toBe(2);
+    expect((await runCli(dir, ['frobnicate'], env())).code).toBe(2);
+    expect((await runCli(dir, ['check', '--no-such-flag'], env())).code).toBe(2);
+    expect((await runCli(dir, [], env())).code).toBe(2);
   });
 });

@@ -11,7 +11,6 @@
  * Allow-listing it afterwards (same URL, so the same endpoint and webhook-ids)
  * lets `replay --dead` deliver them.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,32 +20,10 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliveryJob } from '../../functions/core/ports.js';
 import { dovecotFromInjected } from '../support/dovecot.js';
+import { runCli } from '../support/run-cli.js';
 
 const dovecot = dovecotFromInjected();
-const BIN = path.join(import.meta.dirname, '../../bin/pop3-bridge.js');
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(cwd: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 interface Received {
   readonly webhookId: string;
@@ -129,7 +106,7 @@ afterAll(async () => {
 });
 
 const env = () => ({ TEST_POP3_PASSWORD: account.password });
-const run = (args: string[]) => cli(dir, args, env());
+const run = (args: string[]) => runCli(dir, args, env());
 
 async function listDeliveries(args: string[] = []): Promise<{ deliveries: DeliveryJob[]; truncated: boolean }> {
   const listed = await run(['deliveries', ...args, '--json']);

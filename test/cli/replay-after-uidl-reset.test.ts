@@ -5,7 +5,6 @@
  * would), so the second poll finds the same messages under new UIDLs and
  * re-points their records (and, with them, their deliveries) by content hash.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,26 +14,10 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { DeliveryJob } from '../../functions/core/ports.js';
 import { dovecotFromInjected } from '../support/dovecot.js';
+import { runCli } from '../support/run-cli.js';
 
 const dovecot = dovecotFromInjected();
-const BIN = path.join(import.meta.dirname, '../../bin/pop3-bridge.js');
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-
-function cli(cwd: string, args: string[], env: Record<string, string>) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 let dir: string;
 let account: { user: string; password: string };
@@ -101,7 +84,7 @@ afterAll(async () => {
 });
 
 it('deliveries queued before a UIDL reset are sent, shown and replayed under their original webhook-ids', async () => {
-  const run = (args: string[]) => cli(dir, args, { TEST_POP3_PASSWORD: account.password });
+  const run = (args: string[]) => runCli(dir, args, { TEST_POP3_PASSWORD: account.password });
   const first = await run(['poll', '--no-deliver', '--json']);
   expect(first.code, first.stderr).toBe(0);
   const queued = JSON.parse((await run(['deliveries', '--json'])).stdout).deliveries as DeliveryJob[];
