@@ -2,7 +2,9 @@
  * Generators shared by the property tests and the fuzz targets (test/fuzz/targets.ts), so the CI property
  * tests, the CI fuzz slice and `bench/fuzz.ts` all search the same input space.
  */
+import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
+import { defaultLimits, type Pop3Limits } from '../../functions/pop3/limits.js';
 
 export const LF = 0x0a;
 export const CR = 0x0d;
@@ -253,3 +255,23 @@ const mailboxValue = fc.oneof(
   }),
 );
 export const mailboxConfig = fc.dictionary(fc.constantFrom(...MAILBOX_KEYS), mailboxValue);
+
+/** Just enough of a socket for ReplyReader: the caller emits `data` and `end` itself. */
+export class FakeSocket extends EventEmitter {
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+}
+
+/** Small limits, so generated replies reach them. */
+export const READER_LIMITS: Pop3Limits = {
+  ...defaultLimits,
+  maxStatusLineBytes: 200,
+  maxBodyLineBytes: 400,
+  maxMessageBytes: 4_000,
+  maxListEntries: 50,
+  maxUidlLength: 100,
+};

@@ -7,7 +7,6 @@
  * for a typed refusal, and throws `FuzzViolation` when it sees a wrong result (schema-invalid event, a secret
  * in an error, a body that does not round-trip). Anything else it throws is an uncaught exception: a bug.
  */
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import fc from 'fast-check';
@@ -25,7 +24,6 @@ import {
   parseUidlEntry,
 } from '../../functions/pop3/commands.js';
 import { DotDecoder } from '../../functions/pop3/dot-decoder.js';
-import { defaultLimits, type Pop3Limits } from '../../functions/pop3/limits.js';
 import { ReplyReader, type ReplyShape } from '../../functions/pop3/reply-reader.js';
 import { createMechanism, type SaslMechanismName } from '../../functions/pop3/sasl.js';
 import { eventHarness, eventValidators, schemaErrors } from '../events/support.js';
@@ -34,12 +32,14 @@ import { fixtures } from '../support/fixtures.js';
 import {
   cutPoints,
   expectedUnstuffed,
+  FakeSocket,
   hostileBytes,
   lineBytes,
   mailboxConfig,
   mutate,
   mutation,
   nearGrammar,
+  READER_LIMITS,
   referenceStuff,
   replyFragments,
   scanListingLines,
@@ -196,25 +196,6 @@ const dotRaw: FuzzTarget = {
 };
 
 // ----------------------------------------------------------- reply-reader.ts
-
-/** Just enough of a socket for ReplyReader: the driver emits `data` and `end` itself. */
-class FakeSocket extends EventEmitter {
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-}
-
-const READER_LIMITS: Pop3Limits = {
-  ...defaultLimits,
-  maxStatusLineBytes: 200,
-  maxBodyLineBytes: 400,
-  maxMessageBytes: 4_000,
-  maxListEntries: 50,
-  maxUidlLength: 100,
-};
 
 async function drainBody(stream: Readable): Promise<unknown> {
   try {

@@ -3,7 +3,6 @@
  * POP3 client that see raw server bytes: the dot decoder, the pure parsers
  * and the reply reader.
  */
-import { EventEmitter } from 'node:events';
 import type { Duplex, Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -18,13 +17,14 @@ import {
   parseUidlEntry,
 } from '../../functions/pop3/commands.js';
 import { DotDecoder } from '../../functions/pop3/dot-decoder.js';
-import { defaultLimits, type Pop3Limits } from '../../functions/pop3/limits.js';
 import { type Reply, ReplyReader, type ReplyShape } from '../../functions/pop3/reply-reader.js';
 import {
   expectedUnstuffed,
+  FakeSocket,
   hostileBytes,
   lineBytes,
   nearGrammar,
+  READER_LIMITS,
   referenceStuff,
   replyFragments,
   split,
@@ -134,25 +134,6 @@ describe('commands.ts parsers throw nothing but BridgeError', () => {
 });
 
 // ------------------------------------------------------------- ReplyReader
-
-/** Just enough of a socket for ReplyReader: the test emits `data` and `end` itself. */
-class FakeSocket extends EventEmitter {
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-}
-
-const READER_LIMITS: Pop3Limits = {
-  ...defaultLimits,
-  maxStatusLineBytes: 200,
-  maxBodyLineBytes: 400,
-  maxMessageBytes: 4_000,
-  maxListEntries: 50,
-  maxUidlLength: 100,
-};
 
 interface Outcome {
   settled: Reply | undefined;
