@@ -2,12 +2,14 @@
  * AWS `StateStore` on one DynamoDB table (layout in `table-schema.ts`), plus
  * one S3 object per mailbox for the known-uid set.
  *
- * Costs, on-demand: an idle poll's state calls (lease, status read and write,
- * release) are one request each whatever the mailbox size; the known-uid set
- * is one S3 GET. Nothing here scans the table: every read is a GetItem, a
+ * Costs, on-demand: an idle poll makes one request (`peekMailbox`, 0.5 RRU) and
+ * writes nothing; a poll with work adds the lease, a status read and write and
+ * the release, one request each whatever the mailbox size, and the known-uid
+ * set is one S3 GET. Nothing here scans the table: every read is a GetItem, a
  * BatchGetItem or a Query on the table or a sparse index.
  *
- * Consistency: reads of the table itself are strongly consistent. Index
+ * Consistency: reads of the table itself are strongly consistent, except the
+ * peek, which only decides whether to take the lease (see there). Index
  * queries (due deliveries, retention, hash matches, listings) are eventually
  * consistent on DynamoDB, so the writes that act on their results are
  * conditional (a claim only succeeds if the job is still due; markDeleted only
@@ -32,6 +34,7 @@ import type {
   DeliveryPatch,
   DeliveryStatus,
   DeliveryUpdate,
+  MailboxPeek,
   MailboxState,
   MessageRecord,
   StateStore,
@@ -404,6 +407,33 @@ export class DynamoStateStore implements StateStore {
   }
 
   // ---- mailbox state ------------------------------------------------------
+
+  /**
+   * One Query of the mailbox partition between `LEASE` and `STATUS`: exactly those two items (the only other
+   * items there are messages, `UIDL#…`, which sort after both — see table-schema.ts). A Query bills the
+   * items' total size, so both (a few hundred bytes) cost 0.5 RRU eventually consistent, where two GetItems
+   * would cost 1. Eventually consistent is enough here: the poll only decides from it whether to take the
+   * lease, and re-reads consistently once it holds it.
+   */
+  peekMailbox(mailbox: string, now: number): Promise<MailboxPeek> {
+    return this.#call('peekMailbox', async () => {
+      const { Items } = await this.#send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :lease AND :status',
+          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: { ':pk': mailboxPk(mailbox), ':lease': LEASE_SK, ':status': STATUS_SK },
+        }),
+      );
+      const lease = Items?.find((item) => item[SK] === LEASE_SK);
+      const status = Items?.find((item) => item[SK] === STATUS_SK);
+      return {
+        state: status === undefined ? undefined : toMailboxState(status),
+        // Expiry is exclusive, as in acquireLease: at `leaseUntil` the lease is free.
+        leaseHeld: lease !== undefined && Number(lease.leaseUntil) > now,
+      };
+    });
+  }
 
   getMailboxState(mailbox: string): Promise<MailboxState | undefined> {
     return this.#call('getMailboxState', async () => {

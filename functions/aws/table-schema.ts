@@ -13,6 +13,9 @@
  * | mailbox status  | `MB#<mailbox>`      | `STATUS`      | –                           | –                                            | `MAILBOX` / `<mailbox>`                         |
  * | delivery job    | `DLV#<webhookId>`   | `JOB`         | `DUE` / `<nextAttemptAt>#<webhookId>` while pending or failed | `MB#<mailbox>#DLV` / `<uid> <webhookId>` | `DLV#<status>` / `<createdAt>#<webhookId>` |
  *
+ * In a mailbox's partition `LEASE` < `STATUS` < `UIDL#…`: the idle poll's peek reads the lease and the status
+ * with one Query `sk BETWEEN 'LEASE' AND 'STATUS'`, so no other sort key may fall between those two.
+ *
  * Times in sort keys are epoch ms, zero-padded to 16 digits so that string
  * order is time order. `gsi1sk` is kept on every job; `gsi1pk` is set only
  * while the job is due-able, so the due index holds only live work.

@@ -99,7 +99,20 @@ export interface DeliveryUpdate {
   readonly patch: DeliveryPatch;
 }
 
+/** What a poll reads before it decides whether it has anything to do: no write, one request. */
+export interface MailboxPeek {
+  readonly state: MailboxState | undefined;
+  /** True while someone holds an unexpired lease on the mailbox (at `now`). */
+  readonly leaseHeld: boolean;
+}
+
 export interface StateStore {
+  /**
+   * The mailbox state and whether its lease is held, in one cheap read (SQLite: one read transaction;
+   * DynamoDB: one eventually consistent Query of the two items). May be slightly stale on DynamoDB:
+   * anything that mutates must take the lease and read again with `getMailboxState`.
+   */
+  peekMailbox(mailbox: string, now: number): Promise<MailboxPeek>;
   /**
    * Conditional write with expiry: true if `owner` now holds the lease of the
    * mailbox (it was free, expired, or already ours), false if someone else holds it.

@@ -16,6 +16,7 @@ import type {
   DeliveryPatch,
   DeliveryStatus,
   DeliveryUpdate,
+  MailboxPeek,
   MailboxState,
   MessageRecord,
   StateStore,
@@ -320,6 +321,22 @@ export class SqliteStateStore implements StateStore {
     return this.#call('releaseLease', (db) => {
       db.prepare('DELETE FROM leases WHERE mailbox = ? AND owner = ?').run(mailbox, owner);
     });
+  }
+
+  peekMailbox(mailbox: string, now: number): Promise<MailboxPeek> {
+    return this.#call('peekMailbox', (db) =>
+      // One read transaction: the state and the lease as of the same moment.
+      db.transaction(() => {
+        const row = db.prepare('SELECT state FROM mailbox_state WHERE mailbox = ?').get(mailbox) as
+          | { state: string }
+          | undefined;
+        const lease = db.prepare('SELECT 1 FROM leases WHERE mailbox = ? AND expires_at > ?').get(mailbox, now);
+        return {
+          state: row === undefined ? undefined : { ...(JSON.parse(row.state) as object), mailbox },
+          leaseHeld: lease !== undefined,
+        };
+      })(),
+    );
   }
 
   getMailboxState(mailbox: string): Promise<MailboxState | undefined> {

@@ -108,8 +108,14 @@ describe('DynamoStateStore (AWS specifics)', () => {
     expect(ttl.TimeToLiveDescription).toMatchObject({ AttributeName: 'expiresAt', TimeToLiveStatus: 'ENABLED' });
   });
 
-  it('idle poll: lease, status read/write, known uids and release cost the same few requests at any mailbox size', async () => {
-    const idle = async (mailbox: string): Promise<number> =>
+  it('an idle poll reads one item pair with one request at any mailbox size; a poll with work costs a constant few more', async () => {
+    const peek = async (mailbox: string): Promise<number> =>
+      costOf(async () => {
+        const { state, leaseHeld } = await store.peekMailbox(mailbox, T0);
+        expect(leaseHeld).toBe(false);
+        expect(state).toMatchObject({ mailbox, lastOkAt: T0 });
+      });
+    const withWork = async (mailbox: string): Promise<number> =>
       costOf(async () => {
         expect(await store.acquireLease(mailbox, 'poller', 60_000, T0)).toBe(true);
         await store.getMailboxState(mailbox);
@@ -117,13 +123,18 @@ describe('DynamoStateStore (AWS specifics)', () => {
         await store.updateMailboxState(mailbox, { lastPollAt: T0, lastOkAt: T0 });
         await store.releaseLease(mailbox, 'poller');
       });
-    const small = await idle('small');
+    const small = await withWork('small');
+    const smallPeek = await peek('small');
 
+    // 200 message items share the mailbox's partition: the peek's key range must not read (or page through) them.
     for (let i = 0; i < 200; i++) await store.recordMessage(record('big', `uid-${i}`), []);
     const known = new Set(Array.from({ length: 100_000 }, (_, i) => `${i.toString(16).padStart(8, '0')}77aa`));
     expect(await costOf(() => store.putKnownUids('big', known))).toBe(1);
-    const big = await idle('big');
+    const big = await withWork('big');
+    const bigPeek = await peek('big');
 
+    expect(smallPeek).toBe(1);
+    expect(bigPeek).toBe(1);
     expect(small).toBe(5);
     expect(big).toBe(small);
     expect(await costOf(() => store.getKnownUids('big'))).toBe(1);

@@ -160,6 +160,37 @@ export function describeStateStoreContract(name: string, makeStore: () => Promis
       });
     });
 
+    describe('peekMailbox (the read before an idle poll decides)', () => {
+      it('a mailbox never seen: no state, no lease', async () => {
+        expect(await store.peekMailbox('mb', T0)).toEqual({ state: undefined, leaseHeld: false });
+      });
+
+      it('returns the same state getMailboxState does, and nothing of the messages beside it', async () => {
+        await store.recordMessage(record('mb', 'u1'), []);
+        expect(await store.peekMailbox('mb', T0)).toEqual({ state: undefined, leaseHeld: false });
+        await store.updateMailboxState('mb', {
+          lastOkAt: T0,
+          cursor: { count: 1, size: 1234, lastUidl: 'u1' },
+          lastFullSyncAt: T0,
+        });
+        const peek = await store.peekMailbox('mb', T0);
+        expect(peek.state).toEqual(await store.getMailboxState('mb'));
+        expect(peek.state).toMatchObject({ mailbox: 'mb', cursor: { count: 1, size: 1234, lastUidl: 'u1' } });
+        expect(peek.leaseHeld).toBe(false);
+      });
+
+      it('sees a lease held by anyone until it expires or is released, and only on its own mailbox', async () => {
+        await store.updateMailboxState('mb', { lastOkAt: T0 });
+        expect(await store.acquireLease('mb', 'a', 1000, T0)).toBe(true);
+        expect(await store.peekMailbox('mb', T0 + 999)).toMatchObject({ leaseHeld: true, state: { lastOkAt: T0 } });
+        // Expiry is exclusive, as for acquireLease: at the expiry instant another poller may take it.
+        expect((await store.peekMailbox('mb', T0 + 1000)).leaseHeld).toBe(false);
+        expect((await store.peekMailbox('other', T0)).leaseHeld).toBe(false);
+        await store.releaseLease('mb', 'a');
+        expect((await store.peekMailbox('mb', T0)).leaseHeld).toBe(false);
+      });
+    });
+
     describe('known uids', () => {
       it('is empty until written', async () => {
         expect((await store.getKnownUids('mb')).size).toBe(0);
