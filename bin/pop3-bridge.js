@@ -10,7 +10,9 @@
 // under tsx and 120 MiB as this bundle (bench/rss-delivery.ts --quick, 2026-11-27). The Lambda handlers are esbuild bundles too, so both modes run the same
 // kind of artifact.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -35,8 +37,39 @@ function fingerprint() {
   return hash.digest('hex').slice(0, 16);
 }
 
+/**
+ * node_modules/.cache in a checkout; the user's cache directory when the package is installed where this user
+ * cannot write (a global install by root). Never a shared temp directory: whoever can write there could plant a
+ * bundle for us to run.
+ */
+function cacheDir() {
+  const local = path.join(root, 'node_modules', '.cache', 'pop3-bridge');
+  try {
+    mkdirSync(local, { recursive: true });
+    accessSync(local, constants.W_OK);
+    return local;
+  } catch {
+    const base = process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
+    const dir = path.join(base, 'pop3-bridge');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+}
+
+/** better-sqlite3 loads a native addon, so it is not bundled; imported by absolute path, the bundle may live anywhere. */
+const nativeAddons = {
+  name: 'native-addons',
+  setup(build) {
+    const requireFromRoot = createRequire(path.join(root, 'package.json'));
+    build.onResolve({ filter: /^better-sqlite3$/ }, (args) => ({
+      path: requireFromRoot.resolve(args.path),
+      external: true,
+    }));
+  },
+};
+
 async function bundlePath() {
-  const dir = path.join(root, 'node_modules', '.cache', 'pop3-bridge');
+  const dir = cacheDir();
   const name = `cli-${fingerprint()}.mjs`;
   const target = path.join(dir, name);
   if (statSync(target, { throwIfNoEntry: false })) return target;
@@ -54,8 +87,8 @@ async function bundlePath() {
       format: 'esm',
       target: 'node20',
       // Dependencies are bundled too: one module graph costs less resident memory than node_modules loaded
-      // file by file (bench/rss-delivery.ts). better-sqlite3 stays external because it loads a native addon.
-      external: ['better-sqlite3'],
+      // file by file (bench/rss-delivery.ts).
+      plugins: [nativeAddons],
       // CommonJS dependencies call require() for Node's built-ins; an ESM bundle has no require of its own.
       banner: {
         js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
