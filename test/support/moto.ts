@@ -20,6 +20,12 @@ export interface Moto {
   readonly endpoint: string;
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /**
+   * The server's process group (the shim and the Python behind it): lets a
+   * long run watch moto's memory (moto keeps every model instance it ever
+   * created, see docs/soak.md).
+   */
+  readonly processGroup: number;
   stop(): Promise<void>;
 }
 
@@ -61,6 +67,7 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<Moto> {
     await waitUntilAnswering(endpoint, timeoutMs);
     return {
       endpoint,
+      processGroup: child.pid ?? 0,
       region: 'us-east-1',
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
       stop: async () => {
