@@ -649,10 +649,13 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       const second = await dispatchRun();
       expect(second.ssmOps).toEqual({ GetParametersByPath: 1 });
       expect(JSON.parse(second.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 1 });
+      const idleMark = output.length;
       expect(await pollRun(second.job as Message)).toEqual({});
-      // …and it did poll: the state moved on.
+      // …and it did poll (its log says so), idle: it wrote nothing, so the state is as the first poll left it.
+      const finished = jsonLines(idleMark).filter((l) => l.message === 'poll finished' && l.mailbox === 'cached');
+      expect(finished.map((l) => l.path)).toEqual(['idle']);
       const afterSecond = await state.getMailboxState('cached');
-      expect(afterSecond?.lastPollAt).toBeGreaterThan(afterFirst?.lastPollAt ?? 0);
+      expect(afterSecond).toEqual(afterFirst);
       expect(afterSecond?.lastError).toBeUndefined();
 
       // The operator changes the password (a new version): the next dispatch decrypts that one parameter and

@@ -71,8 +71,8 @@ describe('leave mode', () => {
       expect(trace).toContain('STAT');
       expect(trace).toContain('UIDL 40');
     }
-    expect(new Set(costs).size).toBe(1);
-    expect(costs[0]).toBeLessThanOrEqual(5);
+    // One read (state and lease together) and no write, whatever the mailbox size: test/core/idle-poll.test.ts.
+    expect(costs).toEqual([1, 1, 1]);
   });
 
   it('new mail appended to a known mailbox is found incrementally without a full UIDL listing', async () => {
@@ -104,12 +104,16 @@ describe('leave mode', () => {
     expect(await dovecot.mailboxFiles(account.user)).toHaveLength(2);
   });
 
-  it('two concurrent polls of one mailbox: one runs, the other is busy', async () => {
+  it('two concurrent polls of one mailbox: one fetches, the other is busy or finds nothing left', async () => {
     const account = await dovecot.createMailbox(messages(20));
     harness = await engineHarness(dovecot, account);
     const [a, b] = await Promise.all([harness.poll(target()), harness.poll(target())]);
-    expect([a.status, b.status].sort()).toEqual(['busy', 'ok']);
-    expect(a.fetched + b.fetched).toBe(20);
+    // Both log in before either takes the lease; the loser is busy, or (if the winner finished first)
+    // re-checks under the lease and finds nothing new.
+    expect([a.status, b.status]).toContain('ok');
+    for (const r of [a, b]) expect(['ok', 'busy']).toContain(r.status);
+    expect([a.fetched, b.fetched].sort((x, y) => x - y)).toEqual([0, 20]);
+    expect(await harness.state.listDeliveries({ mailbox: 'inbox' })).toHaveLength(40);
   });
 });
 

@@ -1,9 +1,13 @@
 /**
  * One poll of one mailbox: the bridge's promises live here.
  *
- * 1. Skip if the mailbox is backing off; take the lease or return `busy`.
- * 2. Connect and log in; learn what is new at a cost that does not grow with
- *    the mailbox: STAT + `UIDL n` against the cursor of the last poll (idle),
+ * 1. Read the state and whether the lease is held (one read, no write): skip
+ *    if the mailbox is backing off, return `busy` if another poll holds it.
+ * 2. Connect and log in, STAT + `UIDL n` against the cursor of the last poll.
+ *    Nothing to do (`pending-work.ts`): QUIT and write nothing — the idle poll.
+ *    Otherwise take the lease (or return `busy`), read the state again and
+ *    decide again under it, in a new session if another poll wrote meanwhile;
+ *    then learn what is new at a cost that does not grow with the mailbox:
  *    `UIDL n` of the appended messages only (incremental), or a full UIDL
  *    listing compared with the known-uid snapshot (first poll, periodically,
  *    delete mode, retention, or when the cheap check does not add up).
@@ -12,7 +16,8 @@
  *    durable, conditional write, then — in delete mode — DELE.
  * 4. DELE what is recorded but still on the server (a session that died
  *    before QUIT) and, in leave mode, what is past its retention.
- * 5. QUIT and check its reply; only then are deletions marked.
+ * 5. QUIT and check its reply; only then are deletions marked. Record the
+ *    outcome (success, or the failure and its back-off) under the lease.
  *
  * Any failure before QUIT leaves every message either on the server (no
  * QUIT, so no DELE took effect — RFC 1939 §6) or stored and recorded.
@@ -22,10 +27,11 @@ import type { Readable } from 'node:stream';
 import type { Pop3Client } from '../../pop3/client.js';
 import { BridgeError, isBridgeError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
-import type { DeliveryJob, MessageRecord, RawStore, StateStore } from '../ports.js';
+import type { DeliveryJob, MailboxState, MessageRecord, RawStore, StateStore } from '../ports.js';
 import { webhookIdFor } from '../webhook-id.js';
 import { type BackoffPolicy, decideBackoff } from './backoff.js';
 import { identitiesFromHeaders, identitiesFromUidl, type ServerMessage } from './identity.js';
+import { pendingWork, type ServerCheck, sameMailboxState } from './pending-work.js';
 
 const DAY_MS = 86_400_000;
 
@@ -150,19 +156,47 @@ class MailboxPoll {
   }
 
   async run(): Promise<PollResult> {
-    const { state } = this.deps;
     const name = this.target.name;
     const startedAt = this.now();
-    const prior = await state.getMailboxState(name);
+    // One read, no write: an idle poll costs this and two short POP3 replies, nothing more.
+    const peek = await this.deps.state.peekMailbox(name, startedAt);
+    const prior = peek.state;
     if (!this.options.force && prior?.nextPollAfter !== undefined && prior.nextPollAfter > startedAt) {
       return this.result('deferred', { nextPollAfter: prior.nextPollAfter });
     }
+    if (peek.leaseHeld) {
+      this.log.info('poll skipped: another poll holds the lease');
+      return this.result('busy');
+    }
+    let check: ServerCheck;
+    try {
+      check = await this.connectAndCheck();
+      const work = this.pendingWork(prior, check);
+      if (work === undefined) {
+        await this.quit(this.client!, []);
+        this.log.info('poll finished', { path: 'idle', fetched: 0, bytes: 0, deleted: 0, remaining: 0 });
+        return this.result('ok', { path: 'idle' });
+      }
+      this.log.debug('poll has work: taking the lease', { work });
+    } catch (caught) {
+      return this.failWithoutLease(caught);
+    }
+    return this.runUnderLease(prior, check);
+  }
+
+  /** The lease holder's part: check again with a fresh read, fetch and delete, record the outcome. */
+  private async runUnderLease(prior: MailboxState | undefined, firstCheck: ServerCheck): Promise<PollResult> {
+    const { state } = this.deps;
+    const name = this.target.name;
     const owner = randomUUID();
     // A short lease, renewed while the poll runs: a poll that crashes (SIGKILL, Lambda timeout) blocks
     // the mailbox for at most one TTL, yet a long poll never loses its lease to a second poller.
     const ttl = this.options.leaseTtlMs ?? 60_000;
-    if (!(await state.acquireLease(name, owner, ttl, startedAt))) {
-      this.log.info('poll skipped: another poll holds the lease');
+    if (!(await state.acquireLease(name, owner, ttl, this.now()))) {
+      // Another poll took it since our peek: it does the work. Our session changed nothing (no DELE sent).
+      this.client?.close();
+      this.client = undefined;
+      this.log.info('poll skipped: another poll took the lease');
       return this.result('busy');
     }
     const heartbeat = setInterval(
@@ -179,8 +213,25 @@ class MailboxPoll {
       Math.max(ttl / 3, 10),
     );
     heartbeat.unref();
+    let current = prior;
     try {
-      const path = await this.poll(prior);
+      current = await state.getMailboxState(name);
+      let check = firstCheck;
+      if (!sameMailboxState(prior, current)) {
+        // Another poll wrote since our peek, so it may have QUIT with DELEs after our session began, and a
+        // POP3 session keeps the maildrop as it was at login (RFC 1939 §6 removes messages only at QUIT,
+        // most servers never show another session's changes). A new session sees what that poll left.
+        this.log.debug('state changed since the peek: opening a new session');
+        await this.quit(this.client!, []);
+        check = await this.connectAndCheck();
+      }
+      if (this.pendingWork(current, check) === undefined) {
+        // The poll that wrote in between did the work.
+        await this.quit(this.client!, []);
+        this.log.info('poll finished', { path: 'idle', fetched: 0, bytes: 0, deleted: 0, remaining: 0 });
+        return this.result('ok', { path: 'idle' });
+      }
+      const path = await this.poll(current, check);
       const okAt = this.now();
       await state.updateMailboxState(name, {
         lastPollAt: okAt,
@@ -188,8 +239,8 @@ class MailboxPoll {
         failing: false,
         consecutiveFailures: 0,
         nextPollAfter: 0,
-        storedCount: (prior?.storedCount ?? 0) + this.fetched,
-        storedBytes: (prior?.storedBytes ?? 0) + this.bytes,
+        storedCount: (current?.storedCount ?? 0) + this.fetched,
+        storedBytes: (current?.storedBytes ?? 0) + this.bytes,
       });
       this.log.info('poll finished', {
         path,
@@ -200,53 +251,119 @@ class MailboxPoll {
       });
       return this.result('ok', { path });
     } catch (caught) {
-      const error = isBridgeError(caught)
-        ? caught
-        : new BridgeError(
-            'POLL_ERR_INTERNAL',
-            `unexpected error: ${caught instanceof Error ? caught.message : String(caught)}`,
-            {
-              cause: caught,
-            },
-          );
-      this.client?.close();
-      const failures = (prior?.consecutiveFailures ?? 0) + 1;
-      const at = this.now();
-      const decision = decideBackoff(error, failures, at, this.deps.backoff);
-      await state.updateMailboxState(name, {
-        lastPollAt: at,
-        lastError: { code: error.code, message: error.message, at },
-        consecutiveFailures: failures,
-        nextPollAfter: decision.nextPollAfter,
-        failing: decision.failing,
-        storedCount: (prior?.storedCount ?? 0) + this.fetched,
-        storedBytes: (prior?.storedBytes ?? 0) + this.bytes,
-      });
-      this.log.warn('poll failed', { error, failing: decision.failing, nextPollAfter: decision.nextPollAfter });
-      return this.result('error', { error, nextPollAfter: decision.nextPollAfter });
+      return await this.recordFailure(caught, current);
     } finally {
       clearInterval(heartbeat);
       await state.releaseLease(name, owner);
     }
   }
 
-  private async probe(point: Parameters<NonNullable<PollDeps['probe']>>[0], info: { uid?: string; msg?: number } = {}) {
-    await this.deps.probe?.(point, info);
-  }
-
-  private async poll(prior: Awaited<ReturnType<StateStore['getMailboxState']>>): Promise<PollPath> {
+  /**
+   * A failure before the lease (connect, login, STAT, the check): it is recorded like any other, so back-off
+   * and the failing mark work as before — under the lease, since only the lease holder writes the state.
+   */
+  private async failWithoutLease(caught: unknown): Promise<PollResult> {
     const { state } = this.deps;
     const name = this.target.name;
+    this.client?.close();
+    this.client = undefined;
+    const owner = randomUUID();
+    if (!(await state.acquireLease(name, owner, this.options.leaseTtlMs ?? 60_000, this.now()))) {
+      // Another poll holds the mailbox now (the likely cause, with servers that lock the maildrop: [IN-USE]);
+      // it records its own outcome.
+      this.log.info('poll failed while another poll holds the lease: that poll records the outcome', {
+        code: isBridgeError(caught) ? caught.code : 'POLL_ERR_INTERNAL',
+      });
+      return this.result('busy');
+    }
+    try {
+      return await this.recordFailure(caught, await state.getMailboxState(name));
+    } finally {
+      await state.releaseLease(name, owner);
+    }
+  }
+
+  /** Records a failed poll with its back-off; the caller holds the lease. */
+  private async recordFailure(caught: unknown, current: MailboxState | undefined): Promise<PollResult> {
+    const error = isBridgeError(caught)
+      ? caught
+      : new BridgeError(
+          'POLL_ERR_INTERNAL',
+          `unexpected error: ${caught instanceof Error ? caught.message : String(caught)}`,
+          {
+            cause: caught,
+          },
+        );
+    this.client?.close();
+    this.client = undefined;
+    const failures = (current?.consecutiveFailures ?? 0) + 1;
+    const at = this.now();
+    const decision = decideBackoff(error, failures, at, this.deps.backoff);
+    await this.deps.state.updateMailboxState(this.target.name, {
+      lastPollAt: at,
+      lastError: { code: error.code, message: error.message, at },
+      consecutiveFailures: failures,
+      nextPollAfter: decision.nextPollAfter,
+      failing: decision.failing,
+      storedCount: (current?.storedCount ?? 0) + this.fetched,
+      storedBytes: (current?.storedBytes ?? 0) + this.bytes,
+    });
+    this.log.warn('poll failed', { error, failing: decision.failing, nextPollAfter: decision.nextPollAfter });
+    return this.result('error', { error, nextPollAfter: decision.nextPollAfter });
+  }
+
+  private pendingWork(state: MailboxState | undefined, check: ServerCheck) {
+    return pendingWork({
+      mode: this.target.mode,
+      state,
+      check,
+      now: this.now(),
+      fullSyncIntervalMs: this.deps.fullSyncIntervalMs ?? DAY_MS,
+    });
+  }
+
+  /** Connect, log in, STAT and `UIDL <count>`, and (leave mode with retention) whether retention is due. */
+  private async connectAndCheck(): Promise<ServerCheck> {
     // Not given options.signal: that one means "stop taking new messages", not "cut the session".
     const client = await this.deps.openSession();
     this.client = client;
     await this.probe('connected');
-
+    const stat = await client.stat();
+    let noUidl = !client.capabilities.uidl;
+    let lastUidl: string | undefined;
+    if (!noUidl && stat.count > 0) {
+      try {
+        lastUidl = (await client.uidlOne(stat.count)).uidl;
+      } catch (error) {
+        // RFC 1939 makes UIDL optional: a server that refuses it gets identities from header hashes.
+        if (!isBridgeError(error, 'POP3_ERR_RESPONSE') && !isBridgeError(error, 'POP3_ERR_UNSUPPORTED')) throw error;
+        noUidl = true;
+      }
+    }
     const retentionDue =
       this.target.mode === 'leave' && this.target.retentionDays !== undefined
-        ? await state.listRetentionDue(name, this.now() - this.target.retentionDays * DAY_MS, 1000)
+        ? (await this.deps.state.listRetentionDue(this.target.name, this.retentionCutoff(), 1)).length > 0
+        : false;
+    return { count: stat.count, size: stat.size, lastUidl, noUidl, retentionDue };
+  }
+
+  private retentionCutoff(): number {
+    return this.now() - (this.target.retentionDays ?? 0) * DAY_MS;
+  }
+
+  private async probe(point: Parameters<NonNullable<PollDeps['probe']>>[0], info: { uid?: string; msg?: number } = {}) {
+    await this.deps.probe?.(point, info);
+  }
+
+  private async poll(prior: MailboxState | undefined, check: ServerCheck): Promise<PollPath> {
+    const { state } = this.deps;
+    const name = this.target.name;
+    const client = this.client!;
+    const retentionDue =
+      this.target.mode === 'leave' && this.target.retentionDays !== undefined
+        ? await state.listRetentionDue(name, this.retentionCutoff(), 1000)
         : [];
-    const listing = await this.list(client, prior, retentionDue.length > 0);
+    const listing = await this.list(client, prior, check, retentionDue.length > 0);
     await this.probe('listed');
     if (listing.path === 'idle') {
       await this.quit(client, []);
@@ -331,41 +448,30 @@ class MailboxPoll {
 
   private async list(
     client: Pop3Client,
-    prior: Awaited<ReturnType<StateStore['getMailboxState']>>,
+    prior: MailboxState | undefined,
+    check: ServerCheck,
     retentionDue: boolean,
   ): Promise<Listing> {
-    const stat = await client.stat();
-    let noUidl = !client.capabilities.uidl;
-    let lastUidl: string | undefined;
-    if (!noUidl && stat.count > 0) {
-      try {
-        lastUidl = (await client.uidlOne(stat.count)).uidl;
-      } catch (error) {
-        // RFC 1939 makes UIDL optional: a server that refuses it gets identities from header hashes.
-        if (!isBridgeError(error, 'POP3_ERR_RESPONSE') && !isBridgeError(error, 'POP3_ERR_UNSUPPORTED')) throw error;
-        noUidl = true;
-      }
+    const base = { count: check.count, size: check.size, lastUidl: check.lastUidl };
+    if (this.target.mode === 'delete' && check.count === 0) {
+      return { ...base, path: 'idle', complete: true, messages: [] };
     }
-    const base = { count: stat.count, size: stat.size, lastUidl };
-    if (noUidl) {
-      return { ...base, path: 'full', complete: true, messages: await identitiesFromHeaders(client, stat.count) };
+    if (check.noUidl) {
+      return { ...base, path: 'full', complete: true, messages: await identitiesFromHeaders(client, check.count) };
     }
     const cursor = prior?.cursor;
     const fullDue =
       prior?.lastFullSyncAt === undefined ||
       this.now() - prior.lastFullSyncAt >= (this.deps.fullSyncIntervalMs ?? DAY_MS);
-    if (this.target.mode === 'delete' && stat.count === 0) {
-      return { ...base, path: 'idle', complete: true, messages: [] };
-    }
     if (this.target.mode === 'leave' && !fullDue && !retentionDue && cursor && cursor.count >= 0) {
-      if (cursor.count === stat.count && cursor.size === stat.size && cursor.lastUidl === lastUidl) {
+      if (cursor.count === check.count && cursor.size === check.size && cursor.lastUidl === check.lastUidl) {
         return { ...base, path: 'idle', complete: true, messages: [] };
       }
-      if (stat.count > cursor.count && cursor.count > 0) {
+      if (check.count > cursor.count && cursor.count > 0) {
         // Appended only? Then message `cursor.count` still has the UIDL it had.
         const probe = await client.uidlOne(cursor.count);
         if (probe.uidl === cursor.lastUidl) {
-          const ns = Array.from({ length: stat.count - cursor.count }, (_, i) => cursor.count + 1 + i);
+          const ns = Array.from({ length: check.count - cursor.count }, (_, i) => cursor.count + 1 + i);
           const entries = await client.uidlMany(ns);
           return { ...base, path: 'incremental', complete: false, messages: await identitiesFromUidl(client, entries) };
         }
