@@ -25,6 +25,7 @@ import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
 import { startDovecot } from '../test/support/dovecot.js';
 import { connectOurs, countFiles, mpopReset, mpopSetup, runMpop } from './contenders.js';
+import { exitedChildrenCpuMs, ownCpuMs, processTreeCpuMs } from './cpu-time.js';
 import { LEAVE_TARGET } from './local-poll.js';
 import { fillMailbox, mixedMessage } from './mailbox.js';
 import {
@@ -59,6 +60,7 @@ type Contender = typeof BESIDE | typeof SEQUENTIAL | 'mpop (fetch only)';
 
 export interface Receiver {
   readonly url: string;
+  readonly pid: number | undefined;
   count(): Promise<{ verified: number; bad: number }>;
   stop(): void;
 }
@@ -78,12 +80,36 @@ export async function startReceiver(): Promise<Receiver> {
   const url = await next();
   return {
     url,
+    pid: child.pid,
     async count() {
       const reply = next();
       child.stdin!.write('count\n');
       return JSON.parse(await reply) as { verified: number; bad: number };
     },
     stop: () => child.kill('SIGTERM'),
+  };
+}
+
+interface CpuSplit {
+  /** The bridge (this process) or mpop (an exited child). */
+  readonly client: number;
+  readonly dovecot: number;
+  readonly receiver: number;
+}
+
+function cpuNow(dovecotPid: number | undefined, receiverPid: number | undefined): CpuSplit {
+  return {
+    client: ownCpuMs() + exitedChildrenCpuMs(),
+    dovecot: dovecotPid === undefined ? 0 : processTreeCpuMs(dovecotPid),
+    receiver: receiverPid === undefined ? 0 : processTreeCpuMs(receiverPid),
+  };
+}
+
+function cpuSince(before: CpuSplit, after: CpuSplit): CpuSplit {
+  return {
+    client: after.client - before.client,
+    dovecot: after.dovecot - before.dovecot,
+    receiver: after.receiver - before.receiver,
   };
 }
 
@@ -178,7 +204,21 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
       [SEQUENTIAL, () => ours('sequential')],
       ['mpop (fetch only)', runMpopOnce],
     ];
-    const results = await rotating<Contender>(REPEATS, steps, (name, repeat, ms) =>
+    // Where each run's CPU went, per process, so the ratio can be read against what two cores can do.
+    const cpu = Object.fromEntries(steps.map(([k]) => [k, [] as CpuSplit[]])) as Record<Contender, CpuSplit[]>;
+    const accounted = steps.map(
+      ([name, step]) =>
+        [
+          name,
+          async () => {
+            const before = cpuNow(dovecot.pid, receiver.pid);
+            const ms = await step();
+            cpu[name].push(cpuSince(before, cpuNow(dovecot.pid, receiver.pid)));
+            return ms;
+          },
+        ] as const,
+    );
+    const results = await rotating<Contender>(REPEATS, accounted, (name, repeat, ms) =>
       console.log(`  run ${repeat + 1}: ${name.padEnd(32)} ${fmt.ms(ms)}  (load ${load()})`),
     );
     const med = (k: Contender) => median(results[k]);
@@ -193,6 +233,22 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
     ]);
     console.log(`\ne2e-delivery: N=${n}, ${fmt.mib(mailbox.bytes)}, median of ${REPEATS}, load ${load()}`);
     console.log(table(headers, rows));
+    const cpuHeaders = ['contender', 'bridge or mpop', 'Dovecot', 'receiver', 'total', 'total / wall (cores busy)'];
+    const perMsg = (ms: number) => `${(ms / n).toFixed(2)} ms`;
+    const cpuRows = steps.map(([k]) => {
+      const split = (part: keyof CpuSplit) => median(cpu[k].map((c) => c[part]));
+      const total = split('client') + split('dovecot') + split('receiver');
+      return [
+        k,
+        perMsg(split('client')),
+        perMsg(split('dovecot')),
+        perMsg(split('receiver')),
+        perMsg(total),
+        (total / med(k)).toFixed(2),
+      ];
+    });
+    console.log(`\nCPU per message (user + system, median of ${REPEATS}):`);
+    console.log(table(cpuHeaders, cpuRows));
     // The headline is poll-then-deliver, the figure this benchmark always gave; delivering beside
     // the poll competes for the one JS thread on this 2-core machine and was slower when measured.
     const ratio = rate(SEQUENTIAL) / rate('mpop (fetch only)');
@@ -202,6 +258,10 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
         `N = ${n} messages, ${fmt.mib(mailbox.bytes)}, median of ${REPEATS} runs:`,
         '',
         markdownTable(headers, rows),
+        '',
+        'CPU per message (user + system; the receiver verifies every signature):',
+        '',
+        markdownTable(cpuHeaders, cpuRows),
       ].join('\n'),
       rows: [
         {

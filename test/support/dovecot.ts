@@ -78,6 +78,8 @@ export interface DovecotInstance extends DovecotHandle {
   stop(): Promise<void>;
   /** The last lines of Dovecot's log, for failure messages. */
   logTail(lines?: number): Promise<string>;
+  /** The master process (benchmarks charge Dovecot's CPU to it and its children). */
+  readonly pid: number | undefined;
 }
 
 declare module 'vitest' {
@@ -425,7 +427,7 @@ async function launch(binary: string, confPath: string, dir: string, facts: Dove
     (err: unknown) => ({ err }),
   );
   if (outcome === 'ready') {
-    return { facts, ...mailboxes(facts), stop, logTail };
+    return { facts, ...mailboxes(facts), stop, logTail, pid: child.pid };
   }
   giveUp.abort(); // stop probing a Dovecot that has exited
   ready.catch(() => {});
