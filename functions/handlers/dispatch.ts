@@ -1,8 +1,9 @@
 /**
  * dispatch — every minute (EventBridge): reads the mailboxes under the SSM
- * path, and sends one poll job per mailbox that is due (its interval has
- * passed and it is not backing off), plus one delivery wake-up when deliveries
- * are due (retries are scheduled in the state store; this is what wakes them).
+ * path, and sends one poll job per mailbox that is due (this minute holds its
+ * slot, or it was never polled, and it is not backing off:
+ * core/poll/schedule.ts), plus one delivery wake-up when deliveries are due
+ * (retries are scheduled in the state store; this is what wakes them).
  *
  * A poll job is `{ mailbox, version }`: the name and the SSM parameter version
  * dispatch read, never the config (it holds passwords and webhook secrets, and
@@ -12,22 +13,12 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createAwsRuntime, handlerEnv, type MailboxListing, requireQueue } from '../aws/runtime.js';
-import type { MailboxConfig } from '../config/schema.js';
-import type { MailboxState } from '../core/ports.js';
+import { dispatchMinute, isPollDue } from '../core/poll/schedule.js';
 
 const runtime = createAwsRuntime(handlerEnv(process.env));
 const pollQueueUrl = requireQueue(runtime.env.pollQueueUrl, 'POLL_QUEUE_URL');
 const deliveryQueueUrl = requireQueue(runtime.env.deliveryQueueUrl, 'DELIVERY_QUEUE_URL');
 const metrics = new Metrics({ namespace: 'Pop3Bridge', serviceName: 'pop3-bridge' });
-
-/** dispatch runs once a minute: a mailbox due within the next 30 s goes now rather than a minute late. */
-const SLACK_MS = 30_000;
-
-export function isDue(mailbox: MailboxConfig, state: MailboxState | undefined, now: number): boolean {
-  if (!mailbox.enabled) return false;
-  if ((state?.nextPollAfter ?? 0) > now) return false;
-  return (state?.lastPollAt ?? 0) + mailbox.pollIntervalSeconds * 1000 - SLACK_MS <= now;
-}
 
 /** The poll job for `name`; without a version (a config whose name is not its parameter's) poll reads it as before. */
 function pollJob(name: string, listing: MailboxListing): { mailbox: string; version?: number } {
@@ -35,12 +26,18 @@ function pollJob(name: string, listing: MailboxListing): { mailbox: string; vers
   return version === undefined ? { mailbox: name } : { mailbox: name, version };
 }
 
-export const handler = async (): Promise<{ dispatched: number; deliveriesDue: boolean }> => {
+/** The scheduled event; only its `time` (the minute this run stands for) is read. */
+export interface DispatchEvent {
+  readonly time?: string;
+}
+
+export const handler = async (event?: DispatchEvent): Promise<{ dispatched: number; deliveriesDue: boolean }> => {
   const now = Date.now();
+  const minute = dispatchMinute(event?.time, now);
   const listing = await runtime.listMailboxes();
   const { mailboxes } = listing;
   const states = new Map((await runtime.state.listMailboxStates()).map((s) => [s.mailbox, s]));
-  const due = mailboxes.filter((m) => isDue(m, states.get(m.name), now));
+  const due = mailboxes.filter((m) => isPollDue(m, states.get(m.name), now, minute));
   for (let i = 0; i < due.length; i += 10) {
     const batch = due.slice(i, i + 10);
     const result = await runtime.sqs.send(
