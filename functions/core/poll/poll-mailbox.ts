@@ -192,10 +192,18 @@ class MailboxPoll {
     // A short lease, renewed while the poll runs: a poll that crashes (SIGKILL, Lambda timeout) blocks
     // the mailbox for at most one TTL, yet a long poll never loses its lease to a second poller.
     const ttl = this.options.leaseTtlMs ?? 60_000;
-    if (!(await state.acquireLease(name, owner, ttl, this.now()))) {
-      // Another poll took it since our peek: it does the work. Our session changed nothing (no DELE sent).
-      this.client?.close();
-      this.client = undefined;
+    let acquired = false;
+    try {
+      acquired = await state.acquireLease(name, owner, ttl, this.now());
+    } finally {
+      // Not ours (or the store failed): the session changed nothing (no DELE sent), so it can just go.
+      if (!acquired) {
+        this.client?.close();
+        this.client = undefined;
+      }
+    }
+    if (!acquired) {
+      // Another poll took it since our peek: it does the work.
       this.log.info('poll skipped: another poll took the lease');
       return this.result('busy');
     }
