@@ -6,9 +6,16 @@ function pad(cells: ReadonlyArray<string>, widths: ReadonlyArray<number>): strin
   return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
 }
 
+function header(r: SoakReport): string {
+  const segments = r.segments ?? 1;
+  return segments > 1
+    ? `${r.mode} (${segments} segments, seeds ${r.seed}..${r.seed + segments - 1})`
+    : `${r.mode} (seed ${r.seed})`;
+}
+
 export function soakTable(reports: ReadonlyArray<SoakReport>): string {
   const rows: Array<[string, ...string[]]> = [
-    ['', ...reports.map((r) => `${r.mode} (seed ${r.seed})`)],
+    ['', ...reports.map(header)],
     ...FAULT_KINDS.map((k): [string, ...string[]] => [`fault  ${k}`, ...reports.map((r) => String(r.faults.get(k)))]),
     ['faults injected, total', ...reports.map((r) => String(r.totalFaults))],
     ['messages', ...reports.map((r) => String(r.verdict.messages))],
@@ -29,6 +36,10 @@ export function soakTable(reports: ReadonlyArray<SoakReport>): string {
     ['sent to the 410 endpoint after its 410', ...reports.map((r) => String(r.verdict.afterGone))],
     ['drained before the round limit', ...reports.map((r) => (r.finished ? 'yes' : 'NO'))],
     ['wall time', ...reports.map((r) => `${(r.elapsedMs / 1000).toFixed(1)} s`)],
+    [
+      'moto_server peak RSS',
+      ...reports.map((r) => (r.motoPeakRssMb === undefined ? '-' : `${Math.round(r.motoPeakRssMb)} MiB`)),
+    ],
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => pad(row, widths)).join('\n');

@@ -32,6 +32,7 @@ import {
 import { type FaultKind, FaultPlan, type FaultRates } from './fault-plan.js';
 import type { KillPlan } from './kill-child.js';
 import { type DeleAudit, pop3Faults } from './pop3-faults.js';
+import { type MemoryWatch, watchGroupMemory } from './process-memory.js';
 import { type SoakMessage, type Verdict, verifySoak } from './verify.js';
 import { startReceivers } from './webhook-receivers.js';
 
@@ -50,6 +51,14 @@ export interface SoakOptions {
    */
   readonly sabotage?: 'skip-record';
   readonly progress?: (line: string) => void;
+  /**
+   * AWS mode: moto_server is SIGKILLed and the run fails without a verdict when
+   * its resident memory passes this many MiB (default 4096). moto keeps every
+   * model instance it ever created, so its memory grows with the square of the
+   * messages stored (docs/soak.md); the cap keeps a too-large run from
+   * driving a shared machine into thrashing.
+   */
+  readonly motoRssCapMb?: number;
 }
 
 export interface SoakReport {
@@ -74,6 +83,10 @@ export interface SoakReport {
   readonly rounds: number;
   readonly finished: boolean;
   readonly elapsedMs: number;
+  /** AWS mode: moto_server's peak resident memory (MiB), sampled every 2 s; undefined in local mode. */
+  readonly motoPeakRssMb?: number | undefined;
+  /** How many independent runs this report sums (bench/soak.ts --segment-size); 1 for a single run. */
+  readonly segments?: number;
 }
 
 const KILL_POINTS: ReadonlyArray<PollProbePoint | 'mid-retr'> = [
@@ -194,6 +207,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
     let spec: BackendSpec;
     let verifyBackend: Backend;
+    let motoMemory: MemoryWatch | undefined;
+    let overCap: string | undefined;
     if (options.mode === 'local') {
       spec = { mode: 'local', rawConfig };
       const local = localDurability(path.join(dir, 'store'), 'soak');
@@ -202,6 +217,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     } else {
       const moto: Moto = await startMoto();
       cleanups.push(() => moto.stop());
+      const capMb = options.motoRssCapMb ?? 4096;
+      const watch = watchGroupMemory(moto.processGroup, {
+        capMb,
+        onOverCap: (mb) => {
+          overCap = `moto_server reached ${Math.round(mb)} MiB (cap ${capMb} MiB)`;
+          // At once, not at the end of the round: a round can take long enough to exhaust the machine.
+          void moto.stop();
+        },
+      });
+      motoMemory = watch;
+      cleanups.push(() => watch.stop());
       const table = uniqueName('soak');
       const bucket = uniqueName('soak');
       await provisionAws(moto.endpoint, moto.region, table, bucket);
@@ -268,7 +294,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     let polls = 0;
     let rounds = 0;
     let finished = false;
-    for (; rounds < options.maxRounds && !finished; rounds += 1) {
+    for (; rounds < options.maxRounds && !finished && overCap === undefined; rounds += 1) {
       for (let i = 0; i < options.batch && added < all.length; i += 1, added += 1) {
         server.mailbox.add({ body: all[added]!.body, uidl: all[added]!.uidl });
       }
@@ -320,8 +346,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         }
       }
       if (added === all.length && server.mailbox.messages.length === 0) {
-        const counts = await verifyBackend.state.countDeliveries('soak');
-        finished = counts.pending === 0 && counts.failed === 0;
+        const counts = await verifyBackend.state.countDeliveries('soak').catch((error: unknown) => {
+          // moto stopped over its memory cap: reported below, not as a state-store failure.
+          if (overCap === undefined) throw error;
+          return undefined;
+        });
+        finished = counts !== undefined && counts.pending === 0 && counts.failed === 0;
         if (!finished) await sleep(100);
       }
       if (rounds % 20 === 0) {
@@ -332,6 +362,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       }
     }
 
+    if (overCap !== undefined) {
+      throw new Error(`${overCap} with ${added} of ${all.length} messages arrived: stopped without a verdict`);
+    }
     const verdict = await verifySoak({
       mailbox: 'soak',
       messages: all.map((m): SoakMessage => ({ uidl: m.uidl, sha256: shaOf.get(m.uidl)! })),
@@ -346,6 +379,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       crashes: crashes.length,
     });
     const counts = await verifyBackend.state.countDeliveries('soak');
+    await motoMemory?.stop();
     const ids = new Set(receivers.log.map((e) => e.webhookId));
     for (const c of crashes) say(`crash: ${c}`);
     for (const u of untyped.slice(0, 5)) say(`untyped error: ${u}`);
@@ -367,6 +401,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       rounds,
       finished,
       elapsedMs: Date.now() - started,
+      motoPeakRssMb: motoMemory?.peakMb(),
+      segments: 1,
     };
   } finally {
     process.off('uncaughtException', onCrash);

@@ -18,6 +18,7 @@ import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
 import { FAULT_KINDS, type FaultRates } from './fault-plan.js';
 import { outcomeLines, soakTable } from './report-table.js';
 import { runSoak, type SoakReport } from './run-soak.js';
+import { combineSegments, segmentSeeds } from './segments.js';
 import { verifySoak } from './verify.js';
 import type { ReceivedWebhook } from './webhook-receivers.js';
 
@@ -69,6 +70,8 @@ describe('soak under faults (seeded)', () => {
   it('AWS mode (moto behind the fault proxy): the same promises with S3 and DynamoDB failing', async () => {
     const report = await runSoak({ mode: 'aws', seed: SEED, messages: 40, batch: 20, rates: CI_RATES, maxRounds: 300 });
     expectPromisesKept(report);
+    // The memory watch saw moto (bench/soak.ts reports the peak and caps it).
+    expect(report.motoPeakRssMb, `moto peak RSS, seed ${SEED}`).toBeGreaterThan(10);
     for (const kind of [
       's3: 503 SlowDown',
       'dynamodb: throttling',
@@ -92,7 +95,39 @@ describe('soak under faults (seeded)', () => {
     expect(report.verdict.lost).toHaveLength(4);
     expect(report.verdict.deleBeforeDurable).toBe(4);
     expect(report.verdict.undelivered).toHaveLength(4 * 2);
+    // Summed as segments (bench/soak.ts, AWS mode), a broken segment stays visible in the total.
+    const both = combineSegments([report, report]);
+    expect(both.segments).toBe(2);
+    expect(both.verdict.messages).toBe(40);
+    expect(both.verdict.lost).toHaveLength(8);
+    expect(both.verdict.deleBeforeDurable).toBe(8);
+    expect(both.verdict.undelivered).toHaveLength(16);
+    expect(both.retrs).toBe(2 * report.retrs);
+    expect(soakTable([both])).toMatch(/local \(2 segments, seeds \d+\.\.\d+\)/);
   }, 30_000);
+
+  it('segments: seed + i each, the last one takes the remainder', () => {
+    expect(segmentSeeds(100, 1010, 500)).toEqual([
+      { seed: 100, messages: 500 },
+      { seed: 101, messages: 500 },
+      { seed: 102, messages: 10 },
+    ]);
+    expect(segmentSeeds(7, 5000, 250)).toHaveLength(20);
+  });
+
+  it('AWS mode stops moto and fails without a verdict when moto passes its memory cap', async () => {
+    const run = runSoak({
+      mode: 'aws',
+      seed: SEED,
+      messages: 20,
+      batch: 20,
+      rates: { retrDrop: 0, retrStall: 0, sysTemp: 0, inUse: 0, kill: 0, deadline: 0, aws: 0, webhook: 0 },
+      maxRounds: 50,
+      // A running moto_server is tens of MiB: over the cap at the first sample.
+      motoRssCapMb: 1,
+    });
+    await expect(run).rejects.toThrow(/moto_server reached \d+ MiB \(cap 1 MiB\).*stopped without a verdict/);
+  }, 60_000);
 
   it('the verification counts a second webhook-id, an early retry after 429 and a bad signature', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-soak-verify-'));
