@@ -195,19 +195,22 @@ async function startReceiver(secret: string): Promise<Receiver> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// A loopback proxy in front of moto that counts the SSM operations a handler sends (X-Amz-Target), so a test
-// sees what the bundle really asks SSM (and so KMS) for, not what its code seems to ask.
+// A loopback proxy in front of moto that counts the SSM and DynamoDB operations a handler sends (X-Amz-Target),
+// so a test sees what the bundle really asks SSM (and so KMS) and the state table for, not what its code seems to ask.
 
 interface SsmCounter {
   readonly endpoint: string;
   /** `GetParameter` → count, since the last reset. */
   readonly ssm: Map<string, number>;
+  /** `Query`, `PutItem`, … → count, since the last reset. */
+  readonly dynamodb: Map<string, number>;
   close(): Promise<void>;
 }
 
 async function startSsmCounter(target: string): Promise<SsmCounter> {
   const upstream = new URL(target);
   const ssmOps = new Map<string, number>();
+  const dynamoOps = new Map<string, number>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -216,6 +219,10 @@ async function startSsmCounter(target: string): Promise<SsmCounter> {
       if (typeof amzTarget === 'string' && amzTarget.startsWith('AmazonSSM.')) {
         const op = amzTarget.slice('AmazonSSM.'.length);
         ssmOps.set(op, (ssmOps.get(op) ?? 0) + 1);
+      }
+      if (typeof amzTarget === 'string' && amzTarget.startsWith('DynamoDB_')) {
+        const op = amzTarget.slice(amzTarget.indexOf('.') + 1);
+        dynamoOps.set(op, (dynamoOps.get(op) ?? 0) + 1);
       }
       const out = httpRequest(
         {
@@ -239,6 +246,7 @@ async function startSsmCounter(target: string): Promise<SsmCounter> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     ssm: ssmOps,
+    dynamodb: dynamoOps,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -650,7 +658,10 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       expect(second.ssmOps).toEqual({ GetParametersByPath: 1 });
       expect(JSON.parse(second.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 1 });
       const idleMark = output.length;
+      counter.dynamodb.clear();
       expect(await pollRun(second.job as Message)).toEqual({});
+      // The bundled handler's idle poll sends the state table one Query (state and lease) and writes nothing.
+      expect(Object.fromEntries(counter.dynamodb)).toEqual({ Query: 1 });
       // …and it did poll (its log says so), idle: it wrote nothing, so the state is as the first poll left it.
       const finished = jsonLines(idleMark).filter((l) => l.message === 'poll finished' && l.mailbox === 'cached');
       expect(finished.map((l) => l.path)).toEqual(['idle']);
