@@ -1,0 +1,110 @@
+/**
+ * Whole messages in each charset mail is written in, through the event
+ * builder (parse-mime → mailparser → libmime → the iconv-lite adapter): the
+ * subject (an RFC 2047 encoded-word) and the text body (base64) come out as
+ * iconv-lite 0.7.3 decoded them before the adapter replaced it, and no
+ * charset is reported as unknown. A charset only iconv-lite knew (cp437)
+ * still gives an event: the text read as UTF-8 and an EVENT_ERR_CHARSET entry.
+ */
+import encodingJapanese from 'encoding-japanese';
+import iconv from 'iconv-lite-0.7.3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildEvent } from '../../functions/events/build-event.js';
+import { type EventHarness, eventHarness } from './support.js';
+
+/** [charset as the message names it, text written in it]. */
+const CORPUS: ReadonlyArray<readonly [string, string]> = [
+  ['iso-8859-1', 'Café déjà vu, naïve façade'],
+  ['iso-8859-2', 'Zażółć gęślą jaźń'],
+  ['iso-8859-5', 'Съешь же ещё этих мягких булок'],
+  ['iso-8859-15', 'Prix : 15 €, œuvre, Ÿ'],
+  ['iso-8859-16', 'Știință și tehnică'],
+  ['windows-1250', 'Příliš žluťoučký kůň'],
+  ['windows-1251', 'Привет, мир — тест'],
+  ['windows-1252', 'Smart “quotes” – and €'],
+  ['windows-1253', 'Καλημέρα κόσμε'],
+  ['windows-1254', 'Günaydın dünya, ışık'],
+  ['windows-1255', 'שלום עולם'],
+  ['windows-1256', 'مرحبا بالعالم'],
+  ['windows-1257', 'Labas rytas, ąčęėįšųūž'],
+  // Vietnamese in windows-1258 is written with combining tone marks (ế = ê + U+0301).
+  ['windows-1258', 'Xin chào th\u00ea\u0301 gi\u01a1\u0301i'],
+  ['koi8-r', 'Привет, мир'],
+  ['koi8-u', 'Привіт, світ, ґанок'],
+  ['ks_c_5601-1987', '한국어 메일, 똠방각하'],
+  ['euc-kr', '한국어 메일 테스트'],
+  ['shift_jis', '日本語のメール ｶﾀｶﾅ'],
+  ['euc-jp', '日本語のメールです'],
+  ['iso-2022-jp', '日本語のメール、こんにちは'],
+  ['gb2312', '中文邮件测试'],
+  ['gbk', '中文郵件 測試'],
+  ['gb18030', '中文 € 😀 测试'],
+  ['big5', '繁體中文郵件 㗎嘅'],
+  ['utf-16le', 'Grüße 日本 😀'],
+  ['utf-16be', 'Grüße 日本 😀'],
+];
+
+/** The bytes a mail client writes; iconv-lite has no ISO-2022-JP encoder, encoding-japanese (libmime's) does. */
+function encode(text: string, charset: string): Buffer {
+  if (charset === 'iso-2022-jp') {
+    return Buffer.from(encodingJapanese.convert(encodingJapanese.stringToCode(text), { to: 'JIS', from: 'UNICODE' }));
+  }
+  return iconv.encode(text, charset);
+}
+
+/** What decoding gave before the adapter: iconv-lite, or encoding-japanese for ISO-2022-JP (unchanged). */
+function decodedBefore(bytes: Buffer, charset: string): string {
+  if (charset === 'iso-2022-jp') {
+    return encodingJapanese.convert(bytes, { to: 'UNICODE', from: 'JIS', type: 'string' });
+  }
+  return iconv.decode(bytes, charset);
+}
+
+function message(charset: string, body: Buffer, subject: Buffer): Buffer {
+  const lines = [
+    'From: sender@example.test',
+    'To: inbox@example.test',
+    `Subject: =?${charset}?B?${subject.toString('base64')}?=`,
+    'Message-ID: <charset@example.test>',
+    'MIME-Version: 1.0',
+    `Content-Type: text/plain; charset="${charset}"`,
+    'Content-Transfer-Encoding: base64',
+    '',
+    ...(body.toString('base64').match(/.{1,76}/g) ?? []),
+    '',
+  ];
+  return Buffer.from(lines.join('\r\n'), 'latin1');
+}
+
+let h: EventHarness;
+beforeAll(async () => {
+  h = await eventHarness();
+});
+afterAll(async () => {
+  await h.cleanup();
+});
+
+describe('a message in each mail charset', () => {
+  it.each(CORPUS)('%s: subject and text as iconv-lite decoded them, no charset error', async (charset, text) => {
+    const body = encode(`${text}\r\nline two: ${text}`, charset);
+    const subject = encode(text, charset);
+    // The corpus text is encodable in its charset: what iconv-lite decodes is the text itself.
+    expect(decodedBefore(subject, charset)).toBe(text);
+
+    const event = await buildEvent(await h.storeRaw(message(charset, body, subject)), h.deps);
+    expect(event.data.subject).toBe(decodedBefore(subject, charset));
+    expect(event.data.text?.trimEnd()).toBe(decodedBefore(body, charset).replace(/\r\n/g, '\n'));
+    expect(event.data.parseErrors).toEqual([]);
+  });
+
+  it('cp437 (iconv-lite had it, TextDecoder has not): the event is built, text read as UTF-8, EVENT_ERR_CHARSET', async () => {
+    const body = iconv.encode('Box ╔═╗ and ü', 'cp437');
+    const event = await buildEvent(await h.storeRaw(message('cp437', body, Buffer.from('plain'))), h.deps);
+    expect(event.data.text?.trimEnd()).toBe(body.toString('utf8'));
+    const charsetErrors = event.data.parseErrors.filter((e) => e.code === 'EVENT_ERR_CHARSET');
+    expect(charsetErrors.map((e) => e.message)).toEqual([
+      'a body part\'s charset "cp437" is unknown: read as UTF-8',
+      'a header\'s charset "cp437" is unknown: read as UTF-8',
+    ]);
+  });
+});
