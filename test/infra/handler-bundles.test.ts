@@ -62,6 +62,12 @@ describe('handler bundles carry only what their handler uses', () => {
     expect(has('deliver', /^functions\/pop3\//)).toBe(false);
   });
 
+  it("deliver decodes charsets with the iconv-lite adapter, not iconv-lite's ≈ 490 kB of code tables", () => {
+    // package.json overrides libmime's iconv-lite with packages/iconv-lite-textdecoder (see its README).
+    expect(has('deliver', /^packages\/iconv-lite-textdecoder\/index\.js$/)).toBe(true);
+    expect(has('deliver', /node_modules\/iconv-lite\//)).toBe(false);
+  });
+
   it.each(HANDLER_NAMES)('%s has zod without its other locales (the namespace import is tree-shaken)', (name) => {
     expect(has(name, /node_modules\/zod\/v4\/core\/schemas\.js$/)).toBe(true);
     // `import { z }` pulled all ~40 locales (≈ 360 kB); zod's default English one stays.
