@@ -111,7 +111,11 @@ class RawMeter extends Transform {
 
 const charsetSupport = new Map<string, boolean>();
 
-/** Whether libmime (iconv-lite + encoding-japanese) decodes `charset`, rather than falling back to UTF-8. */
+/**
+ * Whether libmime decodes `charset`, rather than falling back to UTF-8. libmime's
+ * iconv-lite is packages/iconv-lite-textdecoder (an npm override): the WHATWG
+ * charsets plus a few iconv-lite tables; DOS code pages, UTF-7 and UTF-32 are not.
+ */
 export function isCharsetSupported(charset: string): boolean {
   const name = charset.toLowerCase().slice(0, 64);
   let supported = charsetSupport.get(name);
