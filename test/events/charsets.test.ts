@@ -6,7 +6,7 @@
  * charset is reported as unknown. A charset only iconv-lite knew (cp437)
  * still gives an event: the text read as UTF-8 and an EVENT_ERR_CHARSET entry.
  */
-import encodingJapanese from 'encoding-japanese';
+import encodingJapanese from 'encoding-japanese-2.5.0';
 import iconv from 'iconv-lite-0.7.3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvent } from '../../functions/events/build-event.js';
@@ -52,7 +52,7 @@ function encode(text: string, charset: string): Buffer {
   return iconv.encode(text, charset);
 }
 
-/** What decoding gave before the adapter: iconv-lite, or encoding-japanese for ISO-2022-JP (unchanged). */
+/** What decoding gave before the adapters: iconv-lite 0.7.3, or encoding-japanese 2.5.0 for ISO-2022-JP. */
 function decodedBefore(bytes: Buffer, charset: string): string {
   if (charset === 'iso-2022-jp') {
     return encodingJapanese.convert(bytes, { to: 'UNICODE', from: 'JIS', type: 'string' });
