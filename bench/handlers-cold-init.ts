@@ -114,8 +114,8 @@ const GROUPS: ReadonlyArray<readonly [string, RegExp]> = [
   ['zod', /node_modules\/zod\//],
   [
     'MIME stack',
-    // packages/iconv-lite-textdecoder: libmime's iconv-lite (an npm override, see its README).
-    /^packages\/iconv-lite-textdecoder\/|node_modules\/(mailparser|iconv-lite|libmime|libqp|libbase64|encoding-japanese|he|entities|htmlparser2|html-to-text|@zone-eu|tlds|linkify-it|uc\.micro|nodemailer|punycode\.js|parseley|selderee|@selderee|leac|peberminta|deepmerge|dom-serializer|domhandler|domutils|domelementtype)\//,
+    // packages/*-textdecoder: libmime's iconv-lite and encoding-japanese (npm overrides, see their READMEs).
+    /^packages\/(iconv-lite|encoding-japanese)-textdecoder\/|node_modules\/(mailparser|iconv-lite|libmime|libqp|libbase64|encoding-japanese|he|entities|htmlparser2|html-to-text|@zone-eu|tlds|linkify-it|uc\.micro|nodemailer|punycode\.js|parseley|selderee|@selderee|leac|peberminta|deepmerge|dom-serializer|domhandler|domutils|domelementtype)\//,
   ],
   ['our code', /^functions\//],
 ];

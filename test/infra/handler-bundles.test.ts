@@ -62,10 +62,11 @@ describe('handler bundles carry only what their handler uses', () => {
     expect(has('deliver', /^functions\/pop3\//)).toBe(false);
   });
 
-  it("deliver decodes charsets with the iconv-lite adapter, not iconv-lite's ≈ 490 kB of code tables", () => {
-    // package.json overrides libmime's iconv-lite with packages/iconv-lite-textdecoder (see its README).
+  it("deliver decodes charsets with the TextDecoder adapters, not iconv-lite's and encoding-japanese's code tables", () => {
+    // package.json overrides libmime's iconv-lite and encoding-japanese with packages/*-textdecoder (see their READMEs).
     expect(has('deliver', /^packages\/iconv-lite-textdecoder\/index\.js$/)).toBe(true);
-    expect(has('deliver', /node_modules\/iconv-lite\//)).toBe(false);
+    expect(has('deliver', /^packages\/encoding-japanese-textdecoder\/index\.js$/)).toBe(true);
+    expect(has('deliver', /node_modules\/(iconv-lite|encoding-japanese)\//)).toBe(false);
   });
 
   it.each(HANDLER_NAMES)('%s has zod without its other locales (the namespace import is tree-shaken)', (name) => {
