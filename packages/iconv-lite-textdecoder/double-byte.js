@@ -18,23 +18,30 @@ const OVERRIDES = require('./double-byte-overrides.js');
 
 const tables = new Map();
 
-/** code → text, built on first use of the charset. */
+/**
+ * code → text, built on first use of the charset, and a bit per two-byte code
+ * saying whether it is in the map: most codes are not, and a bit test is much
+ * cheaper than a Map lookup.
+ */
 function overridesFor(encoding) {
-  let table = tables.get(encoding);
-  if (table === undefined) {
-    table = new Map();
+  let overrides = tables.get(encoding);
+  if (overrides === undefined) {
+    const map = new Map();
     const { runs, multi } = OVERRIDES[encoding];
     for (const [first, base64] of runs) {
       let code = first;
       for (const char of Buffer.from(base64, 'base64').toString('utf16le')) {
-        table.set(code, char);
+        map.set(code, char);
         code += 1;
       }
     }
-    for (const [code, text] of Object.entries(multi)) table.set(Number(code), text);
-    tables.set(encoding, table);
+    for (const [code, text] of Object.entries(multi)) map.set(Number(code), text);
+    const bits = new Uint8Array(0x10000 / 8);
+    for (const code of map.keys()) bits[code >> 3] |= 1 << (code & 7);
+    overrides = { map, bits };
+    tables.set(encoding, overrides);
   }
-  return table;
+  return overrides;
 }
 
 const isLead = (byte) => byte >= 0x81 && byte <= 0xfe;
@@ -69,8 +76,9 @@ class DoubleByteDecoder {
         i += 1;
         continue;
       }
-      const override = this.overrides.get((byte << 8) | next);
-      if (override !== undefined) {
+      const code = (byte << 8) | next;
+      if ((this.overrides.bits[code >> 3] >> (code & 7)) & 1) {
+        const override = this.overrides.map.get(code);
         // Flushed (no `stream`), so the run cannot leave state behind for the bytes after the override.
         text += this.decoder.decode(bytes.subarray(runStart, i)) + override;
         runStart = i + 2;
