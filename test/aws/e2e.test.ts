@@ -13,7 +13,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Socket, connect as tcpConnect } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -559,7 +559,8 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
     };
     expect(await handlers.poll(event, CONTEXT)).toEqual({ batchItemFailures: [] });
     const dropped = jsonLines(mark).filter((l) => l.message === 'poll job for an unknown or disabled mailbox: dropped');
-    expect(dropped.map((l) => l.mailbox)).toEqual(['nobody-here', 'badport', '../support']);
+    // The records are polled concurrently, so their log lines come in any order.
+    expect(dropped.map((l) => l.mailbox).sort()).toEqual(['../support', 'badport', 'nobody-here']);
     expect(metricValues('MessagesFetched', mark)).toEqual([]);
     expect(await drain(clients.sqs, queues.delivery)).toEqual([]);
   });
@@ -593,7 +594,8 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
     expect(jobs.map((m) => JSON.parse(m.Body ?? '').mailbox).sort()).toEqual(['gone', MAILBOX]);
     expect(await poll(sqsEvent(jobs), CONTEXT)).toEqual({ batchItemFailures: [] });
     const wakeUps = await drain(clients.sqs, queues.delivery);
-    expect(wakeUps).toHaveLength(2);
+    // Both mailboxes stored mail in one invocation: deliver is woken once for both.
+    expect(wakeUps).toHaveLength(1);
 
     // The operator removes the mailbox before its delivery went out.
     await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/gone` }));
@@ -612,7 +614,10 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       // Cold containers whose AWS endpoint is the counting proxy (module scope reads the environment).
       process.env.AWS_ENDPOINT_URL = counter.endpoint;
       const dispatch = await importHandler<DispatchHandler>(bundles, 'dispatch');
+      // At DEBUG: the poll handler logs an idle poll's result at DEBUG, and this test reads that line.
+      process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
       const poll = await importHandler<SqsHandler>(bundles, 'poll');
+      process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
       process.env.AWS_ENDPOINT_URL = moto.endpoint;
 
       // An empty mailbox: every poll is idle (login, UIDL, nothing new, quit).
@@ -664,7 +669,7 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       expect(Object.fromEntries(counter.dynamodb)).toEqual({ Query: 1 });
       // …and it did poll (its log says so), idle: it wrote nothing, so the state is as the first poll left it.
       const finished = jsonLines(idleMark).filter((l) => l.message === 'poll finished' && l.mailbox === 'cached');
-      expect(finished.map((l) => l.path)).toEqual(['idle']);
+      expect(finished.map((l) => [l.path, l.level])).toEqual([['idle', 'DEBUG']]);
       const afterSecond = await state.getMailboxState('cached');
       expect(afterSecond).toEqual(afterFirst);
       expect(afterSecond?.lastError).toBeUndefined();
@@ -701,6 +706,269 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       process.env.AWS_ENDPOINT_URL = moto.endpoint;
       await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/cached` }));
       await counter.close();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Several mailboxes per poll invocation (the event source's batch of up to 10 records).
+
+/**
+ * A loopback proxy in front of moto that answers every DynamoDB request mentioning `needle` (a mailbox name: the
+ * state table's keys hold it) with a 500, as the service does when it fails, and forwards everything else. The
+ * SDK retries the 500s and then gives up: the state store fails for that one mailbox only.
+ */
+async function startStateFaultProxy(
+  target: string,
+  needle: string,
+): Promise<{ endpoint: string; failed: () => number; close(): Promise<void> }> {
+  const upstream = new URL(target);
+  let failed = 0;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const amzTarget = req.headers['x-amz-target'];
+      if (typeof amzTarget === 'string' && amzTarget.startsWith('DynamoDB_') && body.includes(needle)) {
+        failed += 1;
+        res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(
+          JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'injected' }),
+        );
+        return;
+      }
+      const out = httpRequest(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+        },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      out.on('error', (error) => res.writeHead(502).end(String(error)));
+      out.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    failed: () => failed,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * A TCP relay to Dovecot that holds every connection until `parties` are open at once, then relays them all. Polls
+ * run one after another would never open the second connection while the first waits for its greeting, so the
+ * first would time out: both getting through proves they ran side by side (no timing involved).
+ */
+async function startBarrierRelay(
+  target: { host: string; port: number },
+  parties: number,
+): Promise<{ port: number; opened: () => boolean; close(): Promise<void> }> {
+  const waiting: Socket[] = [];
+  const open: Socket[] = [];
+  let opened = false;
+  const relay = (client: Socket) => {
+    const upstream = tcpConnect(target.port, target.host);
+    open.push(client, upstream);
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  };
+  const server = createTcpServer((client) => {
+    if (opened) return relay(client);
+    waiting.push(client);
+    client.on('error', () => {});
+    if (waiting.length >= parties) {
+      opened = true;
+      for (const c of waiting.splice(0)) relay(c);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    opened: () => opened,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of [...waiting, ...open]) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('one poll invocation, several mailboxes (batch of SQS records)', () => {
+  it('polls the records concurrently: good mailboxes are fetched and delivered, a bad password and an unreachable server are recorded on their own mailbox, only a state-store failure fails its record; deliver is woken once', async () => {
+    const tag = randomBytes(3).toString('hex');
+    const names = {
+      first: `batch-a-${tag}`,
+      second: `batch-b-${tag}`,
+      badPassword: `batch-badpw-${tag}`,
+      unreachable: `batch-down-${tag}`,
+      stateFails: `batch-statefail-${tag}`,
+    };
+    const mail = (who: string, n: number) =>
+      Buffer.from(
+        `From: ${who} <${who}@example.test>\r\nTo: batch@example.test\r\nSubject: batch ${who} ${n}\r\n` +
+          `Message-ID: <batch-${who}-${n}-${tag}@example.test>\r\n\r\nhello ${n}\r\n`,
+      );
+    const firstMail = [mail('ann', 1), mail('ann', 2)];
+    const secondMail = [mail('ben', 1)];
+    const firstAccount = await dovecot.createMailbox(firstMail);
+    const secondAccount = await dovecot.createMailbox(secondMail);
+    const badAccount = await dovecot.createMailbox([mail('cat', 1)]);
+    const stateAccount = await dovecot.createMailbox([mail('dan', 1)]);
+    const wrongPassword = `wrong-${randomBytes(6).toString('hex')}`;
+    const configs: Record<string, Record<string, unknown>> = {
+      [names.first]: { username: firstAccount.user, password: firstAccount.password },
+      [names.second]: { username: secondAccount.user, password: secondAccount.password },
+      [names.badPassword]: { username: badAccount.user, password: wrongPassword },
+      [names.unreachable]: { username: badAccount.user, password: badAccount.password, port: await closedPort() },
+      [names.stateFails]: { username: stateAccount.user, password: stateAccount.password },
+    };
+    // The two good mailboxes reach Dovecot through a relay that lets them in only together.
+    const barrier = await startBarrierRelay({ host: dovecot.facts.host, port: dovecot.facts.tlsPort }, 2);
+    configs[names.first] = { ...configs[names.first], port: barrier.port };
+    configs[names.second] = { ...configs[names.second], port: barrier.port };
+    for (const [name, overrides] of Object.entries(configs)) {
+      await putMailbox(name, JSON.stringify({ ...mailboxConfig(receiver.url, webhookSecret), name, ...overrides }));
+    }
+    const proxy = await startStateFaultProxy(moto.endpoint, names.stateFails);
+    try {
+      // A cold poll container whose AWS endpoint is the fault proxy.
+      process.env.AWS_ENDPOINT_URL = proxy.endpoint;
+      const poll = await importHandler<SqsHandler>(bundles, 'poll');
+      process.env.AWS_ENDPOINT_URL = moto.endpoint;
+      const event: SqsEvent = {
+        Records: Object.keys(configs).map((name) => ({
+          messageId: `job-${name}`,
+          body: JSON.stringify({ mailbox: name, version: 1 }),
+        })),
+      };
+      const before = receiver.received.length;
+      // Wake-ups the earlier tests' dispatch runs left behind (they wake deliver while deliveries are due).
+      await drain(clients.sqs, queues.delivery);
+
+      let mark = output.length;
+      const response = await poll(event, CONTEXT);
+      // Only the record whose state store failed goes back to SQS; the mailboxes' own errors are recorded.
+      expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: `job-${names.stateFails}` }] });
+      expect(proxy.failed()).toBeGreaterThan(0);
+      expect(barrier.opened()).toBe(true);
+      const failedLines = jsonLines(mark).filter((l) => l.message === 'poll job failed; SQS will retry it');
+      expect(failedLines.map((l) => l.mailbox)).toEqual([names.stateFails]);
+      expect((await state.getMailboxState(names.badPassword))?.lastError?.code).toBe('POP3_ERR_AUTH');
+      expect((await state.getMailboxState(names.unreachable))?.lastError?.code).toBe('POP3_ERR_CONNECT');
+      // Nothing of the mailbox whose state failed was fetched or deleted.
+      expect(await dovecot.mailboxFiles(stateAccount.user)).toHaveLength(1);
+      expect(await state.getMailboxState(names.stateFails)).toBeUndefined();
+      // The good mailboxes: fetched (delete mode: gone from Dovecot), metrics per mailbox, one wake-up for both.
+      expect(await dovecot.mailboxFiles(firstAccount.user)).toEqual([]);
+      expect(await dovecot.mailboxFiles(secondAccount.user)).toEqual([]);
+      const fetchedMetric = jsonLines(mark).filter((l) => typeof l._aws === 'object' && 'MessagesFetched' in l);
+      expect(fetchedMetric.map((l) => [l.Mailbox, l.MessagesFetched]).sort()).toEqual(
+        [
+          [names.first, firstMail.length],
+          [names.second, secondMail.length],
+        ].sort(),
+      );
+      const wakeUps = await drain(clients.sqs, queues.delivery);
+      expect(wakeUps.map((m) => JSON.parse(m.Body ?? ''))).toEqual([{ kind: 'deliver-due' }]);
+      for (const secret of [wrongPassword, firstAccount.password, stateAccount.password, webhookSecret]) {
+        expect(output.slice(mark).join('')).not.toContain(secret);
+      }
+
+      // deliver: every message of the good mailboxes reaches the receiver, signed; none of the others.
+      expect(await handlers.deliver(sqsEvent(wakeUps), CONTEXT)).toEqual({ batchItemFailures: [] });
+      expect(receiver.rejected).toEqual([]);
+      const delivered = receiver.received.slice(before).map((r) => [r.event.data.mailbox, r.event.data.subject]);
+      expect(delivered.sort()).toEqual(
+        [
+          [names.first, 'batch ann 1'],
+          [names.first, 'batch ann 2'],
+          [names.second, 'batch ben 1'],
+        ].sort(),
+      );
+
+      // The next round, same batch: the good mailboxes are idle and say nothing at INFO, deliver is not woken,
+      // and the record whose state store still fails is the only one retried.
+      mark = output.length;
+      expect(await poll(event, CONTEXT)).toEqual({
+        batchItemFailures: [{ itemIdentifier: `job-${names.stateFails}` }],
+      });
+      const infoFinished = jsonLines(mark).filter((l) => l.message === 'poll finished' && l.level === 'INFO');
+      expect(infoFinished).toEqual([]);
+      expect(await drain(clients.sqs, queues.delivery)).toEqual([]);
+      expect(receiver.received.length - before).toBe(delivered.length);
+    } finally {
+      process.env.AWS_ENDPOINT_URL = moto.endpoint;
+      await proxy.close();
+      await barrier.close();
+      for (const name of Object.keys(configs)) {
+        await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/${name}` }));
+      }
+    }
+  });
+
+  it('two jobs for one mailbox in a batch make one poll, and both records share its outcome', async () => {
+    const tag = randomBytes(3).toString('hex');
+    const name = `batch-twice-${tag}`;
+    const message = Buffer.from(
+      `From: Eve <eve@example.test>\r\nSubject: twice ${tag}\r\nMessage-ID: <twice-${tag}@example.test>\r\n\r\nhi\r\n`,
+    );
+    const account = await dovecot.createMailbox([message]);
+    await putMailbox(
+      name,
+      JSON.stringify({
+        ...mailboxConfig(receiver.url, webhookSecret),
+        name,
+        username: account.user,
+        password: account.password,
+      }),
+    );
+    try {
+      await drain(clients.sqs, queues.delivery);
+      const mark = output.length;
+      // A retried job (no version: queued before versions) meets the next dispatch's job (version 1).
+      const event: SqsEvent = {
+        Records: [
+          { messageId: 'retried', body: JSON.stringify({ mailbox: name }) },
+          { messageId: 'fresh', body: JSON.stringify({ mailbox: name, version: 1 }) },
+          { messageId: 'not-json', body: '{"mailbox": ' },
+        ],
+      };
+      // Only the unreadable record fails: it can never become a job.
+      expect(await handlers.poll(event, CONTEXT)).toEqual({ batchItemFailures: [{ itemIdentifier: 'not-json' }] });
+      const lines = jsonLines(mark).filter((l) => l.mailbox === name);
+      // One session: one "poll finished" with the message fetched, no "skipped" or [IN-USE] failure.
+      expect(lines.filter((l) => l.message === 'poll finished').map((l) => l.fetched)).toEqual([1]);
+      expect(lines.filter((l) => l.level === 'WARN' || l.level === 'ERROR')).toEqual([]);
+      expect((await state.getMailboxState(name))?.lastError).toBeUndefined();
+      expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
+      expect(await drain(clients.sqs, queues.delivery)).toHaveLength(1);
+    } finally {
+      await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/${name}` }));
     }
   });
 });
