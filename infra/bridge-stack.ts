@@ -38,7 +38,12 @@ export interface BridgeStackProps extends StackProps {
   readonly logRetention?: RetentionDays;
   /** Powertools log level. Default INFO. */
   readonly logLevel?: LogLevel;
-  /** Most poll functions running at once (SQS event source maxConcurrency, 2..1000). Default 5. */
+  /**
+   * Most poll functions running at once (SQS event source maxConcurrency, 2..1000). Default 5: each
+   * runs a batch of up to 10 mailboxes at once, so 5 poll about 80 mailboxes a second with 0.6 s
+   * batches, where 10,000 mailboxes every 5 minutes need 33 (docs/cost-model.md). Raise it when polls
+   * take longer; more containers also mean more config reads (one per container and mailbox).
+   */
   readonly pollConcurrency?: number;
   /** Most deliver functions running at once (2..1000). Default 5. */
   readonly deliverConcurrency?: number;
@@ -63,6 +68,19 @@ export const DEFAULT_PREFIX = 'pop3-bridge';
 export const KEY_PREFIX = { raw: 'raw/', tmp: 'tmp/', knownUids: KNOWN_UIDS_PREFIX, att: 'att/' } as const;
 
 const POLL_TIMEOUT = Duration.minutes(5);
+/**
+ * Poll jobs per invocation, all polled at once (MAX_PARALLEL_POLLS in functions/handlers/poll.ts):
+ * an invocation lasts about as long as its slowest poll, and one SQS receive (10 at most) serves
+ * the batch. Larger batches would need several receives and hold more jobs behind one slow server.
+ */
+export const POLL_BATCH_SIZE = 10;
+/**
+ * How long the event source gathers jobs for a fuller batch when fewer than 10 are waiting. Each poll
+ * starts at most this much later: under 1 % of the default 5-minute interval and 7 % of the shortest
+ * allowed (30 s), while dispatch sends a minute's jobs in one burst of SendMessageBatch calls, so 2 s
+ * is enough to fill batches. Without a window a receive returns what one SQS host has, often 1–3.
+ */
+export const POLL_BATCH_WINDOW = Duration.seconds(2);
 const DELIVER_TIMEOUT = Duration.minutes(2);
 /** AWS's guidance for SQS-triggered functions: visibility timeout at least 6× the function timeout. */
 const VISIBILITY_FACTOR = 6;
@@ -167,8 +185,10 @@ export class BridgeStack extends Stack {
     };
     // A poll job is re-sent by the next dispatch anyway: a crashed one retries after a minute's grace
     // and reaches the DLQ (and its alarm) within about 20 minutes.
+    // Not AWS's 6× the function timeout: a job is redundant once the next dispatch has sent its successor, so a
+    // long wait before a retry buys nothing. The timeout, the batching window and a minute's grace.
     const poll = queue('Poll', {
-      visibility: POLL_TIMEOUT.plus(Duration.minutes(1)),
+      visibility: POLL_TIMEOUT.plus(POLL_BATCH_WINDOW).plus(Duration.minutes(1)),
       retention: Duration.days(1),
       maxReceiveCount: 3,
     });
@@ -213,9 +233,12 @@ export class BridgeStack extends Stack {
     const pollFn = new BridgeFunction(this, 'Poll', {
       ...common,
       entry: handlerEntry('poll'),
-      description: 'poll: one POP3 session per job; stores new messages in S3 and DynamoDB, enqueues deliveries',
+      description:
+        'poll: up to 10 mailboxes per invocation, polled at once; stores new messages in S3 and DynamoDB, enqueues deliveries',
       timeout: POLL_TIMEOUT,
+      // Ten polls at once: each upload holds at most two 8 MiB parts (S3RawStore), ≈ 160 MiB for ten, beside the runtime.
       memorySize: 512,
+      systemLogLevel: 'WARN',
     });
     pollFn.bindMailboxes(this.mailboxes, 'get');
     pollFn.bindBucket(this.bucket, {
@@ -227,8 +250,10 @@ export class BridgeStack extends Stack {
     pollFn.bindQueueSend(this.deliveryQueue, ENV.deliveryQueueUrl);
     pollFn.fn.addEventSource(
       new SqsEventSource(this.pollQueue, {
-        batchSize: 1,
+        batchSize: POLL_BATCH_SIZE,
+        maxBatchingWindow: POLL_BATCH_WINDOW,
         maxConcurrency: p.pollConcurrency,
+        // One mailbox's failing job goes back to the queue alone, not with the other nine.
         reportBatchItemFailures: true,
       }),
     );

@@ -6,7 +6,14 @@
  */
 import { Arn, ArnFormat, type Duration, Stack } from 'aws-cdk-lib';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  ApplicationLogLevel,
+  Architecture,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -65,6 +72,13 @@ export interface BridgeFunctionProps {
   readonly logLevel: LogLevel;
   /** Caps this function's share of the account's concurrency; unset by default (see docs/aws.md). */
   readonly reservedConcurrentExecutions?: number;
+  /**
+   * Lambda's own log lines (START, END, REPORT: system logs at INFO) are kept at `INFO` (the
+   * default) and dropped at `WARN`, which poll uses: at 10,000 mailboxes they are a line set per
+   * invocation, billed per byte ingested (docs/cost-model.md). Errors and timeouts still show in
+   * the function's Errors metric and its alarm.
+   */
+  readonly systemLogLevel?: 'INFO' | 'WARN';
 }
 
 export type TableAccess = 'read' | 'readWrite';
@@ -134,6 +148,12 @@ export class BridgeFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
+      // JSON log format: Lambda filters the Powertools JSON lines by their "level" and its own lines by the
+      // system level (docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html). The
+      // application level must equal POWERTOOLS_LOG_LEVEL: Powertools takes the stricter of the two.
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: ApplicationLogLevel[props.logLevel],
+      systemLogLevelV2: SystemLogLevel[props.systemLogLevel ?? 'INFO'],
       tracing: Tracing.ACTIVE,
       ...(props.reservedConcurrentExecutions === undefined
         ? {}

@@ -171,6 +171,25 @@ describe('every function (one construct fixes the defaults)', () => {
     },
   );
 
+  it.each(['dispatch', 'poll', 'deliver'] as const)(
+    '%s: JSON log format, the application log level equal to Powertools level; Lambda system lines dropped for poll only',
+    (name) => {
+      for (const [s, level] of [
+        [base, 'INFO'],
+        [full, 'DEBUG'],
+      ] as const) {
+        const { props } = fn(s, name);
+        expect(props.LoggingConfig).toMatchObject({
+          LogFormat: 'JSON',
+          // Powertools follows the stricter of the two: they must agree or DEBUG lines vanish.
+          ApplicationLogLevel: level,
+          SystemLogLevel: name === 'poll' ? 'WARN' : 'INFO',
+        });
+        expect((props.Environment as { Variables: Json }).Variables.POWERTOOLS_LOG_LEVEL).toBe(level);
+      }
+    },
+  );
+
   it('passes the log level prop through and bounds dispatch with reserved concurrency when asked', () => {
     expect((fn(full, 'poll').props.Environment as { Variables: Json }).Variables.POWERTOOLS_LOG_LEVEL).toBe('DEBUG');
     expect(fn(full, 'dispatch').props.ReservedConcurrentExecutions).toBe(1);
@@ -410,7 +429,7 @@ describe('queues', () => {
     }
   });
 
-  it('poll: batch size 1, bounded concurrency; deliver: ReportBatchItemFailures, bounded concurrency', () => {
+  it('poll: batches of 10 with a 2 s window, ReportBatchItemFailures, bounded concurrency; deliver: ReportBatchItemFailures, bounded concurrency', () => {
     const mapping = (s: Synth, name: 'poll' | 'deliver') => {
       const fnId = fn(s, name).id;
       const found = resources(s, 'AWS::Lambda::EventSourceMapping').filter(
@@ -419,7 +438,13 @@ describe('queues', () => {
       expect(found).toHaveLength(1);
       return found[0]![1].Properties;
     };
-    expect(mapping(base, 'poll')).toMatchObject({ BatchSize: 1, ScalingConfig: { MaximumConcurrency: 5 } });
+    expect(mapping(base, 'poll')).toMatchObject({
+      BatchSize: 10,
+      MaximumBatchingWindowInSeconds: 2,
+      // Each record is one mailbox: a failing one is retried alone, never with the other nine.
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
     expect(mapping(full, 'poll')).toMatchObject({ ScalingConfig: { MaximumConcurrency: 20 } });
     expect(mapping(base, 'deliver')).toMatchObject({
       FunctionResponseTypes: ['ReportBatchItemFailures'],
@@ -434,8 +459,10 @@ describe('queues', () => {
         ([, x]) => flat(x.Properties.FunctionName) === `<${id}>`,
       )!;
       const queueId = /^<(.+)\.Arn>$/.exec(flat(m.Properties.EventSourceArn))![1]!;
+      // A batch may wait for its window before the function starts: the job stays invisible through both.
+      const window = (m.Properties.MaximumBatchingWindowInSeconds as number | undefined) ?? 0;
       expect(base.json.Resources[queueId]!.Properties.VisibilityTimeout as number).toBeGreaterThan(
-        props.Timeout as number,
+        (props.Timeout as number) + window,
       );
     }
   });
