@@ -10,7 +10,7 @@
 // under tsx and 120 MiB as this bundle (bench/rss-delivery.ts --quick, 2026-11-27). The Lambda handlers are esbuild bundles too, so both modes run the same
 // kind of artifact.
 import { createHash } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -19,16 +19,24 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const entry = path.join(root, 'functions', 'cli', 'main.ts');
 
-/** Path, size and mtime of every file the bundle is built from, and of the lockfile and tsconfig. */
+/**
+ * Path, size and mtime of every file the bundle is built from (our sources, and the in-repo packages under
+ * packages/ that stand in for libmime's iconv-lite and encoding-japanese), and of the lockfile and tsconfig.
+ */
 function fingerprint() {
   const hash = createHash('sha256');
-  const files = readdirSync(path.join(root, 'functions'), { recursive: true })
-    .map(String)
-    .filter((name) => name.endsWith('.ts'))
-    .sort();
-  for (const name of files) {
-    const info = statSync(path.join(root, 'functions', name));
-    hash.update(`${name}\0${info.size}\0${info.mtimeMs}\n`);
+  for (const [dir, extension] of [
+    ['functions', '.ts'],
+    ['packages', '.js'],
+  ]) {
+    const files = (existsSync(path.join(root, dir)) ? readdirSync(path.join(root, dir), { recursive: true }) : [])
+      .map(String)
+      .filter((name) => name.endsWith(extension))
+      .sort();
+    for (const name of files) {
+      const info = statSync(path.join(root, dir, name));
+      hash.update(`${dir}/${name}\0${info.size}\0${info.mtimeMs}\n`);
+    }
   }
   for (const name of ['package-lock.json', 'tsconfig.json', 'bin/pop3-bridge.js']) {
     const info = statSync(path.join(root, name), { throwIfNoEntry: false });

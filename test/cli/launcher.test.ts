@@ -60,4 +60,14 @@ describe('the CLI launcher', () => {
     expect(after).toHaveLength(1);
     expect(after[0]).not.toBe(built);
   });
+
+  it('rebuilds when an in-repo package under packages/ changes (where the iconv-lite and encoding-japanese stand-ins live)', async () => {
+    await mkdir(path.join(tree, 'packages/dep'), { recursive: true });
+    await writeFile(path.join(tree, 'packages/dep/index.js'), "export const word = 'one';\n");
+    const source = `import { word } from '../../packages/dep/index.js';\nexport async function main(): Promise<number> {\n  console.log(word);\n  return 0;\n}\n`;
+    await writeFile(path.join(tree, 'functions/cli/main.ts'), source);
+    expect(await cli()).toBe('one');
+    await writeFile(path.join(tree, 'packages/dep/index.js'), "export const word = 'two';\n");
+    expect(await cli()).toBe('two');
+  });
 });
