@@ -81,6 +81,11 @@ export const POLL_BATCH_SIZE = 10;
  * is enough to fill batches. Without a window a receive returns what one SQS host has, often 1–3.
  */
 export const POLL_BATCH_WINDOW = Duration.seconds(2);
+/**
+ * Not AWS's 6× the function timeout: a job is redundant once the next dispatch has sent its successor, so a
+ * long wait before a retry buys nothing. The timeout, the batching window and a minute's grace.
+ */
+const POLL_VISIBILITY = POLL_TIMEOUT.plus(POLL_BATCH_WINDOW).plus(Duration.minutes(1));
 const DELIVER_TIMEOUT = Duration.minutes(2);
 /** AWS's guidance for SQS-triggered functions: visibility timeout at least 6× the function timeout. */
 const VISIBILITY_FACTOR = 6;
@@ -185,10 +190,8 @@ export class BridgeStack extends Stack {
     };
     // A poll job is re-sent by the next dispatch anyway: a crashed one retries after a minute's grace
     // and reaches the DLQ (and its alarm) within about 20 minutes.
-    // Not AWS's 6× the function timeout: a job is redundant once the next dispatch has sent its successor, so a
-    // long wait before a retry buys nothing. The timeout, the batching window and a minute's grace.
     const poll = queue('Poll', {
-      visibility: POLL_TIMEOUT.plus(POLL_BATCH_WINDOW).plus(Duration.minutes(1)),
+      visibility: POLL_VISIBILITY,
       retention: Duration.days(1),
       maxReceiveCount: 3,
     });
@@ -289,6 +292,9 @@ export class BridgeStack extends Stack {
       functions: { Dispatch: dispatch, Poll: pollFn, Deliver: deliver },
       queues: { Poll: this.pollQueue, Delivery: this.deliveryQueue },
       deadLetterQueues: { PollDlq: poll.dlq, DeliveryDlq: delivery.dlq },
+      // A job that is retried is at most three visibility timeouts old before it reaches the DLQ (3 receives);
+      // anything older waited in the queue because every poll function was busy.
+      pollBacklog: { queue: this.pollQueue, maxAge: Duration.seconds(POLL_VISIBILITY.toSeconds() * 3) },
       ...(p.alarmTopicArn === undefined ? {} : { alarmTopicArn: p.alarmTopicArn }),
       ...(p.alarmEmail === undefined ? {} : { alarmEmail: p.alarmEmail }),
     });

@@ -1,5 +1,5 @@
 /**
- * Alarms (dead-letter depth, function errors, failing mailboxes) to an optional
+ * Alarms (dead-letter depth, function errors, failing mailboxes, a poll backlog) to an optional
  * SNS topic, and one dashboard of the per-mailbox metrics the handlers emit with
  * Powertools Metrics (EMF) in the `Pop3Bridge` namespace.
  */
@@ -41,6 +41,11 @@ export interface MonitoringProps {
   readonly functions: Readonly<Record<string, BridgeFunction>>;
   readonly queues: Readonly<Record<string, IQueue>>;
   readonly deadLetterQueues: Readonly<Record<string, IQueue>>;
+  /**
+   * The poll queue and the age its oldest job may reach while polls keep up (alarm `PollBacklog`): with a
+   * concurrency set too low for the mailboxes and their servers, jobs wait longer each minute.
+   */
+  readonly pollBacklog?: { readonly queue: IQueue; readonly maxAge: Duration };
   /** Existing topic for alarm notifications. */
   readonly alarmTopicArn?: string;
   /** Subscribes this address (to the given topic, or to a topic the stack creates). */
@@ -80,6 +85,19 @@ export class Monitoring extends Construct {
       description:
         'pop3-bridge: at least one mailbox is marked failing ([AUTH] or [SYS/PERM]); it is polled only at the slow retry rate until its config is fixed.',
     });
+
+    if (props.pollBacklog !== undefined) {
+      this.alarm('PollBacklog', {
+        metric: props.pollBacklog.queue.metricApproximateAgeOfOldestMessage({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        threshold: props.pollBacklog.maxAge.toSeconds(),
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        description:
+          'pop3-bridge: poll jobs wait longer than any retry explains: polls are falling behind. Raise pollConcurrency (docs/cost-model.md).',
+      });
+    }
 
     const perMailbox = (metric: string, statistic: string, label: string): IMetric =>
       new SearchExpression({

@@ -478,7 +478,7 @@ describe('schedule, alarms, dashboard', () => {
     });
   });
 
-  it('alarms on each DLQ depth, each function error, and failing mailboxes', () => {
+  it('alarms on each DLQ depth, each function error, failing mailboxes and a poll backlog', () => {
     const alarms = resources(base, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     const dlqIds = resources(base, 'AWS::SQS::Queue')
       .filter(([, q]) => q.Properties.RedrivePolicy)
@@ -508,6 +508,20 @@ describe('schedule, alarms, dashboard', () => {
         MetricName: 'FailingMailboxes',
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         Threshold: 1,
+      }),
+    );
+    // Poll backlog: the poll queue's oldest job older than three visibility timeouts (a retried job never is).
+    const pollQueueId = resources(base, 'AWS::SQS::Queue').find(
+      ([, q]) => q.Properties.RedrivePolicy && q.Properties.MessageRetentionPeriod === 86_400,
+    )![0];
+    const visibility = base.json.Resources[pollQueueId]!.Properties.VisibilityTimeout as number;
+    expect(alarms).toContainEqual(
+      expect.objectContaining({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [pollQueueId, 'QueueName'] } }],
+        Threshold: 3 * visibility,
+        ComparisonOperator: 'GreaterThanThreshold',
       }),
     );
     // No topic configured: alarms notify nobody, and the stack creates no topic.
