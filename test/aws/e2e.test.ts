@@ -949,6 +949,10 @@ describe('one poll invocation, several mailboxes (batch of SQS records)', () => 
     );
     try {
       await drain(clients.sqs, queues.delivery);
+      // At DEBUG, so a second poll of the mailbox would show even if it found nothing to do (its result is DEBUG).
+      process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
+      const poll = await importHandler<SqsHandler>(bundles, 'poll');
+      process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
       const mark = output.length;
       // A retried job (no version: queued before versions) meets the next dispatch's job (version 1).
       const event: SqsEvent = {
@@ -959,10 +963,11 @@ describe('one poll invocation, several mailboxes (batch of SQS records)', () => 
         ],
       };
       // Only the unreadable record fails: it can never become a job.
-      expect(await handlers.poll(event, CONTEXT)).toEqual({ batchItemFailures: [{ itemIdentifier: 'not-json' }] });
+      expect(await poll(event, CONTEXT)).toEqual({ batchItemFailures: [{ itemIdentifier: 'not-json' }] });
       const lines = jsonLines(mark).filter((l) => l.mailbox === name);
-      // One session: one "poll finished" with the message fetched, no "skipped" or [IN-USE] failure.
-      expect(lines.filter((l) => l.message === 'poll finished').map((l) => l.fetched)).toEqual([1]);
+      // One poll: one result, with the message fetched; no second poll skipped, idle or failing with [IN-USE].
+      const results = lines.filter((l) => /^poll (finished|skipped|failed)/.test(String(l.message)));
+      expect(results.map((l) => [l.message, l.fetched])).toEqual([['poll finished', 1]]);
       expect(lines.filter((l) => l.level === 'WARN' || l.level === 'ERROR')).toEqual([]);
       expect((await state.getMailboxState(name))?.lastError).toBeUndefined();
       expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
