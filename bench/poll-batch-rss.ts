@@ -1,0 +1,136 @@
+/**
+ * Peak memory of the bundled poll handler while it fetches a batch of 10
+ * mailboxes at once (the event source's batch size), each with one large
+ * message, beside one invocation with a single such mailbox: the check behind
+ * poll's 512 MB (infra/bridge-stack.ts). Real Dovecot (implicit TLS), S3 and
+ * DynamoDB on moto. Each invocation runs in its own plain `node` process that
+ * imports only the bundle, as Lambda does (no tsx, no fixtures in memory): it
+ * warms up on a small mailbox, then reports its resident memory before the
+ * measured invocation and the peak during it (VmHWM, reset just before it
+ * through /proc/self/clear_refs).
+ *
+ *   npx tsx bench/poll-batch-rss.ts [--quick] [--n MiB]   (message size, default 24 MiB; --quick 8 MiB)
+ */
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { createAwsClients } from '../functions/aws/clients.js';
+import { createTable } from '../functions/aws/table-schema.js';
+import { bundleHandlers } from '../test/support/bundle-handlers.js';
+import { startDovecot } from '../test/support/dovecot.js';
+import { bigMessage } from '../test/support/fixtures.js';
+import { startMoto, uniqueName } from '../test/support/moto.js';
+import { load, MiB, machineLine, parseArgs, runProcess, table } from './support.js';
+
+/** The child: the bundle's handler on a warm-up mailbox, then the measured records; one JSON line on stderr. */
+const CHILD = `
+import { readFileSync, writeFileSync } from 'node:fs';
+const status = (field) => Number(readFileSync('/proc/self/status', 'utf8').split('\\n').find((l) => l.startsWith(field + ':')).replace(/[^0-9]/g, '')) / 1024;
+const { handler } = await import(process.env.BENCH_BUNDLE_URL);
+const context = { getRemainingTimeInMillis: () => 300000 };
+const records = (names) => ({ Records: names.map((m, i) => ({ messageId: 'job-' + i, body: JSON.stringify({ mailbox: m }) })) });
+await handler(records(['warm']), context);
+const before = status('VmRSS');
+writeFileSync('/proc/self/clear_refs', '5');
+const start = performance.now();
+const response = await handler(records(JSON.parse(process.env.BENCH_MAILBOXES)), context);
+const ms = performance.now() - start;
+process.stderr.write('RESULT ' + JSON.stringify({ before, peak: status('VmHWM'), ms, failed: response.batchItemFailures.length }) + '\\n');
+`;
+
+const args = parseArgs();
+const messageMiB = args.n ?? (args.quick ? 8 : 24);
+const BATCH = 10;
+
+const [bundles, moto, dovecot] = await Promise.all([bundleHandlers(), startMoto(), startDovecot()]);
+try {
+  const clients = createAwsClients({
+    region: moto.region,
+    endpoint: moto.endpoint,
+    forcePathStyle: true,
+    credentials: moto.credentials,
+  });
+  const ssm = new SSMClient({ region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials });
+  const names = { table: uniqueName('rss'), bucket: uniqueName('rss') };
+  const path = `/rss-${randomBytes(3).toString('hex')}/mailboxes`;
+  await clients.s3.send(new CreateBucketCommand({ Bucket: names.bucket }));
+  await createTable(clients.dynamo, names.table);
+  const queue = async (name: string) =>
+    (await clients.sqs.send(new CreateQueueCommand({ QueueName: uniqueName(name) }))).QueueUrl ?? '';
+  const [pollQueue, deliveryQueue] = [await queue('poll'), await queue('delivery')];
+
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const addMailbox = async (name: string, messages: Buffer[]) => {
+    const account = await dovecot.createMailbox(messages);
+    const config = {
+      name,
+      host: dovecot.facts.host,
+      port: dovecot.facts.tlsPort,
+      tls: 'implicit',
+      ca: dovecot.facts.caPem,
+      servername: dovecot.facts.servername,
+      username: account.user,
+      password: account.password,
+      mode: 'leave',
+      webhooks: [{ id: 'receiver', url: 'https://receiver.example.test/hook', secret }],
+    };
+    await ssm.send(
+      new PutParameterCommand({ Name: `${path}/${name}`, Type: 'SecureString', Value: JSON.stringify(config) }),
+    );
+  };
+  const size = messageMiB * MiB;
+  await addMailbox('warm', [bigMessage(64 * 1024, 999)]);
+  await addMailbox('single', [bigMessage(size, 0)]);
+  for (let i = 1; i <= BATCH; i += 1) await addMailbox(`batch-${i}`, [bigMessage(size, i)]);
+
+  const env = {
+    ...process.env,
+    AWS_REGION: moto.region,
+    AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
+    AWS_ENDPOINT_URL: moto.endpoint,
+    POP3_BRIDGE_S3_FORCE_PATH_STYLE: '1',
+    TABLE_NAME: names.table,
+    BUCKET_NAME: names.bucket,
+    POLL_QUEUE_URL: pollQueue,
+    DELIVERY_QUEUE_URL: deliveryQueue,
+    MAILBOX_PARAMETER_PATH: path,
+    POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+    POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
+    BENCH_BUNDLE_URL: pathToFileURL(bundles.handlers.poll.path).href,
+  };
+  const run = async (mailboxes: string[]) => {
+    const child = await runProcess(process.execPath, ['--input-type=module', '-e', CHILD], {
+      timeoutMs: 5 * 60_000,
+      env: { ...env, BENCH_MAILBOXES: JSON.stringify(mailboxes) },
+    });
+    const line = child.stderr.split('\n').find((l) => l.startsWith('RESULT '));
+    if (child.code !== 0 || line === undefined) throw new Error(`child failed (${child.code}): ${child.stderr}`);
+    const result = JSON.parse(line.slice('RESULT '.length)) as {
+      before: number;
+      peak: number;
+      ms: number;
+      failed: number;
+    };
+    if (result.failed > 0) throw new Error(`${mailboxes.join(',')}: a record failed`);
+    return result;
+  };
+  const single = await run(['single']);
+  const batch = await run(Array.from({ length: BATCH }, (_, i) => `batch-${i + 1}`));
+
+  console.log(`\npoll handler (bundle), one ${messageMiB} MiB message per mailbox`);
+  console.log(`${machineLine()}, load average ${load()}`);
+  const rows = [single, batch].map((r, i) => [
+    i === 0 ? '1 mailbox' : `${BATCH} mailboxes at once`,
+    r.before.toFixed(1),
+    r.peak.toFixed(1),
+    (r.peak - r.before).toFixed(1),
+    (r.ms / 1000).toFixed(1),
+  ]);
+  console.log(table(['invocation', 'RSS before (MiB)', 'peak RSS (MiB)', 'added (MiB)', 'duration (s)'], rows));
+} finally {
+  await Promise.allSettled([moto.stop(), dovecot.stop(), bundles.cleanup()]);
+}
