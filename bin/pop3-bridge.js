@@ -25,6 +25,8 @@ const entry = path.join(root, 'functions', 'cli', 'main.ts');
  */
 function fingerprint() {
   const hash = createHash('sha256');
+  // The bundle names better-sqlite3 by absolute path: two installs sharing ~/.cache must not share bundles.
+  hash.update(`${root}\n`);
   for (const [dir, extension] of [
     ['functions', '.ts'],
     ['packages', '.js'],
