@@ -6,7 +6,7 @@
  *   ours         — pollMailbox in this process (a long-running bridge or a
  *                  warm Lambda): STAT + `UIDL n` against the stored cursor;
  *                  state-store round trips printed
- *   ours, cold   — the same poll in a fresh Node process (bench/idle-child.ts),
+ *   ours, cold   — the same poll in a fresh Node process (bench/idle-child.ts as an esbuild bundle, as the CLI runs),
  *                  timed from spawn to exit: what a cron-started poll pays
  *   fetchmail    — keep + uidl + `fastuidl 1` (binary search over `UIDL n`);
  *                  exit code 1 ("no new mail") is success here
@@ -40,8 +40,8 @@ import {
 import { LEAVE_TARGET } from './local-poll.js';
 import { fillMailbox, tinyMessage } from './mailbox.js';
 import {
-  BENCH_DIR,
   type BenchArgs,
+  bundleBenchChild,
   fmt,
   isMain,
   load,
@@ -110,6 +110,7 @@ export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
       if (fetchmailFirst.code !== 0) throw new Error(`fetchmail's first run found nothing: ${fetchmailFirst.stderr}`);
       console.log(`first full poll: fetchmail ${fmt.ms(fetchmailFirst.ms)}`);
 
+      const idleChild = await bundleBenchChild('idle-child.ts');
       const accountFile = path.join(work, 'account.json');
       await writeChildAccount(accountFile, dovecot.facts, mailbox);
 
@@ -125,11 +126,11 @@ export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
       };
       const coldPolls: Array<{ pollMs: number; roundTrips: number }> = [];
       const oursCold = async (): Promise<number> => {
-        const result = await runProcess(
-          process.execPath,
-          ['--import', 'tsx', path.join(BENCH_DIR, 'idle-child.ts'), accountFile, stateDir],
-          { timeoutMs: 5 * 60_000, cwd: REPO_DIR },
-        );
+        // Bundled, as `pop3-bridge poll` runs since 2026-11-27: what a cron-started poll pays, without a loader.
+        const result = await runProcess(process.execPath, [idleChild, accountFile, stateDir], {
+          timeoutMs: 5 * 60_000,
+          cwd: REPO_DIR,
+        });
         if (result.code !== 0) throw new Error(`idle-child exited with ${result.code}: ${result.stderr}`);
         const report = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as {
           status: string;

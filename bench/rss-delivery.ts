@@ -20,7 +20,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import { Webhook } from 'standardwebhooks';
 import { startDovecot } from '../test/support/dovecot.js';
 import { bigMessage } from '../test/support/fixtures.js';
@@ -29,6 +28,7 @@ import { fillMailbox } from './mailbox.js';
 import {
   BENCH_DIR,
   type BenchArgs,
+  bundleBenchChild,
   fmt,
   isMain,
   MiB,
@@ -120,23 +120,6 @@ async function runCli(
   return { fetched: result.results[0]?.fetched ?? 0, delivered: result.delivery?.delivered ?? 0, vmHwmKiB, ms };
 }
 
-/** The child as one ESM bundle beside the repo's node_modules (better-sqlite3 stays external: it is native). */
-async function bundleChild(): Promise<string> {
-  const outfile = path.join(BENCH_DIR, '.work', 'store-and-deliver-one.mjs');
-  await build({
-    entryPoints: [path.join(BENCH_DIR, 'store-and-deliver-one.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile,
-    external: ['better-sqlite3'],
-    logLevel: 'error',
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-  });
-  return outfile;
-}
-
 function runChild(entry: { kind: ChildKind; file: string }, args: string[]): Promise<Report> {
   return new Promise((resolve, reject) => {
     const argv = entry.kind === 'tsx' ? ['--import', 'tsx', entry.file, ...args] : [entry.file, ...args];
@@ -180,7 +163,7 @@ export async function rssDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
         file: path.join(BENCH_DIR, 'store-and-deliver-one.ts'),
         label: 'child under the tsx loader (as the CLI ran before 2026-11-27)',
       },
-      { kind: 'bundle', file: await bundleChild(), label: 'child as an esbuild bundle' },
+      { kind: 'bundle', file: await bundleBenchChild('store-and-deliver-one.ts'), label: 'child as an esbuild bundle' },
     ];
     const reportsByKind = new Map<ChildKind, Report[]>();
     for (const entry of entries) {

@@ -11,6 +11,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 export const MiB = 1024 * 1024;
 export const REPEATS = 3;
@@ -216,4 +217,24 @@ export function load(): string {
 export function machineLine(): string {
   const cpus = os.cpus();
   return `${cpus.length} × ${cpus[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, node ${process.version}, ${os.type()} ${os.release()}`;
+}
+
+/**
+ * A bench child (bench/<entry>) as one ESM bundle beside the repo's node_modules, the form the CLI and the
+ * Lambda handlers run in (no TypeScript loader thread in the figure). better-sqlite3 stays external: it is native.
+ */
+export async function bundleBenchChild(entry: string): Promise<string> {
+  const outfile = path.join(BENCH_DIR, '.work', entry.replace(/\.ts$/, '.mjs'));
+  await build({
+    entryPoints: [path.join(BENCH_DIR, entry)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile,
+    external: ['better-sqlite3'],
+    logLevel: 'error',
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+  });
+  return outfile;
 }
