@@ -12,7 +12,7 @@
  * dispatch + poll fetches and delivers nothing.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Socket, connect as tcpConnect } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
@@ -33,6 +33,7 @@ import { createTable } from '../../functions/aws/table-schema.js';
 import type { HandlerBundles, HandlerName } from '../support/bundle-handlers.js';
 import { bundleHandlers } from '../support/bundle-handlers.js';
 import { dovecotFromInjected } from '../support/dovecot.js';
+import { DYNAMODB_FAULTS, startFaultProxy } from '../support/fault-proxy.js';
 import { type Moto, startMoto, uniqueName } from '../support/moto.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -208,51 +209,16 @@ interface SsmCounter {
 }
 
 async function startSsmCounter(target: string): Promise<SsmCounter> {
-  const upstream = new URL(target);
-  const ssmOps = new Map<string, number>();
-  const dynamoOps = new Map<string, number>();
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const amzTarget = req.headers['x-amz-target'];
-      if (typeof amzTarget === 'string' && amzTarget.startsWith('AmazonSSM.')) {
-        const op = amzTarget.slice('AmazonSSM.'.length);
-        ssmOps.set(op, (ssmOps.get(op) ?? 0) + 1);
-      }
-      if (typeof amzTarget === 'string' && amzTarget.startsWith('DynamoDB_')) {
-        const op = amzTarget.slice(amzTarget.indexOf('.') + 1);
-        dynamoOps.set(op, (dynamoOps.get(op) ?? 0) + 1);
-      }
-      const out = httpRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: { ...req.headers, host: upstream.host },
-        },
-        (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        },
-      );
-      out.on('error', (error) => res.writeHead(502).end(String(error)));
-      out.end(Buffer.concat(chunks));
-    });
+  const ssm = new Map<string, number>();
+  const dynamodb = new Map<string, number>();
+  const proxy = await startFaultProxy({
+    target,
+    onExchange: ({ service, operation }) => {
+      const counts = service === 'ssm' ? ssm : service === 'dynamodb' ? dynamodb : undefined;
+      if (counts !== undefined && operation !== undefined) counts.set(operation, (counts.get(operation) ?? 0) + 1);
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    ssm: ssmOps,
-    dynamodb: dynamoOps,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { endpoint: proxy.endpoint, ssm, dynamodb, close: () => proxy.close() };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -722,50 +688,16 @@ async function startStateFaultProxy(
   target: string,
   needle: string,
 ): Promise<{ endpoint: string; failed: () => number; close(): Promise<void> }> {
-  const upstream = new URL(target);
   let failed = 0;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const amzTarget = req.headers['x-amz-target'];
-      if (typeof amzTarget === 'string' && amzTarget.startsWith('DynamoDB_') && body.includes(needle)) {
-        failed += 1;
-        res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end(
-          JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'injected' }),
-        );
-        return;
-      }
-      const out = httpRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: { ...req.headers, host: upstream.host },
-        },
-        (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        },
-      );
-      out.on('error', (error) => res.writeHead(502).end(String(error)));
-      out.end(body);
-    });
+  const proxy = await startFaultProxy({
+    target,
+    decideOnBody: ({ service }, body) => {
+      if (service !== 'dynamodb' || !body.includes(needle)) return undefined;
+      failed += 1;
+      return { kind: 'error', ...DYNAMODB_FAULTS.internal };
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    failed: () => failed,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { endpoint: proxy.endpoint, failed: () => failed, close: () => proxy.close() };
 }
 
 /**

@@ -22,14 +22,14 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type AwsService = 's3' | 'dynamodb';
+export type AwsService = 's3' | 'dynamodb' | 'ssm';
 
 export interface ProxiedRequest {
   readonly service: AwsService;
   readonly method: string;
   /** Path and query as the client sent it. */
   readonly path: string;
-  /** DynamoDB operation (`TransactWriteItems`, …) from `x-amz-target`; undefined for S3. */
+  /** DynamoDB or SSM operation (`TransactWriteItems`, `GetParameter`, …) from `x-amz-target`; undefined for S3. */
   readonly operation: string | undefined;
 }
 
@@ -50,6 +50,11 @@ export interface FaultProxyOptions {
   /** `http://127.0.0.1:PORT` of the emulator. */
   readonly target: string;
   readonly decide?: (request: ProxiedRequest) => ProxyFault | undefined;
+  /**
+   * Like `decide`, but also given the whole request body (a DynamoDB key names the mailbox): the proxy then reads
+   * each request to its end before deciding and forwarding, instead of streaming it through.
+   */
+  readonly decideOnBody?: (request: ProxiedRequest, body: Buffer) => ProxyFault | undefined;
   readonly onExchange?: (exchange: ProxiedExchange) => void;
   readonly maxCapturedBytes?: number;
 }
@@ -80,15 +85,19 @@ function serviceOf(req: http.IncomingMessage): { service: AwsService; operation:
   if (typeof target === 'string' && target.startsWith('DynamoDB_')) {
     return { service: 'dynamodb', operation: target.slice(target.indexOf('.') + 1) };
   }
+  if (typeof target === 'string' && target.startsWith('AmazonSSM.')) {
+    return { service: 'ssm', operation: target.slice('AmazonSSM.'.length) };
+  }
   return { service: 's3', operation: undefined };
 }
 
 function writeError(res: http.ServerResponse, service: AwsService, status: number, code: string): void {
   const requestId = randomUUID();
-  if (service === 'dynamodb') {
-    const body = JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${code}`, message: `injected ${code}` });
+  if (service === 'dynamodb' || service === 'ssm') {
+    const type = service === 'dynamodb' ? `com.amazonaws.dynamodb.v20120810#${code}` : code;
+    const body = JSON.stringify({ __type: type, message: `injected ${code}` });
     res.writeHead(status, {
-      'content-type': 'application/x-amz-json-1.0',
+      'content-type': service === 'dynamodb' ? 'application/x-amz-json-1.0' : 'application/x-amz-json-1.1',
       'x-amzn-requestid': requestId,
       'content-length': Buffer.byteLength(body),
     });
@@ -113,15 +122,38 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const server = http.createServer((req, res) => {
     const { service, operation } = serviceOf(req);
     const request: ProxiedRequest = { service, method: req.method ?? 'GET', path: req.url ?? '/', operation };
-    const fault = options.decide?.(request);
+    const { decideOnBody } = options;
+    if (decideOnBody === undefined) {
+      handle(req, res, request, options.decide?.(request), undefined);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.once('end', () => {
+      const body = Buffer.concat(chunks);
+      handle(req, res, request, decideOnBody(request, body), body);
+    });
+  });
+
+  /** Answers with the fault, or forwards the request (streamed, or `body` when already read) and relays the answer. */
+  function handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    request: ProxiedRequest,
+    fault: ProxyFault | undefined,
+    body: Buffer | undefined,
+  ): void {
     if (fault?.kind === 'drop') {
       req.socket.destroy();
       return;
     }
     if (fault?.kind === 'error') {
       // Drain the body first so the client is not left writing into a closed socket.
-      req.resume();
-      req.once('end', () => writeError(res, service, fault.status, fault.code));
+      if (body !== undefined) writeError(res, request.service, fault.status, fault.code);
+      else {
+        req.resume();
+        req.once('end', () => writeError(res, request.service, fault.status, fault.code));
+      }
       return;
     }
     const captured: Buffer[] = [];
@@ -156,14 +188,20 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       },
     );
     upstream.on('error', () => req.socket.destroy());
-    req.on('data', (chunk: Buffer) => {
+    const capture = (chunk: Buffer): void => {
       if (capturedBytes < maxCaptured) {
         captured.push(chunk.subarray(0, maxCaptured - capturedBytes));
         capturedBytes += chunk.length;
       }
-    });
+    };
+    if (body !== undefined) {
+      capture(body);
+      upstream.end(body);
+      return;
+    }
+    req.on('data', capture);
     req.pipe(upstream);
-  });
+  }
   // A client that gives up mid-request (its own timeout) must not crash the proxy.
   server.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
