@@ -30,9 +30,9 @@ import {
 import type { StateStore } from '../../functions/core/ports.js';
 import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
-import { Pop3Client } from '../../functions/pop3/client.js';
 import { type CountingStateStore, countingStateStore } from '../support/counting-state-store.js';
 import { dovecotFromInjected } from '../support/dovecot.js';
+import { dovecotSession } from '../support/engine-harness.js';
 import { type Moto, startMoto, uniqueName } from '../support/moto.js';
 
 const dovecot = dovecotFromInjected();
@@ -111,20 +111,11 @@ function poller(
         {
           state: counting.store,
           store: setup.store,
-          openSession: async () => {
+          openSession: () => {
             p.sessions += 1;
-            const client = await Pop3Client.connect({
-              host: dovecot.facts.host,
-              port: dovecot.facts.tlsPort,
-              tls: 'implicit',
-              ca: dovecot.facts.caPem,
-              servername: dovecot.facts.servername,
-              trace: (dir, line) => {
-                if (dir === 'C') p.commands.push(line);
-              },
+            return dovecotSession(dovecot, account, (dir, line) => {
+              if (dir === 'C') p.commands.push(line);
             });
-            await client.login({ username: account.user, password: account.password });
-            return client;
           },
           ...extra,
         },

@@ -45,18 +45,9 @@ export async function engineHarness(
         {
           state,
           store,
-          openSession: async () => {
+          openSession: () => {
             harness.sessions += 1;
-            const client = await Pop3Client.connect({
-              host: dovecot.facts.host,
-              port: dovecot.facts.tlsPort,
-              tls: 'implicit',
-              ca: dovecot.facts.caPem,
-              servername: dovecot.facts.servername,
-              ...(clientTrace && { trace: clientTrace }),
-            });
-            await client.login({ username: account.user, password: account.password });
-            return client;
+            return dovecotSession(dovecot, account, clientTrace);
           },
           ...extra,
         },
@@ -69,6 +60,24 @@ export async function engineHarness(
     },
   };
   return harness;
+}
+
+/** A client logged in to `account` on the test Dovecot over implicit TLS, its lines traced if asked. */
+export async function dovecotSession(
+  dovecot: DovecotHandle,
+  account: { user: string; password: string },
+  trace?: (dir: 'C' | 'S', line: string) => void,
+): Promise<Pop3Client> {
+  const client = await Pop3Client.connect({
+    host: dovecot.facts.host,
+    port: dovecot.facts.tlsPort,
+    tls: 'implicit',
+    ca: dovecot.facts.caPem,
+    servername: dovecot.facts.servername,
+    ...(trace && { trace }),
+  });
+  await client.login({ username: account.user, password: account.password });
+  return client;
 }
 
 export function target(overrides: Partial<PollTarget> = {}): PollTarget {
