@@ -18,12 +18,25 @@
  *           Private Use Area;
  *     euc-kr: the 8,822 Hangul syllables of the Unified Hangul Code (CP949)
  *           extension, which ICU's EUC-KR converter does not know;
- *     gbk: 83 codes ICU maps to the Private Use Area (ḿ, ǹ, the 0xFE row).
+ *     gbk: 83 codes ICU maps to the Private Use Area (ḿ, ǹ, the 0xFE row);
+ *          and 18 codes that GB18030-2005 (and iconv-lite) put in the Private
+ *          Use Area but GB18030-2022 maps to the vertical forms U+FE10-FE19
+ *          and the ideographs U+9FB4-9FBB. Those are written as the 2022
+ *          characters, whatever this Node's ICU does: Node 20's GBK converter
+ *          (ICU 77) still gives the PUA, Node 24's (ICU 78, the Lambda
+ *          runtime) the characters, and GB18030 gives the characters on both,
+ *          so a GBK message would otherwise decode differently in local and
+ *          AWS mode, and differently from the same text labelled GB18030.
  *
  * Characters are written as base64 of UTF-16LE: bundlers write non-ASCII as
  * \u escapes (6 to 12 bytes a character), base64 takes under 3.
  *
  *   node packages/iconv-lite-textdecoder/generate-tables.cjs && npx biome format --write packages/iconv-lite-textdecoder
+ *
+ * Run it with Node 20 (ICU 77), the oldest Node the bridge runs on: its ICU
+ * differs from iconv-lite in the most codes (Node 24's ICU 78 agrees on the
+ * 83 GBK codes above), and a table made there also serves Node 24, where the
+ * overridden codes already decode the same. The reverse is not true.
  *
  * test/events/charset-adapter.test.ts compares every byte and every two-byte
  * code with iconv-lite, so a stale table fails the tests.
@@ -81,6 +94,19 @@ for (const [name, iconvName] of Object.entries(SINGLE_BYTE)) {
 }
 
 const DOUBLE_BYTE = { big5: 'big5', 'euc-kr': 'euc-kr', gbk: 'gbk' };
+const isPrivateUse = (text) => [...text].some((c) => c.codePointAt(0) >= 0xe000 && c.codePointAt(0) <= 0xf8ff);
+const gb18030 = new TextDecoder('gb18030');
+/**
+ * What the adapter must give for `bytes` (iconv-lite's character), except the GBK codes GB18030-2022
+ * moved out of the Private Use Area, which get the 2022 character (see the header), from ICU's GB18030.
+ * `pinned` codes go into the table even where this ICU already agrees, so the table is the same
+ * whichever Node generates it.
+ */
+function target(whatwg, bytes, expected) {
+  if (whatwg !== 'gbk' || !isPrivateUse(expected)) return { text: expected, pinned: false };
+  const text = gb18030.decode(bytes);
+  return isPrivateUse(text) || text.includes('\ufffd') ? { text: expected, pinned: false } : { text, pinned: true };
+}
 const doubleByte = {};
 for (const [whatwg, iconvName] of Object.entries(DOUBLE_BYTE)) {
   const decoder = new TextDecoder(whatwg);
@@ -91,8 +117,10 @@ for (const [whatwg, iconvName] of Object.entries(DOUBLE_BYTE)) {
   for (let lead = 0x81; lead <= 0xfe; lead += 1) {
     for (let trail = 0x40; trail <= 0xfe; trail += 1) {
       const bytes = Buffer.from([lead, trail]);
-      const expected = iconv.decode(bytes, iconvName);
-      if (expected.includes('\ufffd') || expected === decoder.decode(bytes)) continue;
+      const decoded = iconv.decode(bytes, iconvName);
+      if (decoded.includes('\ufffd')) continue;
+      const { text: expected, pinned } = target(whatwg, bytes, decoded);
+      if (!pinned && expected === decoder.decode(bytes)) continue;
       const code = (lead << 8) | trail;
       if ([...expected].length > 1) {
         multi[code] = expected;

@@ -69,6 +69,7 @@ const DOUBLE_BYTE = ['gbk', 'gb2312', 'gb18030', 'big5', 'shift_jis', 'euc-jp', 
 
 const hex = (code: number) => code.toString(16).padStart(2, '0');
 const isPrivateUse = (text: string) => /^[\ue000-\uf8ff]$/.test(text);
+const GB18030 = new TextDecoder('gb18030');
 
 describe('the adapter is what libmime loads', () => {
   it("libmime's require('iconv-lite') resolves to the adapter (the npm override is in place)", () => {
@@ -144,6 +145,7 @@ describe('every code decodes as iconv-lite 0.7.3 decodes it', () => {
 
   it.each(DOUBLE_BYTE)('%s: every two-byte code iconv-lite decodes to a character', (charset) => {
     const differing: string[] = [];
+    const movedOutOfPrivateUse: string[] = [];
     let compared = 0;
     for (let lead = 0x81; lead <= 0xfe; lead += 1) {
       for (let trail = 0x40; trail <= 0xfe; trail += 1) {
@@ -155,6 +157,12 @@ describe('every code decodes as iconv-lite 0.7.3 decodes it', () => {
         if (actual === expected) continue;
         // GB18030-2005 put 18 vertical forms in the Private Use Area; GB18030-2022 and WHATWG map them to U+FE1x.
         if (charset === 'gb18030' && isPrivateUse(expected) && !isPrivateUse(actual)) continue;
+        // The same 18 codes in GBK (a subset of GB18030): the adapter gives GB18030-2022's characters on every
+        // Node, as ICU 78 (Node 24, the Lambda runtime) does, where Node 20's ICU 77 still gives the PUA.
+        if (charset === 'gbk' && isPrivateUse(expected) && actual === GB18030.decode(bytes) && !isPrivateUse(actual)) {
+          movedOutOfPrivateUse.push(hex(lead) + hex(trail));
+          continue;
+        }
         // Half-width katakana then byte 0x80: U+0080 in iconv-lite, U+FFFD in ICU's Shift_JIS (0x80 is unassigned).
         if (charset === 'shift_jis' && trail === 0x80 && actual === `${expected[0]}\ufffd`) continue;
         differing.push(hex(lead) + hex(trail));
@@ -162,6 +170,20 @@ describe('every code decodes as iconv-lite 0.7.3 decodes it', () => {
     }
     expect(compared).toBeGreaterThan(7000);
     expect(differing).toEqual([]);
+    expect(movedOutOfPrivateUse).toEqual(
+      charset === 'gbk'
+        ? ['a6d9', 'a6da', 'a6db', 'a6dc', 'a6dd', 'a6de', 'a6df', 'a6ec', 'a6ed', 'a6f3'].concat([
+            'fe59',
+            'fe61',
+            'fe66',
+            'fe67',
+            'fe6d',
+            'fe7e',
+            'fe90',
+            'fea0',
+          ])
+        : [],
+    );
   });
 
   it('euc-kr: the CP949 (Unified Hangul Code) syllables that ICU lacks, e.g. 똠 and 햏', () => {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the charset tests on Node 24, the Lambda runtime of AWS mode (infra: Runtime.NODEJS_24_X),
+# while `npm test` runs on the machine's Node 20.
+#
+# Why: charset decoding goes through Node's TextDecoder, i.e. through the ICU that Node ships,
+# and ICU versions decode some codes differently (Node 20's ICU 77 maps 18 GBK codes to the
+# Private Use Area, Node 24's ICU 78 to the GB18030-2022 characters). The adapter's tables
+# pin those codes (packages/iconv-lite-textdecoder/generate-tables.cjs); this run proves the
+# pins hold on the runtime that AWS mode actually uses.
+#
+# Only the charset files: the rest of test/events passes on Node 24 too, but hostile.test.ts's
+# live-memory bound is not a stable measurement there (after a forced GC, Node 24 still counts
+# array buffers that its concurrent sweeper has not yet released: 0 to 31 MB on the same run).
+#
+# Node comes from the npm registry's official binary package (node-linux-<arch>), whose
+# integrity npm checks against the registry; it is kept under node_modules/.cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NODE_VERSION=24.21.0
+case "$(uname -m)" in
+  x86_64) arch=x64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) echo "test-on-lambda-node: no Node binary package for $(uname -m)" >&2; exit 1 ;;
+esac
+dir="node_modules/.cache/lambda-node/node-linux-${arch}-${NODE_VERSION}"
+if [ ! -x "$dir/package/bin/node" ]; then
+  mkdir -p "$dir"
+  tarball=$(cd "$dir" && npm pack --silent "node-linux-${arch}@${NODE_VERSION}")
+  tar -xzf "$dir/$tarball" -C "$dir"
+  rm -f "$dir/$tarball"
+fi
+node_bin="$(pwd)/$dir/package/bin"
+echo "test-on-lambda-node: $("$node_bin/node" --version), ICU $("$node_bin/node" -p process.versions.icu)"
+PATH="$node_bin:$PATH" npx vitest run test/events/charset-adapter.test.ts test/events/japanese-adapter.test.ts
