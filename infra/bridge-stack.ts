@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
-import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { Match, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -19,6 +19,7 @@ import {
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import type { Construct } from 'constructs';
 import { KNOWN_UIDS_PREFIX, TABLE_SCHEMA } from '../functions/aws/table-schema.js';
 import { BridgeFunction, ENV, type LogLevel } from './constructs/bridge-function.js';
@@ -103,6 +104,7 @@ export class BridgeStack extends Stack {
     readonly dispatch: BridgeFunction;
     readonly poll: BridgeFunction;
     readonly deliver: BridgeFunction;
+    readonly registry: BridgeFunction;
   };
   readonly monitoring: Monitoring;
 
@@ -213,14 +215,15 @@ export class BridgeStack extends Stack {
     const dispatch = new BridgeFunction(this, 'Dispatch', {
       ...common,
       entry: handlerEntry('dispatch'),
-      description: 'dispatch: lists mailboxes in SSM every minute and sends one poll job per due mailbox',
+      description: 'dispatch: reads the mailbox registry every minute and sends one poll job per due mailbox',
       timeout: Duration.minutes(1),
       memorySize: 256,
       ...(p.dispatchReservedConcurrency === undefined
         ? {}
         : { reservedConcurrentExecutions: p.dispatchReservedConcurrency }),
     });
-    dispatch.bindMailboxes(this.mailboxes, 'list');
+    // The path only (it names parameters in its logs): mailboxes come from the registry in the state table.
+    dispatch.bindMailboxes(this.mailboxes, 'path');
     dispatch.bindTable(this.table, 'read', indexNames);
     // The name only (DynamoStateStore is built with it): dispatch reads mailbox status, no object.
     dispatch.bindBucket(this.bucket, {});
@@ -231,6 +234,49 @@ export class BridgeStack extends Stack {
       description: 'pop3-bridge: run dispatch every minute',
       schedule: Schedule.rate(Duration.minutes(1)),
       targets: [new LambdaFunction(dispatch.fn, { retryAttempts: 2, maxEventAge: Duration.minutes(1) })],
+    });
+
+    // The registry: one item per mailbox parameter in the state table, which dispatch reads instead of
+    // listing SSM every minute (docs/cost-model.md). SSM's change events keep it current within seconds;
+    // an hourly reconcile and one after each deploy catch whatever events were missed.
+    const registry = new BridgeFunction(this, 'Registry', {
+      ...common,
+      entry: handlerEntry('registry'),
+      description: 'registry: keeps the mailbox registry in the state table in step with the SSM mailbox parameters',
+      // A first reconcile over 10,000 existing parameters reads each once: ≈ 5 minutes at SSM's 40 TPS.
+      timeout: Duration.minutes(15),
+      memorySize: 256,
+    });
+    registry.bindMailboxes(this.mailboxes, 'read');
+    // Registry items only (pk REGISTRY): no index is read.
+    registry.bindTable(this.table, 'readWrite', []);
+    registry.bindBucket(this.bucket, {});
+    new Rule(this, 'MailboxParameterChanges', {
+      description: 'pop3-bridge: register a mailbox parameter when it is created, changed or deleted',
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: ['Parameter Store Change'],
+        detail: { name: Match.prefix(`${this.mailboxes.path}/`) },
+      },
+      targets: [new LambdaFunction(registry.fn, { retryAttempts: 8, maxEventAge: Duration.hours(2) })],
+    });
+    new Rule(this, 'RegistryReconcile', {
+      description: 'pop3-bridge: reconcile the mailbox registry with SSM every hour',
+      schedule: Schedule.rate(Duration.hours(1)),
+      targets: [
+        new LambdaFunction(registry.fn, {
+          event: RuleTargetInput.fromObject({ kind: 'reconcile' }),
+          retryAttempts: 2,
+          maxEventAge: Duration.hours(1),
+        }),
+      ],
+    });
+    // After a deploy that changes the function (and the first): existing parameters are registered at once.
+    // Asynchronous, so a 5-minute first reconcile does not hold the deploy, and a failure retries like any event.
+    new Trigger(this, 'ReconcileAfterDeploy', {
+      handler: registry.fn,
+      invocationType: InvocationType.EVENT,
+      executeAfter: [this.table],
     });
 
     const pollFn = new BridgeFunction(this, 'Poll', {
@@ -287,11 +333,11 @@ export class BridgeStack extends Stack {
         reportBatchItemFailures: true,
       }),
     );
-    this.functions = { dispatch, poll: pollFn, deliver };
+    this.functions = { dispatch, poll: pollFn, deliver, registry };
 
     // ---- Alarms and dashboard
     this.monitoring = new Monitoring(this, 'Monitoring', {
-      functions: { Dispatch: dispatch, Poll: pollFn, Deliver: deliver },
+      functions: { Dispatch: dispatch, Poll: pollFn, Deliver: deliver, Registry: registry },
       queues: { Poll: this.pollQueue, Delivery: this.deliveryQueue },
       deadLetterQueues: { PollDlq: poll.dlq, DeliveryDlq: delivery.dlq },
       // A job that is retried is at most three visibility timeouts old before it reaches the DLQ (3 receives);

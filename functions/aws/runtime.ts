@@ -12,13 +12,14 @@
  */
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
-import { GetParameterCommand, GetParametersByPathCommand, GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { MailboxConfig } from '../config/schema.js';
-import { parseConfig } from '../config/validate.js';
 import { BridgeError } from '../core/errors.js';
 import { type LogFields, type Logger, redactFields } from '../core/logger.js';
 import { type AwsClients, type AwsConfig, awsClients, awsConfigFromEnv } from './clients.js';
 import { DynamoStateStore } from './dynamo-state-store.js';
+import { parseMailboxDocument } from './mailbox-document.js';
+import { isParameterNotFound, MAILBOX_NAME } from './mailbox-parameters.js';
 import { VersionedCache } from './versioned-cache.js';
 
 export interface HandlerEnv {
@@ -80,43 +81,10 @@ export function powertoolsLogger(logger: PowertoolsLogger): Logger {
   };
 }
 
-/**
- * SSM's ParameterNotFound, also when Powertools wraps it: `ssm.get` throws a
- * GetParameterError whose name is not the SDK's, whose message is whatever the
- * service sent ("Parameter … not found.", or "UnknownError" when it sent none),
- * and whose `cause` is the SDK's ParameterNotFound.
- */
-export function isParameterNotFound(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
-    if ((current as { name?: unknown }).name === 'ParameterNotFound') return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
 /** How long poll and deliver keep one mailbox's config when a job carries no version: edits apply within a minute. */
 export const MAILBOX_MAX_AGE_S = 60;
-/**
- * Decrypted configs dispatch keeps (raw JSON, ≤ 4 KB each as Standard
- * parameters: ≤ 80 MB at the cap, about 20 MB at 10,000 typical 1 KB
- * configs). Above the cap the least recently listed are read again.
- */
-export const DISPATCH_CACHED_CONFIGS = 20_000;
 /** Parsed configs one poll container keeps: each container sees every mailbox in time, so the cap is the fleet size. */
 export const POLL_CACHED_CONFIGS = 10_000;
-/** GetParametersByPath pages of 10 per dispatch run: 50,000 mailboxes, so a broken NextToken cannot loop forever. */
-const MAX_LIST_PAGES = 5_000;
-/** GetParameters takes at most 10 names per call. */
-const GET_PARAMETERS_MAX = 10;
-const MAILBOX_NAME = /^[A-Za-z0-9._-]{1,64}$/;
-
-/** The mailboxes dispatch sees on one run, with the parameter version each poll job carries. */
-export interface MailboxListing {
-  readonly mailboxes: MailboxConfig[];
-  /** The SSM version of parameter `<path><name>`, as decrypted into `mailboxes`. */
-  versionOf(name: string): number | undefined;
-}
 
 export interface AwsRuntime {
   readonly env: HandlerEnv;
@@ -126,11 +94,6 @@ export interface AwsRuntime {
   readonly logger: Logger;
   readonly rootLogger: PowertoolsLogger;
   readonly sqs: AwsClients['sqs'];
-  /**
-   * Every valid mailbox under the parameter path (dispatch); invalid ones are
-   * logged (path and field, never a value) and skipped.
-   */
-  listMailboxes(): Promise<MailboxListing>;
   /** One mailbox by name, cached for MAILBOX_MAX_AGE_S (deliver; poll jobs sent before versions existed). */
   mailbox(name: string): Promise<MailboxConfig | undefined>;
   /** One mailbox at the parameter version a poll job carries: cached until a job carries another version. */
@@ -151,98 +114,18 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
   const ssm = new SSMProvider({ awsSdkV3Client: ssmClient });
   const rootLogger = new PowertoolsLogger({ serviceName: 'pop3-bridge' });
   const logger = powertoolsLogger(rootLogger);
-
-  const parseMailboxes = (docs: Record<string, unknown>): MailboxConfig[] => {
-    const list: unknown[] = [];
-    /** The parameter each entry of `list` came from: a problem's `mailboxes[i]` means nothing to an operator. */
-    const parameters: string[] = [];
-    for (const [name, value] of Object.entries(docs)) {
-      try {
-        list.push(JSON.parse(String(value)));
-        parameters.push(`${env.mailboxPath}${name}`);
-      } catch {
-        // The parse error would quote the document, which holds secrets: name the parameter only.
-        logger.error('mailbox parameter is not valid JSON: skipped', { parameter: `${env.mailboxPath}${name}` });
-      }
-    }
-    const parsed = parseConfig({ mailboxes: list });
-    for (const problem of parsed.problems) {
-      const index = /^mailboxes\[(\d+)\]/.exec(problem.path)?.[1];
-      const parameter = index === undefined ? undefined : parameters[Number(index)];
-      // Not `...problem`: Powertools owns the `message` key, so the problem's own message would be dropped.
-      logger.error('mailbox config problem: mailbox skipped', {
-        ...(parameter && { parameter }),
-        path: problem.path,
-        problem: problem.message,
-      });
-    }
-    return [...parsed.config.mailboxes];
-  };
-  /**
-   * Names and versions of every mailbox parameter (GetParametersByPath without
-   * decryption: a SecureString's Value is then its ciphertext, unused here, and
-   * SSM makes no KMS request). Short names (`support`), in listing order.
-   */
-  const listVersions = async (): Promise<Map<string, number>> => {
-    const versions = new Map<string, number>();
-    let nextToken: string | undefined;
-    for (let page = 0; page < MAX_LIST_PAGES; page += 1) {
-      const out = await ssmClient.send(
-        new GetParametersByPathCommand({
-          Path: env.mailboxPath.slice(0, -1),
-          Recursive: false,
-          WithDecryption: false,
-          MaxResults: 10,
-          NextToken: nextToken,
-        }),
-      );
-      for (const p of out.Parameters ?? []) {
-        if (p.Name?.startsWith(env.mailboxPath) && p.Version !== undefined) {
-          versions.set(p.Name.slice(env.mailboxPath.length), p.Version);
-        }
-      }
-      nextToken = out.NextToken;
-      if (nextToken === undefined || nextToken === '') return versions;
-    }
-    logger.warn('mailbox listing stopped at the page limit: the rest are not dispatched', { pages: MAX_LIST_PAGES });
-    return versions;
+  /** A mailbox's document parsed; an invalid one is logged (field and schema message, never a value). */
+  const parseMailbox = (name: string, text: string): MailboxConfig | undefined => {
+    const document = parseMailboxDocument(name, text);
+    if (document.ok) return document.config;
+    logger.error('mailbox config problem: mailbox skipped', {
+      mailbox: name,
+      path: document.invalid.path,
+      problem: document.invalid.message,
+    });
+    return undefined;
   };
 
-  /** Dispatch's decrypted parameter values (JSON text, holds secrets: never logged), by short name and version. */
-  const rawConfigs = new VersionedCache<string>(DISPATCH_CACHED_CONFIGS);
-  /**
-   * All mailboxes (dispatch's permissions: GetParametersByPath, GetParameters).
-   * Every decrypted SecureString is one KMS request: decrypting 10,000 configs
-   * each time dispatch needs their `enabled` flag and interval was most of the
-   * idle cost (docs/cost-model.md). Here a parameter is decrypted once per
-   * version per container, and an edit (new version) is seen on the next run.
-   * The whole set is parsed together on each run, as before: the duplicate-name
-   * check spans parameters, and a bad one is reported on every run.
-   */
-  const listMailboxes = async (): Promise<MailboxListing> => {
-    const versions = await listVersions();
-    const stale = [...versions].filter(([name, version]) => rawConfigs.get(name)?.version !== version);
-    for (let i = 0; i < stale.length; i += GET_PARAMETERS_MAX) {
-      const names = stale.slice(i, i + GET_PARAMETERS_MAX).map(([name]) => `${env.mailboxPath}${name}`);
-      const out = await ssmClient.send(new GetParametersCommand({ Names: names, WithDecryption: true }));
-      for (const p of out.Parameters ?? []) {
-        if (p.Name === undefined || p.Version === undefined || p.Value === undefined) continue;
-        // Possibly newer than listed (edited in between): kept at its own version, so the job carries that one.
-        rawConfigs.set(p.Name.slice(env.mailboxPath.length), p.Version, p.Value);
-      }
-      // InvalidParameters: deleted since the listing; no longer dispatched.
-    }
-    rawConfigs.retainOnly(new Set(versions.keys()));
-    const docs: Record<string, string> = Object.create(null);
-    for (const name of versions.keys()) {
-      const entry = rawConfigs.get(name);
-      if (entry !== undefined) docs[name] = entry.value;
-    }
-    return {
-      mailboxes: parseMailboxes(docs),
-      versionOf: (name) => (Object.hasOwn(docs, name) ? rawConfigs.get(name)?.version : undefined),
-    };
-  };
   /** One mailbox by name (GetParameter on its own parameter: poll's and deliver's permission). */
   const mailbox = async (name: string): Promise<MailboxConfig | undefined> => {
     if (!MAILBOX_NAME.test(name)) return undefined;
@@ -253,7 +136,7 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
         throw error;
       });
     if (value === undefined) return undefined;
-    return parseMailboxes({ [name]: value }).find((m) => m.name === name);
+    return parseMailbox(name, String(value));
   };
 
   /**
@@ -279,7 +162,7 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
       polled.delete(name);
       return undefined;
     }
-    const config = parseMailboxes({ [name]: parameter.Value }).find((m) => m.name === name);
+    const config = parseMailbox(name, parameter.Value);
     polled.set(name, parameter.Version, config);
     return config;
   };
@@ -291,7 +174,6 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
     logger,
     rootLogger,
     sqs: clients.sqs,
-    listMailboxes,
     mailbox,
     mailboxAt,
   };

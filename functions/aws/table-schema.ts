@@ -12,6 +12,11 @@
  * | lease           | `MB#<mailbox>`      | `LEASE`       | –                           | –                                            | –                                               |
  * | mailbox status  | `MB#<mailbox>`      | `STATUS`      | –                           | –                                            | `MAILBOX` / `<mailbox>`                         |
  * | delivery job    | `DLV#<webhookId>`   | `JOB`         | `DUE` / `<nextAttemptAt>#<webhookId>` while pending or failed | `MB#<mailbox>#DLV` / `<uid> <webhookId>` | `DLV#<status>` / `<createdAt>#<webhookId>` |
+ * | registry entry  | `REGISTRY`          | `<mailbox>`   | –                           | –                                            | –                                               |
+ *
+ * Registry entries (functions/aws/mailbox-registry.ts) are one per mailbox parameter in SSM: its version,
+ * `enabled`, `pollIntervalSeconds`, and `invalidPath`/`invalidMessage` when the document failed validation.
+ * The registry function writes them; dispatch reads the whole `REGISTRY` partition with one Query a minute.
  *
  * In a mailbox's partition `LEASE` < `STATUS` < `UIDL#…`: the idle poll's peek reads the lease and the status
  * with one Query `sk BETWEEN 'LEASE' AND 'STATUS'`, so no other sort key may fall between those two.

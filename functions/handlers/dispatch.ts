@@ -1,30 +1,28 @@
 /**
- * dispatch — every minute (EventBridge): reads the mailboxes under the SSM
- * path, and sends one poll job per mailbox that is due (this minute holds its
- * slot, or it was never polled, and it is not backing off:
- * core/poll/schedule.ts), plus one delivery wake-up when deliveries are due
- * (retries are scheduled in the state store; this is what wakes them).
+ * dispatch — every minute (EventBridge): reads the mailbox registry (one
+ * eventually consistent Query of the state table, kept in step with SSM by the
+ * registry function: mailbox-registry.ts), and sends one poll job per mailbox
+ * that is due (this minute holds its slot, or it was never polled, and it is
+ * not backing off: core/poll/schedule.ts), plus one delivery wake-up when
+ * deliveries are due (retries are scheduled in the state store; this is what
+ * wakes them). It reads nothing from SSM or KMS.
  *
  * A poll job is `{ mailbox, version }`: the name and the SSM parameter version
- * dispatch read, never the config (it holds passwords and webhook secrets, and
- * SQS messages are readable by whoever may receive from the queue). Poll keeps
- * configs by that version, so it goes back to SSM only after an edit.
+ * the registry holds, never the config (it holds passwords and webhook
+ * secrets, and SQS messages are readable by whoever may receive from the
+ * queue). Poll keeps configs by that version, so it reads one again only after
+ * an edit.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { createAwsRuntime, handlerEnv, type MailboxListing, requireQueue } from '../aws/runtime.js';
+import { listRegistry, type RegistryEntry } from '../aws/mailbox-registry.js';
+import { createAwsRuntime, handlerEnv, requireQueue } from '../aws/runtime.js';
 import { dispatchMinute, isPollDue } from '../core/poll/schedule.js';
 
 const runtime = createAwsRuntime(handlerEnv(process.env));
 const pollQueueUrl = requireQueue(runtime.env.pollQueueUrl, 'POLL_QUEUE_URL');
 const deliveryQueueUrl = requireQueue(runtime.env.deliveryQueueUrl, 'DELIVERY_QUEUE_URL');
 const metrics = new Metrics({ namespace: 'Pop3Bridge', serviceName: 'pop3-bridge' });
-
-/** The poll job for `name`; without a version (a config whose name is not its parameter's) poll reads it as before. */
-function pollJob(name: string, listing: MailboxListing): { mailbox: string; version?: number } {
-  const version = listing.versionOf(name);
-  return version === undefined ? { mailbox: name } : { mailbox: name, version };
-}
 
 /** The scheduled event; only its `time` (the minute this run stands for) is read. */
 export interface DispatchEvent {
@@ -34,8 +32,26 @@ export interface DispatchEvent {
 export const handler = async (event?: DispatchEvent): Promise<{ dispatched: number; deliveriesDue: boolean }> => {
   const now = Date.now();
   const minute = dispatchMinute(event?.time, now);
-  const listing = await runtime.listMailboxes();
-  const { mailboxes } = listing;
+  const registry = await listRegistry({ doc: runtime.clients.doc, table: runtime.env.tableName }, (pages) =>
+    runtime.logger.warn('registry query stopped at the page limit: the rest are not dispatched', { pages }),
+  );
+  const mailboxes: RegistryEntry[] = [];
+  let invalid = 0;
+  for (const entry of registry) {
+    if (entry.invalid === undefined) {
+      mailboxes.push(entry);
+      continue;
+    }
+    invalid += 1;
+    // Every run, as before the registry: an operator sees the field until the parameter is fixed.
+    runtime.logger.error('mailbox config problem: mailbox skipped', {
+      mailbox: entry.name,
+      parameter: `${runtime.env.mailboxPath}${entry.name}`,
+      version: entry.version,
+      path: entry.invalid.path,
+      problem: entry.invalid.message,
+    });
+  }
   const states = new Map((await runtime.state.listMailboxStates()).map((s) => [s.mailbox, s]));
   const due = mailboxes.filter((m) => isPollDue(m, states.get(m.name), now, minute));
   for (let i = 0; i < due.length; i += 10) {
@@ -43,7 +59,10 @@ export const handler = async (event?: DispatchEvent): Promise<{ dispatched: numb
     const result = await runtime.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: pollQueueUrl,
-        Entries: batch.map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(pollJob(m.name, listing)) })),
+        Entries: batch.map((m, j) => ({
+          Id: String(j),
+          MessageBody: JSON.stringify({ mailbox: m.name, version: m.version }),
+        })),
       }),
     );
     for (const failed of result.Failed ?? []) {
@@ -60,7 +79,8 @@ export const handler = async (event?: DispatchEvent): Promise<{ dispatched: numb
     );
   }
   metrics.addMetric('FailingMailboxes', MetricUnit.Count, [...states.values()].filter((s) => s.failing).length);
+  metrics.addMetric('InvalidMailboxes', MetricUnit.Count, invalid);
   metrics.publishStoredMetrics();
-  runtime.logger.info('dispatched', { mailboxes: mailboxes.length, due: due.length, deliveriesDue });
+  runtime.logger.info('dispatched', { mailboxes: mailboxes.length, invalid, due: due.length, deliveriesDue });
   return { dispatched: due.length, deliveriesDue };
 };

@@ -226,15 +226,16 @@ export class BridgeFunction extends Construct {
 
   /**
    * Sets MAILBOX_PARAMETER_PATH and grants reading the mailbox parameters:
-   * `list` (dispatch) = GetParametersByPath on the path, without decryption, to
-   * learn names and versions, and GetParameters on its parameters to decrypt
-   * only new or changed ones; `get` (poll, deliver) = GetParameter on one
-   * mailbox. Decrypts only with the mailbox key, only through SSM, only for
-   * parameters under the path.
+   * `path` (dispatch) = the path only, no SSM or KMS (it reads the registry in
+   * the state table); `get` (poll, deliver) = GetParameter on one mailbox;
+   * `read` (registry) = GetParametersByPath on the path, without decryption,
+   * for names and versions, and GetParameter on one mailbox. Decrypts only
+   * with the mailbox key, only through SSM, only for parameters under the path.
    */
-  bindMailboxes(config: MailboxConfig, access: 'list' | 'get'): void {
+  bindMailboxes(config: MailboxConfig, access: 'path' | 'get' | 'read'): void {
     this.fn.addEnvironment(ENV.mailboxPath, config.path);
-    if (access === 'list') {
+    if (access === 'path') return;
+    if (access === 'read') {
       this.role.addToPrincipalPolicy(
         new PolicyStatement({
           sid: 'ListMailboxParameters',
@@ -244,22 +245,16 @@ export class BridgeFunction extends Construct {
       );
     }
     this.role.addToPrincipalPolicy(
-      access === 'list'
-        ? new PolicyStatement({
-            sid: 'GetChangedMailboxParameters',
-            actions: ['ssm:GetParameters'],
-            resources: [config.parametersArn],
-          })
-        : new PolicyStatement({
-            sid: 'GetMailboxParameter',
-            actions: ['ssm:GetParameter'],
-            resources: [config.parametersArn],
-          }),
+      new PolicyStatement({
+        sid: 'GetMailboxParameter',
+        actions: ['ssm:GetParameter'],
+        resources: [config.parametersArn],
+      }),
     );
     acknowledgeWildcardResource(
       this.role,
       config.parametersArn,
-      `Operators add mailboxes after deploy (aws ssm put-parameter), so their names are unknown here: ${access === 'list' ? 'GetParameters' : 'GetParameter'} is scoped to ${config.path}/ and decryption to the mailbox key through SSM for that path only.`,
+      `Operators add mailboxes after deploy (aws ssm put-parameter), so their names are unknown here: GetParameter is scoped to ${config.path}/ and decryption to the mailbox key through SSM for that path only.`,
     );
     const stack = Stack.of(this);
     this.role.addToPrincipalPolicy(

@@ -11,7 +11,7 @@
  * SQS wake-up → webhook; in delete mode it is gone from Dovecot, and a second
  * dispatch + poll fetches and delivers nothing.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Socket, connect as tcpConnect } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -53,12 +53,14 @@ interface LambdaContext {
   getRemainingTimeInMillis(): number;
 }
 type DispatchHandler = () => Promise<{ dispatched: number; deliveriesDue: boolean }>;
+type RegistryHandler = (event: Record<string, unknown>) => Promise<Record<string, unknown>>;
 type SqsHandler = (event: SqsEvent, context: LambdaContext) => Promise<BatchResponse>;
 
 interface Handlers {
   readonly dispatch: DispatchHandler;
   readonly poll: SqsHandler;
   readonly deliver: SqsHandler;
+  readonly registry: RegistryHandler;
 }
 
 /**
@@ -287,10 +289,39 @@ function mailboxConfig(receiverUrl: string, secret: string): Record<string, unkn
   };
 }
 
+/**
+ * The event SSM sends to EventBridge for a change to parameter `name` (moto emits none, so the tests hand it to
+ * the registry handler as the stack's rule would). Only `source`, `detail-type` and `detail.name` are read.
+ */
+function parameterChangeEvent(name: string, operation: 'Create' | 'Update' | 'Delete'): Record<string, unknown> {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Parameter Store Change',
+    source: 'aws.ssm',
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: moto.region,
+    resources: [`arn:aws:ssm:${moto.region}:123456789012:parameter${PARAMETER_PATH}/${name}`],
+    detail: { operation, name: `${PARAMETER_PATH}/${name}`, type: 'SecureString', description: '' },
+  };
+}
+
+/** put-parameter, then the change event reaches the registry (as the EventBridge rule delivers it). */
 async function putMailbox(name: string, value: string): Promise<void> {
   await ssm.send(
     new PutParameterCommand({ Name: `${PARAMETER_PATH}/${name}`, Type: 'SecureString', Value: value, Overwrite: true }),
   );
+  expect(await handlers.registry(parameterChangeEvent(name, 'Update'))).toMatchObject({
+    kind: 'refresh',
+    mailbox: name,
+  });
+}
+
+/** delete-parameter, then its change event reaches the registry. */
+async function deleteMailbox(name: string): Promise<void> {
+  await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/${name}` }));
+  expect(await handlers.registry(parameterChangeEvent(name, 'Delete'))).toMatchObject({ outcome: 'deleted' });
 }
 
 /** Receives (and deletes, as the Lambda event source would) every message on a queue, until it is empty. */
@@ -346,20 +377,6 @@ beforeAll(async () => {
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   webhookSecret = secret;
   receiver = await startReceiver(secret);
-  account = await dovecot.createMailbox(MESSAGES);
-  await putMailbox(MAILBOX, JSON.stringify(mailboxConfig(receiver.url, secret)));
-  // Two broken parameters beside it: not JSON at all, and a valid document with an impossible port.
-  await putMailbox('broken', `{"name": "broken", "password": "${BROKEN_JSON_SECRET}",`);
-  await putMailbox(
-    'badport',
-    JSON.stringify({
-      ...mailboxConfig(receiver.url, secret),
-      name: 'badport',
-      port: 70_000,
-      password: BAD_PORT_SECRET,
-    }),
-  );
-
   // The environment the stack gives the functions (docs/aws.md), pointed at moto.
   Object.assign(process.env, {
     AWS_REGION: moto.region,
@@ -385,7 +402,21 @@ beforeAll(async () => {
     dispatch: await importHandler<DispatchHandler>(bundles, 'dispatch'),
     poll: await importHandler<SqsHandler>(bundles, 'poll'),
     deliver: await importHandler<SqsHandler>(bundles, 'deliver'),
+    registry: await importHandler<RegistryHandler>(bundles, 'registry'),
   };
+  account = await dovecot.createMailbox(MESSAGES);
+  await putMailbox(MAILBOX, JSON.stringify(mailboxConfig(receiver.url, secret)));
+  // Two broken parameters beside it: not JSON at all, and a valid document with an impossible port.
+  await putMailbox('broken', `{"name": "broken", "password": "${BROKEN_JSON_SECRET}",`);
+  await putMailbox(
+    'badport',
+    JSON.stringify({
+      ...mailboxConfig(receiver.url, secret),
+      name: 'badport',
+      port: 70_000,
+      password: BAD_PORT_SECRET,
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -490,7 +521,7 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
 
   it('skips a parameter that is not JSON and one with a bad port, naming the parameter and field, never a secret', async () => {
     const mark = output.length;
-    // A fresh dispatch module: a cold container reading the parameters for the first time.
+    // A fresh dispatch module: a cold container.
     const dispatch = await importHandler<DispatchHandler>(bundles, 'dispatch');
     const result = await dispatch();
     // The valid mailbox still runs.
@@ -499,15 +530,23 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       { mailbox: MAILBOX, version: 1 },
     ]);
 
-    const lines = jsonLines(mark);
-    const notJson = lines.filter((l) => l.message === 'mailbox parameter is not valid JSON: skipped');
-    expect(notJson).toHaveLength(1);
-    expect(notJson[0]).toMatchObject({ level: 'ERROR', parameter: `${PARAMETER_PATH}/broken` });
-    const problems = lines.filter((l) => l.message === 'mailbox config problem: mailbox skipped');
-    expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatchObject({ level: 'ERROR', parameter: `${PARAMETER_PATH}/badport` });
-    expect(String(problems[0]?.path)).toMatch(/\.port$/);
-    expect(problems[0]?.problem).toBe('expected 1..65535');
+    // The registry recorded each problem when the parameter was put; dispatch reports it on every run.
+    const problems = jsonLines(mark).filter((l) => l.message === 'mailbox config problem: mailbox skipped');
+    const byParameter = new Map(problems.map((l) => [l.parameter, l]));
+    expect(problems).toHaveLength(2);
+    expect(byParameter.get(`${PARAMETER_PATH}/broken`)).toMatchObject({
+      level: 'ERROR',
+      mailbox: 'broken',
+      path: '(document)',
+      problem: 'not valid JSON',
+    });
+    expect(byParameter.get(`${PARAMETER_PATH}/badport`)).toMatchObject({
+      level: 'ERROR',
+      mailbox: 'badport',
+      path: 'port',
+      problem: 'expected 1..65535',
+    });
+    expect(metricValues('InvalidMailboxes', mark)).toEqual([2]);
     const everything = output.slice(mark).join('');
     expect(everything).not.toContain(BROKEN_JSON_SECRET);
     expect(everything).not.toContain(BAD_PORT_SECRET);
@@ -564,7 +603,7 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
     expect(wakeUps).toHaveLength(1);
 
     // The operator removes the mailbox before its delivery went out.
-    await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/gone` }));
+    await deleteMailbox('gone');
     expect(await deliver(sqsEvent(wakeUps), CONTEXT)).toEqual({ batchItemFailures: [] });
 
     expect(receiver.rejected).toEqual([]);
@@ -574,7 +613,7 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
     expect((await state.listDeliveries({ mailbox: 'gone' })).map((j) => j.status)).toEqual(['disabled']);
     expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
   });
-  it('idle polls at an unchanged parameter version read nothing from SSM; an edit reaches the next dispatch + poll; jobs carry no secret', async () => {
+  it('dispatch reads no SSM; idle polls at an unchanged parameter version read nothing from SSM; an edit reaches the next dispatch + poll; jobs carry no secret', async () => {
     const counter = await startSsmCounter(moto.endpoint);
     try {
       // Cold containers whose AWS endpoint is the counting proxy (module scope reads the environment).
@@ -598,11 +637,14 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       await putMailbox('cached', JSON.stringify(config));
       const secrets = [cachedAccount.password, account.password, webhookSecret, BROKEN_JSON_SECRET, BAD_PORT_SECRET];
 
-      /** One dispatch run: the SSM operations it sent and the poll job for `cached`, read back from moto's queue. */
+      /** One dispatch run: the SSM and DynamoDB operations it sent and the poll job for `cached`, read back from moto's queue. */
       const dispatchRun = async () => {
         counter.ssm.clear();
+        counter.dynamodb.clear();
         await dispatch();
         const ssmOps = Object.fromEntries(counter.ssm);
+        // The registry, the mailbox states, the due deliveries: one Query each (one page at this size).
+        expect(Object.fromEntries(counter.dynamodb)).toEqual({ Query: 3 });
         const jobs = await drain(clients.sqs, queues.poll);
         for (const job of jobs) for (const secret of secrets) expect(job.Body).not.toContain(secret);
         return { ssmOps, job: jobs.find((m) => JSON.parse(m.Body ?? '').mailbox === 'cached') };
@@ -614,19 +656,18 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
         return Object.fromEntries(counter.ssm);
       };
 
-      // First dispatch in this container: the listing (no decryption) and one GetParameters for the valid and
-      // invalid parameters alike (3 + 1 new, ≤ 10 per call).
+      // Dispatch reads the registry the change event wrote (registry.ts), never SSM: no listing, no decryption.
       const first = await dispatchRun();
-      expect(first.ssmOps).toEqual({ GetParametersByPath: 1, GetParameters: 1 });
+      expect(first.ssmOps).toEqual({});
       expect(JSON.parse(first.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 1 });
       // The first poll in a container reads its config once.
       expect(await pollRun(first.job as Message)).toEqual({ GetParameter: 1 });
       const afterFirst = await state.getMailboxState('cached');
       expect(afterFirst?.lastOkAt).toBeGreaterThan(0);
 
-      // Unchanged: dispatch only lists (no decryption, so no KMS), and the idle poll makes no SSM call at all.
+      // Unchanged: dispatch again reads no SSM, and the idle poll makes no SSM call at all.
       const second = await dispatchRun();
-      expect(second.ssmOps).toEqual({ GetParametersByPath: 1 });
+      expect(second.ssmOps).toEqual({});
       expect(JSON.parse(second.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 1 });
       const idleMark = output.length;
       counter.dynamodb.clear();
@@ -640,12 +681,12 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       expect(afterSecond).toEqual(afterFirst);
       expect(afterSecond?.lastError).toBeUndefined();
 
-      // The operator changes the password (a new version): the next dispatch decrypts that one parameter and
-      // its job carries version 2; poll reads it again and uses it (Dovecot now refuses the login).
+      // The operator changes the password (a new version): its change event updates the registry, the next
+      // dispatch's job carries version 2; poll reads it again and uses it (Dovecot now refuses the login).
       await putMailbox('cached', JSON.stringify({ ...config, password: 'not-the-password-any-more' }));
       secrets.push('not-the-password-any-more');
       const edited = await dispatchRun();
-      expect(edited.ssmOps).toEqual({ GetParametersByPath: 1, GetParameters: 1 });
+      expect(edited.ssmOps).toEqual({});
       expect(JSON.parse(edited.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 2 });
       expect(await pollRun(edited.job as Message)).toEqual({ GetParameter: 1 });
       const afterEdit = await state.getMailboxState('cached');
@@ -670,7 +711,7 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       expect((await state.getMailboxState('cached'))?.lastPollAt).toBe(beforeDisabled?.lastPollAt);
     } finally {
       process.env.AWS_ENDPOINT_URL = moto.endpoint;
-      await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/cached` }));
+      await deleteMailbox('cached');
       await counter.close();
     }
   });
@@ -858,7 +899,7 @@ describe('one poll invocation, several mailboxes (batch of SQS records)', () => 
       await proxy.close();
       await barrier.close();
       for (const name of Object.keys(configs)) {
-        await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/${name}` }));
+        await deleteMailbox(name);
       }
     }
   });
@@ -905,7 +946,7 @@ describe('one poll invocation, several mailboxes (batch of SQS records)', () => 
       expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
       expect(await drain(clients.sqs, queues.delivery)).toHaveLength(1);
     } finally {
-      await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/${name}` }));
+      await deleteMailbox(name);
     }
   });
 });

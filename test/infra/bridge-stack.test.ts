@@ -54,13 +54,14 @@ const full = synth({
 });
 
 type Synth = typeof base;
+type FunctionName = 'dispatch' | 'poll' | 'deliver' | 'registry';
 const resources = (s: Synth, type: string) =>
   Object.entries(s.json.Resources).filter(([, r]) => r.Type === type) as Array<
     [string, { Type: string; Properties: Json }]
   >;
 
 /** The Lambda function whose description starts with `<name>:`. */
-function fn(s: Synth, name: 'dispatch' | 'poll' | 'deliver') {
+function fn(s: Synth, name: FunctionName) {
   const found = resources(s, 'AWS::Lambda::Function').filter(([, r]) =>
     String(r.Properties.Description).startsWith(`${name}:`),
   );
@@ -70,7 +71,7 @@ function fn(s: Synth, name: 'dispatch' | 'poll' | 'deliver') {
 }
 
 /** Every statement granted to the function's role (role inline policies and attached AWS::IAM::Policy). */
-function statements(s: Synth, name: 'dispatch' | 'poll' | 'deliver'): Statement[] {
+function statements(s: Synth, name: FunctionName): Statement[] {
   const roleId = ((fn(s, name).props.Role as Json)['Fn::GetAtt'] as string[])[0]!;
   const role = s.json.Resources[roleId]!;
   expect(role.Properties.ManagedPolicyArns ?? []).toEqual([]);
@@ -214,29 +215,16 @@ describe('every function (one construct fixes the defaults)', () => {
 });
 
 describe('least privilege per function', () => {
-  it('dispatch: lists mailbox parameters, reads the table, sends poll jobs; cannot touch S3 or write state', () => {
+  it('dispatch: reads the registry in the table, sends poll jobs; no SSM, no KMS, cannot touch S3 or write state', () => {
     const st = statements(base, 'dispatch');
-    expect([...actions(st)].sort()).toEqual(
-      [
-        ...LOGS_XRAY,
-        'ssm:GetParametersByPath',
-        'ssm:GetParameters',
-        'kms:Decrypt',
-        ...TABLE_READ,
-        'sqs:SendMessage',
-      ].sort(),
+    expect([...actions(st)].sort()).toEqual([...LOGS_XRAY, ...TABLE_READ, 'sqs:SendMessage'].sort());
+    expect([...actions(st)].filter((a) => a.startsWith('s3:') || a.startsWith('ssm:') || a.startsWith('kms:'))).toEqual(
+      [],
     );
-    expect([...actions(st)].filter((a) => a.startsWith('s3:'))).toEqual([]);
-    // It knows the bucket's name (the state store is built with it) but may not touch it.
-    expect((fn(base, 'dispatch').props.Environment as { Variables: Json }).Variables.BUCKET_NAME).toBeDefined();
-    expect(resourcesFor(st, 'ssm:GetParametersByPath')).toEqual([
-      'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes',
-    ]);
-    // Decrypts only new or changed mailboxes (names and versions come from the listing, undecrypted).
-    expect(resourcesFor(st, 'ssm:GetParameters')).toEqual([
-      'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes/*',
-    ]);
-    expect([...actions(st)]).not.toContain('ssm:GetParameter');
+    // It knows the bucket's name (the state store is built with it) and the parameter path (named in its logs).
+    const env = (fn(base, 'dispatch').props.Environment as { Variables: Json }).Variables;
+    expect(env.BUCKET_NAME).toBeDefined();
+    expect(env.MAILBOX_PARAMETER_PATH).toBe('/pop3-bridge/mailboxes');
     // Poll jobs, and the wake-up of deliver when retries are due (the schedule lives in the state store).
     const queues = resourcesFor(st, 'sqs:SendMessage').sort();
     expect(queues).toHaveLength(2);
@@ -244,6 +232,29 @@ describe('least privilege per function', () => {
     expect(queues[1]).toMatch(/^<Poll[^>]*\.Arn>$/);
     // The only trigger is the schedule: no queue is consumed.
     expect([...actions(st)]).not.toContain('sqs:ReceiveMessage');
+  });
+
+  it('registry: lists the mailbox path undecrypted, gets one parameter, writes the table only (no index, no S3, no queue)', () => {
+    const st = statements(base, 'registry');
+    expect([...actions(st)].sort()).toEqual(
+      [
+        ...LOGS_XRAY,
+        'ssm:GetParametersByPath',
+        'ssm:GetParameter',
+        'kms:Decrypt',
+        ...TABLE_READ,
+        ...TABLE_WRITE,
+      ].sort(),
+    );
+    expect(resourcesFor(st, 'ssm:GetParametersByPath')).toEqual([
+      'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes',
+    ]);
+    expect(resourcesFor(st, 'ssm:GetParameter')).toEqual([
+      'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes/*',
+    ]);
+    const tableResources = resourcesFor(st, 'dynamodb:Query');
+    expect(tableResources).toEqual([expect.stringMatching(/^<State[^>]*\.Arn>$/)]);
+    expect(resourcesFor(st, 'dynamodb:PutItem')).toEqual(tableResources);
   });
 
   it('poll: one mailbox parameter, raw/, tmp/ and known-uid objects, table read/write, sends delivery jobs', () => {
@@ -287,7 +298,7 @@ describe('least privilege per function', () => {
     expect(resourcesFor(st, 'sqs:SendMessage')).toEqual(ownQueue);
   });
 
-  it.each(['dispatch', 'poll', 'deliver'] as const)(
+  it.each(['registry', 'poll', 'deliver'] as const)(
     '%s: decrypts only with the mailbox key, via SSM, for that path',
     (name) => {
       const st = statements(base, name).filter((x) => list(x.Action).includes('kms:Decrypt'));
@@ -305,7 +316,7 @@ describe('least privilege per function', () => {
   );
 
   it('a different prefix moves every SSM grant and the key alias', () => {
-    const st = statements(full, 'dispatch');
+    const st = statements(full, 'registry');
     expect(resourcesFor(st, 'ssm:GetParametersByPath')).toEqual([
       'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/team/mail/mailboxes',
     ]);
@@ -478,6 +489,33 @@ describe('schedule, alarms, dashboard', () => {
     });
   });
 
+  it('the registry runs on SSM change events under the mailbox path, hourly with a reconcile, and after deploy', () => {
+    const registryArn = { 'Fn::GetAtt': [fn(base, 'registry').id, 'Arn'] };
+    base.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ssm'],
+        'detail-type': ['Parameter Store Change'],
+        detail: { name: [{ prefix: '/pop3-bridge/mailboxes/' }] },
+      },
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: registryArn })],
+    });
+    full.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ detail: { name: [{ prefix: '/team/mail/mailboxes/' }] } }),
+    });
+    base.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 hour)',
+      Targets: [Match.objectLike({ Arn: registryArn, Input: JSON.stringify({ kind: 'reconcile' }) })],
+    });
+    // The deploy trigger invokes a version of the registry function, asynchronously.
+    const [trigger] = resources(base, 'Custom::Trigger');
+    expect(trigger).toBeDefined();
+    expect(trigger![1].Properties.InvocationType).toBe('Event');
+    const versionId = String((trigger![1].Properties.HandlerArn as Json).Ref);
+    expect(base.json.Resources[versionId]?.Type).toBe('AWS::Lambda::Version');
+    expect(base.json.Resources[versionId]?.Properties.FunctionName).toEqual({ Ref: fn(base, 'registry').id });
+  });
+
   it('alarms on each DLQ depth, each function error, failing mailboxes and a poll backlog', () => {
     const alarms = resources(base, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     const dlqIds = resources(base, 'AWS::SQS::Queue')
@@ -493,7 +531,7 @@ describe('schedule, alarms, dashboard', () => {
         }),
       );
     }
-    for (const name of ['dispatch', 'poll', 'deliver'] as const) {
+    for (const name of ['dispatch', 'poll', 'deliver', 'registry'] as const) {
       expect(alarms).toContainEqual(
         expect.objectContaining({
           Namespace: 'AWS/Lambda',

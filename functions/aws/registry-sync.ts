@@ -1,0 +1,101 @@
+/**
+ * Keeps the mailbox registry (mailbox-registry.ts) in step with the mailbox
+ * parameters in SSM: `refresh(name)` when SSM reports a change to one
+ * parameter, `reconcile()` hourly and after each deploy, so that nothing
+ * depends on every change event arriving (EventBridge delivers at least once,
+ * not in order, and not while the rule or the function is failing).
+ *
+ * `refresh` never trusts the event's version or operation: it reads the
+ * parameter as it is now, so a late or repeated event writes the current
+ * state, and the versioned writes keep a newer entry that is already stored.
+ */
+import type { Logger } from '../core/logger.js';
+import { parseMailboxDocument } from './mailbox-document.js';
+import type { MailboxParameters } from './mailbox-parameters.js';
+import {
+  deleteRegistryEntry,
+  listRegistry,
+  putRegistryEntry,
+  type RegistryEntry,
+  type RegistryTable,
+} from './mailbox-registry.js';
+
+export type RefreshOutcome = 'written' | 'unchanged' | 'deleted';
+
+export interface ReconcileResult {
+  readonly parameters: number;
+  readonly written: number;
+  readonly deleted: number;
+}
+
+export interface RegistrySyncDeps {
+  readonly parameters: MailboxParameters;
+  readonly registry: RegistryTable;
+  readonly logger: Logger;
+}
+
+export interface RegistrySync {
+  refresh(name: string): Promise<RefreshOutcome>;
+  reconcile(): Promise<ReconcileResult>;
+}
+
+export function registrySync({ parameters, registry, logger }: RegistrySyncDeps): RegistrySync {
+  const refresh = async (name: string): Promise<RefreshOutcome> => {
+    const parameter = await parameters.read(name);
+    if (parameter === undefined) {
+      await deleteRegistryEntry(registry, name);
+      logger.info('mailbox parameter gone: unregistered', { mailbox: name });
+      return 'deleted';
+    }
+    const document = parseMailboxDocument(name, parameter.value);
+    const entry: RegistryEntry = document.ok
+      ? {
+          name,
+          version: parameter.version,
+          enabled: document.config.enabled,
+          pollIntervalSeconds: document.config.pollIntervalSeconds,
+        }
+      : { name, version: parameter.version, enabled: false, pollIntervalSeconds: 300, invalid: document.invalid };
+    const written = await putRegistryEntry(registry, entry);
+    if (written && !document.ok) {
+      // Not `...invalid`: Powertools owns the `message` key. Path and schema message only, never a value.
+      logger.error('mailbox config problem: mailbox skipped', {
+        mailbox: name,
+        parameter: `${parameters.path}${name}`,
+        version: parameter.version,
+        path: document.invalid.path,
+        problem: document.invalid.message,
+      });
+    } else if (written) {
+      logger.info('mailbox registered', { mailbox: name, version: parameter.version, enabled: entry.enabled });
+    }
+    return written ? 'written' : 'unchanged';
+  };
+
+  const reconcile = async (): Promise<ReconcileResult> => {
+    const versions = await parameters.versions((pages) =>
+      logger.warn('parameter listing stopped at the page limit: the rest are not reconciled', { pages }),
+    );
+    const stored = new Map(
+      (
+        await listRegistry(registry, (pages) =>
+          logger.warn('registry query stopped at the page limit: the rest are not reconciled', { pages }),
+        )
+      ).map((e) => [e.name, e.version]),
+    );
+    const stale = [...versions].filter(([name, version]) => stored.get(name) !== version).map(([name]) => name);
+    const gone = [...stored.keys()].filter((name) => !versions.has(name));
+    let written = 0;
+    let deleted = 0;
+    // One at a time: reconcile is hourly and usually finds nothing; a first run after a deploy over
+    // 10,000 existing parameters is 10,000 GetParameter calls, within SSM's 40 TPS in about 5 minutes.
+    for (const name of [...stale, ...gone]) {
+      const outcome = await refresh(name);
+      if (outcome === 'written') written += 1;
+      else if (outcome === 'deleted') deleted += 1;
+    }
+    return { parameters: versions.size, written, deleted };
+  };
+
+  return { refresh, reconcile };
+}
