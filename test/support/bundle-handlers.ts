@@ -23,7 +23,7 @@ import type { BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type BuildOptions, build } from 'esbuild';
 import { BUNDLING } from '../../infra/constructs/bridge-function.js';
 
-export const HANDLER_NAMES = ['dispatch', 'poll', 'deliver'] as const;
+export const HANDLER_NAMES = ['dispatch', 'poll', 'deliver', 'registry'] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 export interface HandlerBundle {
