@@ -33,6 +33,10 @@ export const ErrorCodes = {
   CONFIG_ERR_INVALID: { retryable: false, summary: 'the configuration does not match the schema' },
   CONFIG_ERR_READ: { retryable: false, summary: 'the configuration file could not be read or parsed' },
   CONFIG_ERR_ENV: { retryable: false, summary: 'an environment variable named in the configuration is not set' },
+  CONFIG_ERR_SEALED: {
+    retryable: false,
+    summary: 'a sealed mailbox config does not open (altered, moved to another mailbox or version, or wrong key)',
+  },
   // Storage and state
   STORE_ERR_IO: { retryable: true, summary: 'the raw message store failed to write or read' },
   STORE_ERR_NOT_FOUND: { retryable: false, summary: 'no stored object with that key' },
