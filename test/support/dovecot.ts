@@ -416,6 +416,12 @@ async function launch(binary: string, confPath: string, dir: string, facts: Dove
     stopping ??= (async () => {
       process.removeListener('exit', killOnExit);
       await endProcess(child, exited);
+      // Dovecot's own children (log, anvil, a pop3 process finishing a session) inherit the master's stdout
+      // and stderr and may outlive it; while one holds them, our pipes stay open and keep vitest's main
+      // process alive ("close timed out after 10000ms ... something prevents Vite server from exiting").
+      // Their output is not needed once the master has gone.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       await rm(dir, { recursive: true, force: true });
     })();
     return stopping;
