@@ -45,6 +45,20 @@ export const BUNDLING: BundlingOptions = {
   // dispatch and poll are under 1 MB without that, and deliver would still be over 1 MB from its
   // MIME stack alone (bench/handlers-cold-init.ts prints the split).
   externalModules: [],
+  // Module substitutions for the bundles only (esbuild resolves an alias's path from the project root, where
+  // CDK runs it). Each one keeps behaviour and drops code a handler cannot reach:
+  esbuildArgs: {
+    '--alias': [
+      // libmime ships a CommonJS and an ES build of the same sources: mailsplit require()s one, mailparser and
+      // functions/events import the other, so both were bundled (≈ 88 kB). The CommonJS build serves both: its
+      // module.exports is the shared instance that the ES build default-exports, and esbuild gives an ES
+      // importer module.exports as the default export, as Node does.
+      'libmime=./node_modules/libmime/dist/cjs/libmime.js',
+      // The SDK's default credential chain → the environment credentials Lambda sets (≈ 95 kB; why it is
+      // enough: infra/bundling/lambda-env-credentials.ts).
+      '@aws-sdk/credential-provider-node=./infra/bundling/lambda-env-credentials.ts',
+    ],
+  },
   forceDockerBundling: false,
 };
 

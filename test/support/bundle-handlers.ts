@@ -68,6 +68,7 @@ export function esbuildOptionsFrom(bundling: BundlingOptions, entry: string, out
     'sourceMapMode',
     'sourcesContent',
     'externalModules',
+    'esbuildArgs',
     ...NOT_OUTPUT_AFFECTING,
   ]);
   const unknown = Object.entries(bundling)
@@ -99,8 +100,39 @@ export function esbuildOptionsFrom(bundling: BundlingOptions, entry: string, out
     external: [...(bundling.externalModules ?? ['@aws-sdk/*'])],
     ...(bundling.banner !== undefined && { banner: { js: bundling.banner } }),
     ...(bundling.mainFields !== undefined && { mainFields: [...bundling.mainFields] }),
+    ...esbuildArgsOptions(bundling.esbuildArgs ?? {}),
     logLevel: 'silent',
   };
+}
+
+/**
+ * The esbuild API options for `bundling.esbuildArgs`, which aws-lambda-nodejs passes to the esbuild CLI
+ * verbatim (an array value repeats the flag as `--flag:item`). Only the flags BUNDLING uses are translated;
+ * any other fails, as an unknown bundling option does.
+ */
+export function esbuildArgsOptions(args: NonNullable<BundlingOptions['esbuildArgs']>): BuildOptions {
+  const options: BuildOptions = {};
+  for (const [flag, value] of Object.entries(args)) {
+    if (flag === '--alias' && Array.isArray(value)) {
+      // `--alias:from=to`; the CLI resolves `to` from its working directory, the project root (absWorkingDir).
+      const alias: Record<string, string> = {};
+      for (const item of value) {
+        const eq = item.indexOf('=');
+        if (eq <= 0)
+          throw new Error(`bundle-handlers: esbuildArgs --alias item ${JSON.stringify(item)} is not from=to`);
+        alias[item.slice(0, eq)] = item.slice(eq + 1);
+      }
+      options.alias = alias;
+    } else if (flag === '--charset' && (value === 'utf8' || value === 'ascii')) {
+      options.charset = value;
+    } else {
+      throw new Error(
+        `bundle-handlers: BUNDLING.esbuildArgs ${flag}=${JSON.stringify(value)} is not translated; ` +
+          'add it to esbuildArgsOptions() so the tested bundles stay identical to the deployed ones',
+      );
+    }
+  }
+  return options;
 }
 
 let cached: Promise<HandlerBundles> | undefined;
