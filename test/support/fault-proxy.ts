@@ -22,14 +22,14 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type AwsService = 's3' | 'dynamodb' | 'ssm';
+export type AwsService = 's3' | 'dynamodb' | 'ssm' | 'kms';
 
 export interface ProxiedRequest {
   readonly service: AwsService;
   readonly method: string;
   /** Path and query as the client sent it. */
   readonly path: string;
-  /** DynamoDB or SSM operation (`TransactWriteItems`, `GetParameter`, …) from `x-amz-target`; undefined for S3. */
+  /** DynamoDB, SSM or KMS operation (`TransactWriteItems`, `GetParameter`, `Decrypt`, …) from `x-amz-target`; undefined for S3. */
   readonly operation: string | undefined;
 }
 
@@ -87,6 +87,9 @@ function serviceOf(req: http.IncomingMessage): { service: AwsService; operation:
   }
   if (typeof target === 'string' && target.startsWith('AmazonSSM.')) {
     return { service: 'ssm', operation: target.slice('AmazonSSM.'.length) };
+  }
+  if (typeof target === 'string' && target.startsWith('TrentService.')) {
+    return { service: 'kms', operation: target.slice('TrentService.'.length) };
   }
   return { service: 's3', operation: undefined };
 }
