@@ -148,6 +148,76 @@ describe('SqliteStateStore (local specifics)', () => {
     expect(() => encodeUids(new Set(['']))).toThrow();
   });
 
+  describe('group commit of recordMessage', () => {
+    it('records arriving within the window are one transaction, each promise resolving after it', async () => {
+      const store = new SqliteStateStore(file, { groupCommit: { windowMs: 50 } });
+      const other = new SqliteStateStore(file);
+      const recs = Array.from({ length: 5 }, (_, i) => record('mb', `g${i}`));
+      const before = store.stats().recordGroups;
+      const pending = recs.map((rec) => store.recordMessage(rec, [job(rec, 'ep')]));
+      // Not yet committed: another connection does not see them.
+      expect((await other.getMessages('mb', ['g0'])).size).toBe(0);
+      expect(await Promise.all(pending)).toEqual(['created', 'created', 'created', 'created', 'created']);
+      expect(store.stats().recordGroups - before).toBe(1);
+      // Resolved means committed: visible to another connection at once.
+      expect(
+        (
+          await other.getMessages(
+            'mb',
+            recs.map((r) => r.uid),
+          )
+        ).size,
+      ).toBe(5);
+      expect(await other.listDeliveries({ mailbox: 'mb' })).toHaveLength(5);
+      expect(await store.recordMessage(recs[0]!, [job(recs[0]!, 'ep')])).toBe('exists');
+      await other.close();
+      await store.close();
+    });
+
+    it('a full group commits at once, without waiting for the window', async () => {
+      const store = new SqliteStateStore(file, { groupCommit: { windowMs: 60_000, maxRecords: 2 } });
+      const recs = Array.from({ length: 2 }, (_, i) => record('mb', `full${i}`));
+      const started = Date.now();
+      await Promise.all(recs.map((rec) => store.recordMessage(rec, [])));
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(store.stats().recordGroups).toBe(1);
+      await store.close();
+    });
+
+    it('windowMs 0 commits every record on its own', async () => {
+      const store = new SqliteStateStore(file, { groupCommit: { windowMs: 0 } });
+      await Promise.all([store.recordMessage(record('mb', 'a'), []), store.recordMessage(record('mb', 'b'), [])]);
+      expect(store.stats().recordGroups).toBe(2);
+      await store.close();
+    });
+
+    it('a failing group rejects every record in it and commits none of them (all or nothing)', async () => {
+      const store = new SqliteStateStore(file, { groupCommit: { windowMs: 50 } });
+      const good = record('mb', 'good');
+      // A value SQLite cannot bind makes the transaction throw half-way.
+      const bad = record('mb', 'bad', { size: { not: 'a number' } as unknown as number });
+      const results = await Promise.allSettled([store.recordMessage(good, []), store.recordMessage(bad, [])]);
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        expect(isBridgeError((result as PromiseRejectedResult).reason, 'STATE_ERR_IO')).toBe(true);
+      }
+      expect((await store.getMessages('mb', ['good', 'bad'])).size).toBe(0);
+      // The store works on: the next group commits.
+      expect(await store.recordMessage(good, [])).toBe('created');
+      await store.close();
+    });
+
+    it('close commits the records still waiting for their group', async () => {
+      const store = new SqliteStateStore(file, { groupCommit: { windowMs: 60_000 } });
+      const pending = store.recordMessage(record('mb', 'late'), []);
+      await store.close();
+      expect(await pending).toBe('created');
+      const reopened = new SqliteStateStore(file);
+      expect((await reopened.getMessages('mb', ['late'])).size).toBe(1);
+      await reopened.close();
+    });
+  });
+
   it('a resolved recordMessage survives the process being SIGKILLed right after', async () => {
     const moduleUrl = new URL('../../functions/local/sqlite-state-store.ts', import.meta.url).href;
     const script = join(dir, 'record-and-die.mts');

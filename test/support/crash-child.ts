@@ -3,7 +3,7 @@
  * way a Lambda timeout, an OOM kill or a power cut would end it: no finally
  * blocks, no QUIT, no chance to tidy up.
  *
- * argv[2]: JSON { facts, account, dir, mode, point, occurrence }
+ * argv[2]: JSON { facts, account, dir, mode, point, occurrence, leaseTtlMs, groupCommit? }
  *   point: a PollProbePoint, or 'mid-retr' (killed after `occurrence` KB of a message body reached the store).
  */
 import path from 'node:path';
@@ -23,6 +23,8 @@ interface CrashPlan {
   point: PollProbePoint | 'mid-retr' | 'none';
   occurrence: number;
   leaseTtlMs: number;
+  /** The state store's group commit (test/core/crash-safety.test.ts pins it to kill at a group's boundary). */
+  groupCommit?: { windowMs: number; maxRecords: number };
 }
 
 const plan = JSON.parse(process.argv[2] ?? '{}') as CrashPlan;
@@ -55,7 +57,9 @@ let seen = 0;
 const result = await pollMailbox(
   { name: 'inbox', mode: plan.mode, endpointIds: ['hook-a', 'hook-b'] },
   {
-    state: new SqliteStateStore(path.join(plan.dir, 'state.db')),
+    state: new SqliteStateStore(path.join(plan.dir, 'state.db'), {
+      ...(plan.groupCommit && { groupCommit: plan.groupCommit }),
+    }),
     store,
     openSession: async () => {
       const client = await Pop3Client.connect({
