@@ -123,8 +123,6 @@ export function esbuildArgsOptions(args: NonNullable<BundlingOptions['esbuildArg
         alias[item.slice(0, eq)] = item.slice(eq + 1);
       }
       options.alias = alias;
-    } else if (flag === '--charset' && (value === 'utf8' || value === 'ascii')) {
-      options.charset = value;
     } else {
       throw new Error(
         `bundle-handlers: BUNDLING.esbuildArgs ${flag}=${JSON.stringify(value)} is not translated; ` +
