@@ -2,8 +2,10 @@
  * What goes into each Lambda bundle, from esbuild's metafile with the CDK
  * construct's own options: each handler carries only what it uses. Guards
  * the per-handler runtime split (functions/aws/{runtime,poll-runtime,
- * delivery-runtime}.ts) and the tree-shaken zod import, which took dispatch
- * from 1183 kB to 775 kB. Sizes and init times are measured by
+ * delivery-runtime}.ts), the tree-shaken zod import, which took dispatch
+ * from 1183 kB to 775 kB, and what BUNDLING's aliases and package.json's
+ * overrides take out (issue 5: one libmime, one entities, no he or linkifier,
+ * no default credential chain). Sizes and init times are measured by
  * bench/handlers-cold-init.ts, not asserted here.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,7 +14,13 @@ import path from 'node:path';
 import { build, type Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLING } from '../../infra/constructs/bridge-function.js';
-import { esbuildOptionsFrom, HANDLER_NAMES, type HandlerName, handlerEntry } from '../support/bundle-handlers.js';
+import {
+  esbuildArgsOptions,
+  esbuildOptionsFrom,
+  HANDLER_NAMES,
+  type HandlerName,
+  handlerEntry,
+} from '../support/bundle-handlers.js';
 
 let dir: string;
 const inputs = {} as Record<HandlerName, ReadonlyArray<string>>;
@@ -69,6 +77,37 @@ describe('handler bundles carry only what their handler uses', () => {
     expect(has('deliver', /node_modules\/(iconv-lite|encoding-japanese)\//)).toBe(false);
   });
 
+  it('deliver has one libmime build, the CommonJS one mailsplit requires (BUNDLING aliases the ES imports to it)', () => {
+    expect(has('deliver', /node_modules\/libmime\/dist\/cjs\/libmime\.js$/)).toBe(true);
+    expect(has('deliver', /node_modules\/libmime\/dist\/esm\//)).toBe(false);
+  });
+
+  it("deliver has the in-repo stand-ins for mailparser's he, linkify-it and tlds, and one entities", () => {
+    // package.json overrides (packages/he-encode, packages/linkify-it-unused, packages/tlds-unused: see their READMEs).
+    expect(has('deliver', /^packages\/he-encode\/index\.js$/)).toBe(true);
+    expect(has('deliver', /^packages\/linkify-it-unused\/index\.js$/)).toBe(true);
+    expect(has('deliver', /node_modules\/(he|linkify-it|tlds|uc\.micro)\//)).toBe(false);
+    // dom-serializer's entities is overridden to htmlparser2's 7.0.1: no 4.x lib/, no nested copy.
+    expect(has('deliver', /node_modules\/entities\/dist\/esm\/decode\.js$/)).toBe(true);
+    expect(
+      inputs.deliver.filter((file) => /node_modules\/(.+\/node_modules\/)?entities\/(?!dist\/esm\/)/.test(file)),
+    ).toEqual([]);
+    expect(has('deliver', /node_modules\/.+\/node_modules\/entities\//)).toBe(false);
+  });
+
+  it.each(HANDLER_NAMES)("%s gets credentials only from Lambda's environment (no default chain)", (name) => {
+    // BUNDLING aliases @aws-sdk/credential-provider-node to infra/bundling/lambda-env-credentials.ts.
+    expect(has(name, /^infra\/bundling\/lambda-env-credentials\.ts$/)).toBe(true);
+    expect(has(name, /node_modules\/@aws-sdk\/credential-provider-env\//)).toBe(true);
+    expect(
+      inputs[name].filter((file) =>
+        /node_modules\/(@aws-sdk\/(credential-provider-(?!env\/)|nested-clients|token-providers)|@smithy\/credential-provider-imds)/.test(
+          file,
+        ),
+      ),
+    ).toEqual([]);
+  });
+
   // dispatch validates no config (the registry function did, and it reads the registry): no zod at all.
   it('dispatch has no zod', () => {
     expect(inputs.dispatch.filter((file) => /node_modules\/zod\//.test(file))).toEqual([]);
@@ -83,4 +122,17 @@ describe('handler bundles carry only what their handler uses', () => {
       expect(inputs[name].filter((file) => /node_modules\/zod\/v4\/locales\/(?!en\.js$)/.test(file))).toEqual([]);
     },
   );
+});
+
+describe('the test bundler translates BUNDLING.esbuildArgs as aws-lambda-nodejs passes them', () => {
+  it('--alias items become esbuild aliases; any other flag fails instead of being dropped', () => {
+    expect(esbuildArgsOptions({ '--alias': ['a=./b.js', '@x/y=./z/w.ts'] })).toEqual({
+      alias: { a: './b.js', '@x/y': './z/w.ts' },
+    });
+    expect(() => esbuildArgsOptions({ '--alias': ['no-equals-sign'] })).toThrow(/is not from=to/);
+    expect(() => esbuildArgsOptions({ '--log-limit': '0' })).toThrow(/is not translated/);
+    expect(() => esbuildOptionsFrom({ ...BUNDLING, esbuildArgs: { '--drop': 'console' } }, 'x.ts', '/tmp')).toThrow(
+      /--drop/,
+    );
+  });
 });
