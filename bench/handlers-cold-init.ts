@@ -109,13 +109,15 @@ interface Measured {
 
 /** Package groups for the contents table: what a size change is traced to. */
 const GROUPS: ReadonlyArray<readonly [string, RegExp]> = [
-  ['AWS SDK', /node_modules\/(@aws-sdk|@smithy|@aws-crypto|fast-xml-parser|strnum|tslib|bowser)\//],
+  // infra/bundling/: the credential provider BUNDLING substitutes for the SDK's default chain.
+  ['AWS SDK', /node_modules\/(@aws-sdk|@smithy|@aws-crypto|fast-xml-parser|strnum|tslib|bowser)\/|^infra\/bundling\//],
   ['Powertools', /node_modules\/@aws-lambda-powertools\//],
   ['zod', /node_modules\/zod\//],
   [
     'MIME stack',
-    // packages/*-textdecoder: libmime's iconv-lite and encoding-japanese (npm overrides, see their READMEs).
-    /^packages\/(iconv-lite|encoding-japanese)-textdecoder\/|node_modules\/(mailparser|iconv-lite|libmime|libqp|libbase64|encoding-japanese|he|entities|htmlparser2|html-to-text|@zone-eu|tlds|linkify-it|uc\.micro|nodemailer|punycode\.js|parseley|selderee|@selderee|leac|peberminta|deepmerge|dom-serializer|domhandler|domutils|domelementtype)\//,
+    // packages/: libmime's iconv-lite and encoding-japanese, mailparser's he, linkify-it and tlds (npm overrides,
+    // see their READMEs).
+    /^packages\/(iconv-lite-textdecoder|encoding-japanese-textdecoder|he-encode|linkify-it-unused|tlds-unused)\/|node_modules\/(mailparser|iconv-lite|libmime|libqp|libbase64|encoding-japanese|he|entities|htmlparser2|html-to-text|@zone-eu|tlds|linkify-it|uc\.micro|nodemailer|punycode\.js|parseley|selderee|@selderee|leac|peberminta|deepmerge(-ts)?|dom-serializer|domhandler|domutils|domelementtype)\//,
   ],
   ['our code', /^functions\//],
 ];
