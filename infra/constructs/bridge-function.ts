@@ -42,21 +42,23 @@ export const BUNDLING: BundlingOptions = {
   // The pinned AWS SDK v3 goes into the bundle: the handlers run the versions the tests ran.
   // Leaving @aws-sdk/* to the runtime's copy would save ≈ 600 kB per bundle, but that copy's
   // version follows AWS's release train, not package-lock.json, and nothing here tested it.
-  // dispatch and poll are under 1 MB without that, and deliver would still be over 1 MB from its
-  // MIME stack alone (bench/handlers-cold-init.ts prints the split).
+  // bench/handlers-cold-init.ts prints each bundle's size and what it is made of.
   externalModules: [],
   // Module substitutions for the bundles only (esbuild resolves an alias's path from the project root, where
   // CDK runs it). Each one keeps behaviour and drops code a handler cannot reach:
   esbuildArgs: {
     '--alias': [
       // libmime ships a CommonJS and an ES build of the same sources: mailsplit require()s one, mailparser and
-      // functions/events import the other, so both were bundled (≈ 88 kB). The CommonJS build serves both: its
+      // functions/events import the other, so both were bundled (≈ 95 kB). The CommonJS build serves both: its
       // module.exports is the shared instance that the ES build default-exports, and esbuild gives an ES
       // importer module.exports as the default export, as Node does.
       'libmime=./node_modules/libmime/dist/cjs/libmime.js',
-      // The SDK's default credential chain → the environment credentials Lambda sets (≈ 95 kB; why it is
+      // The SDK's default credential chain → the environment credentials Lambda sets (≈ 111 kB; why it is
       // enough: infra/bundling/lambda-env-credentials.ts).
       '@aws-sdk/credential-provider-node=./infra/bundling/lambda-env-credentials.ts',
+      // standardwebhooks' pure-JS SHA-256 → node:crypto (≈ 6 kB; why only in the bundles:
+      // infra/bundling/fast-sha256-node-crypto.ts).
+      'fast-sha256=./infra/bundling/fast-sha256-node-crypto.ts',
     ],
   },
   forceDockerBundling: false,

@@ -108,6 +108,12 @@ describe('handler bundles carry only what their handler uses', () => {
     ).toEqual([]);
   });
 
+  it("deliver signs through node:crypto: standardwebhooks' fast-sha256 is aliased away", () => {
+    expect(has('deliver', /node_modules\/standardwebhooks\//)).toBe(true);
+    expect(has('deliver', /^infra\/bundling\/fast-sha256-node-crypto\.ts$/)).toBe(true);
+    expect(has('deliver', /node_modules\/fast-sha256\//)).toBe(false);
+  });
+
   // dispatch validates no config (the registry function did, and it reads the registry): no zod at all.
   it('dispatch has no zod', () => {
     expect(inputs.dispatch.filter((file) => /node_modules\/zod\//.test(file))).toEqual([]);
