@@ -43,7 +43,8 @@ export interface BridgeStackProps extends StackProps {
    * Most poll functions running at once (SQS event source maxConcurrency, 2..1000). Default 5: each
    * runs a batch of up to 10 mailboxes at once, so 5 poll about 80 mailboxes a second with 0.6 s
    * batches, where 10,000 mailboxes every 5 minutes need 33 (docs/cost-model.md). Raise it when polls
-   * take longer; more containers also mean more config reads (one per container and mailbox).
+   * take longer; more containers also mean more config reads (one state GetItem per container and
+   * mailbox, one KMS Decrypt per container and data key).
    */
   readonly pollConcurrency?: number;
   /** Most deliver functions running at once (2..1000). Default 5. */
@@ -248,6 +249,8 @@ export class BridgeStack extends Stack {
       memorySize: 256,
     });
     registry.bindMailboxes(this.mailboxes, 'read');
+    // It writes each valid config sealed under a data key of the mailbox key, for poll and deliver.
+    registry.bindSealedConfigs(this.mailboxes, 'seal');
     // Registry items only (pk REGISTRY): no index is read.
     registry.bindTable(this.table, 'readWrite', []);
     registry.bindBucket(this.bucket, {});
@@ -291,7 +294,9 @@ export class BridgeStack extends Stack {
       memorySize: 512,
       systemLogLevel: 'WARN',
     });
-    pollFn.bindMailboxes(this.mailboxes, 'get');
+    // Configs come sealed from the state table (one KMS Decrypt per data key and container), not from SSM.
+    pollFn.bindMailboxes(this.mailboxes, 'path');
+    pollFn.bindSealedConfigs(this.mailboxes, 'open');
     pollFn.bindBucket(this.bucket, {
       read: [KEY_PREFIX.raw, KEY_PREFIX.tmp, KEY_PREFIX.knownUids],
       write: [KEY_PREFIX.raw, KEY_PREFIX.tmp, KEY_PREFIX.knownUids],
@@ -316,7 +321,8 @@ export class BridgeStack extends Stack {
       timeout: DELIVER_TIMEOUT,
       memorySize: 512,
     });
-    deliver.bindMailboxes(this.mailboxes, 'get');
+    deliver.bindMailboxes(this.mailboxes, 'path');
+    deliver.bindSealedConfigs(this.mailboxes, 'open');
     // Attachments are stored like raw mail: uploaded to tmp/, copied server-side to att/<sha>, tmp/ deleted.
     deliver.bindBucket(this.bucket, {
       read: [KEY_PREFIX.raw, KEY_PREFIX.att, KEY_PREFIX.tmp],

@@ -5,7 +5,7 @@
  * every minute with one eventually consistent Query instead of listing SSM
  * (docs/cost-model.md). Items carry what scheduling needs (enabled, interval,
  * the parameter version a poll job names), never the config: that is in the
- * sealed item (`CFG#<name>` / `SEALED`, sealed-configs.ts), so the Query reads
+ * sealed item (`CFG#<name>` / `SEALED`, sealed-config-items.ts), so the Query reads
  * about 100 bytes per mailbox.
  *
  * Writes are conditional on the stored version being older: SSM's change
@@ -35,6 +35,8 @@ export interface RegistryEntry {
   readonly pollIntervalSeconds: number;
   /** Set when the document failed validation: dispatch skips the mailbox and reports the field. */
   readonly invalid?: ConfigInvalid;
+  /** True once the sealed copy of this version was written (poll and deliver read that, never SSM). */
+  readonly sealed?: boolean;
 }
 
 /** Query pages per dispatch run (≤ 1 MB each, ≈ 10,000 entries): a runaway LastEvaluatedKey cannot loop forever. */
@@ -81,7 +83,7 @@ export async function listRegistry(
 }
 
 function entryOf(item: Record<string, unknown>): RegistryEntry | undefined {
-  const { sk, version, enabled, pollIntervalSeconds, invalidPath, invalidMessage } = item;
+  const { sk, version, enabled, pollIntervalSeconds, invalidPath, invalidMessage, sealed } = item;
   if (typeof sk !== 'string' || typeof version !== 'number') return undefined;
   return {
     name: sk,
@@ -91,6 +93,7 @@ function entryOf(item: Record<string, unknown>): RegistryEntry | undefined {
     ...(typeof invalidPath === 'string' && {
       invalid: { path: invalidPath, message: typeof invalidMessage === 'string' ? invalidMessage : '' },
     }),
+    ...(sealed === true && { sealed: true }),
   };
 }
 
@@ -105,13 +108,15 @@ function entryOf(item: Record<string, unknown>): RegistryEntry | undefined {
 export async function putVersioned(
   { doc, table }: RegistryTable,
   item: Record<string, unknown> & { pk: string; sk: string; version: number },
+  /** Also write over a stored item that matches this (an expression over `:v`, the new version). */
+  orWhen?: string,
 ): Promise<boolean> {
   try {
     await doc.send(
       new PutCommand({
         TableName: table,
         Item: item,
-        ConditionExpression: 'attribute_not_exists(pk) OR version < :v',
+        ConditionExpression: `attribute_not_exists(pk) OR version < :v${orWhen === undefined ? '' : ` OR (${orWhen})`}`,
         ExpressionAttributeValues: { ':v': item.version },
       }),
     );
@@ -151,15 +156,21 @@ export async function putRegistryEntry(
   entry: RegistryEntry,
   now: number = Date.now(),
 ): Promise<boolean> {
-  return putVersioned(registry, {
-    pk: REGISTRY_PK,
-    sk: entry.name,
-    version: entry.version,
-    enabled: entry.enabled,
-    pollIntervalSeconds: entry.pollIntervalSeconds,
-    ...(entry.invalid !== undefined && { invalidPath: entry.invalid.path, invalidMessage: entry.invalid.message }),
-    updatedAt: now,
-  });
+  return putVersioned(
+    registry,
+    {
+      pk: REGISTRY_PK,
+      sk: entry.name,
+      version: entry.version,
+      enabled: entry.enabled,
+      pollIntervalSeconds: entry.pollIntervalSeconds,
+      ...(entry.invalid !== undefined && { invalidPath: entry.invalid.path, invalidMessage: entry.invalid.message }),
+      ...(entry.sealed === true && { sealed: true }),
+      updatedAt: now,
+      // The same version written before its config was sealed (reconcile seals it now).
+    },
+    entry.sealed === true ? 'version = :v AND attribute_not_exists(sealed)' : undefined,
+  );
 }
 
 /** Removes a deleted parameter's entry (idempotent). */

@@ -10,6 +10,7 @@
  * state, and the versioned writes keep a newer entry that is already stored.
  */
 import type { Logger } from '../core/logger.js';
+import type { DataKey } from './config-keys.js';
 import { parseMailboxDocument } from './mailbox-document.js';
 import type { MailboxParameters } from './mailbox-parameters.js';
 import {
@@ -19,6 +20,8 @@ import {
   type RegistryEntry,
   type RegistryTable,
 } from './mailbox-registry.js';
+import { sealConfig } from './sealed-config.js';
+import { deleteSealed, putSealed } from './sealed-config-items.js';
 
 export type RefreshOutcome = 'written' | 'unchanged' | 'deleted';
 
@@ -32,6 +35,8 @@ export interface RegistrySyncDeps {
   readonly parameters: MailboxParameters;
   readonly registry: RegistryTable;
   readonly logger: Logger;
+  /** The registry's data key for sealing (config-keys.ts dataKeySource). */
+  readonly dataKeys: { take(): Promise<DataKey> };
 }
 
 export interface RegistrySync {
@@ -39,11 +44,13 @@ export interface RegistrySync {
   reconcile(): Promise<ReconcileResult>;
 }
 
-export function registrySync({ parameters, registry, logger }: RegistrySyncDeps): RegistrySync {
+export function registrySync({ parameters, registry, logger, dataKeys }: RegistrySyncDeps): RegistrySync {
   const refresh = async (name: string): Promise<RefreshOutcome> => {
     const parameter = await parameters.read(name);
     if (parameter === undefined) {
+      // The entry first: from then on dispatch sends no job that would look for the sealed config.
       await deleteRegistryEntry(registry, name);
+      await deleteSealed(registry, name);
       logger.info('mailbox parameter gone: unregistered', { mailbox: name });
       return 'deleted';
     }
@@ -54,8 +61,18 @@ export function registrySync({ parameters, registry, logger }: RegistrySyncDeps)
           version: parameter.version,
           enabled: document.config.enabled,
           pollIntervalSeconds: document.config.pollIntervalSeconds,
+          sealed: true,
         }
       : { name, version: parameter.version, enabled: false, pollIntervalSeconds: 300, invalid: document.invalid };
+    // The sealed copy before the entry, so a job naming this version finds it. What is sealed is the
+    // parameter's text as validated; poll and deliver validate it again when they open it.
+    if (document.ok) {
+      const dataKey = await dataKeys.take();
+      const sealed = sealConfig(parameter.value, dataKey.plaintext, { mailbox: name, version: parameter.version });
+      await putSealed(registry, name, { version: parameter.version, sealed, encryptedKey: dataKey.encrypted });
+    } else {
+      await deleteSealed(registry, name, parameter.version);
+    }
     const written = await putRegistryEntry(registry, entry);
     if (written && !document.ok) {
       // Not `...invalid`: Powertools owns the `message` key. Path and schema message only, never a value.
@@ -81,9 +98,15 @@ export function registrySync({ parameters, registry, logger }: RegistrySyncDeps)
         await listRegistry(registry, (pages) =>
           logger.warn('registry query stopped at the page limit: the rest are not reconciled', { pages }),
         )
-      ).map((e) => [e.name, e.version]),
+      ).map((e) => [e.name, e]),
     );
-    const stale = [...versions].filter(([name, version]) => stored.get(name) !== version).map(([name]) => name);
+    // Stale: another version, or a valid entry written before configs were sealed.
+    const stale = [...versions]
+      .filter(([name, version]) => {
+        const entry = stored.get(name);
+        return entry?.version !== version || (entry.invalid === undefined && entry.sealed !== true);
+      })
+      .map(([name]) => name);
     const gone = [...stored.keys()].filter((name) => !versions.has(name));
     let written = 0;
     let deleted = 0;

@@ -1,26 +1,21 @@
 /**
  * AWS mode's wiring that every handler shares, built once per Lambda
  * container (module scope in each handler): the environment read and checked
- * once, SDK clients, the DynamoDB state store, mailbox configs from SSM
- * Parameter Store (decrypted once per parameter version and container), and
- * the Powertools logger behind the core's Logger interface.
+ * once, SDK clients, the DynamoDB state store, and the Powertools logger
+ * behind the core's Logger interface.
  *
  * What only one handler uses lives beside it, so the other bundles leave it
  * out (each Lambda bundle is only what its handler imports):
  * poll-runtime.ts (POP3 client, OAuth2 token source, S3 raw store uploads),
- * delivery-runtime.ts (MIME parser, event links, SSRF allow-list).
+ * delivery-runtime.ts (MIME parser, event links, SSRF allow-list),
+ * mailbox-configs.ts (sealed configs and KMS: poll and deliver),
+ * mailbox-parameters.ts (SSM: the registry function only).
  */
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
-import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import type { MailboxConfig } from '../config/schema.js';
 import { BridgeError } from '../core/errors.js';
 import { type LogFields, type Logger, redactFields } from '../core/logger.js';
 import { type AwsClients, type AwsConfig, awsClients, awsConfigFromEnv } from './clients.js';
 import { DynamoStateStore } from './dynamo-state-store.js';
-import { parseMailboxDocument } from './mailbox-document.js';
-import { isParameterNotFound, MAILBOX_NAME } from './mailbox-parameters.js';
-import { VersionedCache } from './versioned-cache.js';
 
 export interface HandlerEnv {
   readonly aws: AwsConfig;
@@ -30,6 +25,8 @@ export interface HandlerEnv {
   readonly pollQueueUrl: string | undefined;
   readonly deliveryQueueUrl: string | undefined;
   readonly mailboxPath: string;
+  /** The config KMS key (CONFIG_KEY_ARN): set for the functions that seal or open mailbox configs. */
+  readonly configKeyArn: string | undefined;
   /** CIDRs / hosts of internal webhook receivers (comma-separated WEBHOOK_ALLOW_LIST). */
   readonly webhookAllowList: ReadonlyArray<string>;
   /** How long links in events stay valid (LINK_TTL_SECONDS, default 24 h). */
@@ -44,9 +41,15 @@ function required(env: Readonly<Record<string, string | undefined>>, name: strin
   return value;
 }
 
+/** A setting only some functions get (the stack sets it for those): CONFIG_ERR_ENV at init when it is missing. */
+export function requireEnv(value: string | undefined, name: string): string {
+  if (value === undefined)
+    throw new BridgeError('CONFIG_ERR_ENV', `${name} is not set`, { context: { variable: name } });
+  return value;
+}
+
 export function requireQueue(url: string | undefined, name: string): string {
-  if (url === undefined) throw new BridgeError('CONFIG_ERR_ENV', `${name} is not set`, { context: { variable: name } });
-  return url;
+  return requireEnv(url, name);
 }
 
 export function handlerEnv(env: Readonly<Record<string, string | undefined>>): HandlerEnv {
@@ -57,6 +60,7 @@ export function handlerEnv(env: Readonly<Record<string, string | undefined>>): H
     pollQueueUrl: env.POLL_QUEUE_URL || undefined,
     deliveryQueueUrl: env.DELIVERY_QUEUE_URL || undefined,
     mailboxPath: required(env, 'MAILBOX_PARAMETER_PATH').replace(/\/?$/, '/'),
+    configKeyArn: env.CONFIG_KEY_ARN || undefined,
     webhookAllowList: (env.WEBHOOK_ALLOW_LIST ?? '')
       .split(',')
       .map((s) => s.trim())
@@ -81,11 +85,6 @@ export function powertoolsLogger(logger: PowertoolsLogger): Logger {
   };
 }
 
-/** How long poll and deliver keep one mailbox's config when a job carries no version: edits apply within a minute. */
-export const MAILBOX_MAX_AGE_S = 60;
-/** Parsed configs one poll container keeps: each container sees every mailbox in time, so the cap is the fleet size. */
-export const POLL_CACHED_CONFIGS = 10_000;
-
 export interface AwsRuntime {
   readonly env: HandlerEnv;
   /** The shared SDK clients (poll and deliver build their S3 raw store on `clients.s3`). */
@@ -94,10 +93,6 @@ export interface AwsRuntime {
   readonly logger: Logger;
   readonly rootLogger: PowertoolsLogger;
   readonly sqs: AwsClients['sqs'];
-  /** One mailbox by name, cached for MAILBOX_MAX_AGE_S (deliver; poll jobs sent before versions existed). */
-  mailbox(name: string): Promise<MailboxConfig | undefined>;
-  /** One mailbox at the parameter version a poll job carries: cached until a job carries another version. */
-  mailboxAt(name: string, version: number): Promise<MailboxConfig | undefined>;
 }
 
 export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
@@ -106,66 +101,8 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
     { doc: clients.doc, s3: clients.s3 },
     { table: env.tableName, bucket: env.bucketName },
   );
-  const ssmClient = new SSMClient({
-    region: env.aws.region,
-    ...(env.aws.endpoint !== undefined && { endpoint: env.aws.endpoint }),
-    ...(env.aws.credentials !== undefined && { credentials: { ...env.aws.credentials } }),
-  });
-  const ssm = new SSMProvider({ awsSdkV3Client: ssmClient });
   const rootLogger = new PowertoolsLogger({ serviceName: 'pop3-bridge' });
   const logger = powertoolsLogger(rootLogger);
-  /** A mailbox's document parsed; an invalid one is logged (field and schema message, never a value). */
-  const parseMailbox = (name: string, text: string): MailboxConfig | undefined => {
-    const document = parseMailboxDocument(name, text);
-    if (document.ok) return document.config;
-    logger.error('mailbox config problem: mailbox skipped', {
-      mailbox: name,
-      path: document.invalid.path,
-      problem: document.invalid.message,
-    });
-    return undefined;
-  };
-
-  /** One mailbox by name (GetParameter on its own parameter: poll's and deliver's permission). */
-  const mailbox = async (name: string): Promise<MailboxConfig | undefined> => {
-    if (!MAILBOX_NAME.test(name)) return undefined;
-    const value = await ssm
-      .get(`${env.mailboxPath}${name}`, { decrypt: true, maxAge: MAILBOX_MAX_AGE_S })
-      .catch((error: unknown) => {
-        if (isParameterNotFound(error)) return undefined;
-        throw error;
-      });
-    if (value === undefined) return undefined;
-    return parseMailbox(name, String(value));
-  };
-
-  /**
-   * Poll's configs, parsed, by name with the version they were read at. A job
-   * carries the version dispatch saw, so a cached config at that version is
-   * current: no SSM or KMS request on the idle path, where a 60 s cache never
-   * hit at a 5-minute interval (docs/cost-model.md). Any other version (an
-   * edit, or an older job still in flight) reads the parameter again.
-   */
-  const polled = new VersionedCache<MailboxConfig | undefined>(POLL_CACHED_CONFIGS);
-  const mailboxAt = async (name: string, version: number): Promise<MailboxConfig | undefined> => {
-    if (!MAILBOX_NAME.test(name)) return undefined;
-    const cached = polled.get(name);
-    if (cached?.version === version) return cached.value;
-    const out = await ssmClient
-      .send(new GetParameterCommand({ Name: `${env.mailboxPath}${name}`, WithDecryption: true }))
-      .catch((error: unknown) => {
-        if (isParameterNotFound(error)) return undefined;
-        throw error;
-      });
-    const parameter = out?.Parameter;
-    if (parameter?.Value === undefined || parameter.Version === undefined) {
-      polled.delete(name);
-      return undefined;
-    }
-    const config = parseMailbox(name, parameter.Value);
-    polled.set(name, parameter.Version, config);
-    return config;
-  };
 
   return {
     env,
@@ -174,7 +111,5 @@ export function createAwsRuntime(env: HandlerEnv): AwsRuntime {
     logger,
     rootLogger,
     sqs: clients.sqs,
-    mailbox,
-    mailboxAt,
   };
 }

@@ -13,10 +13,14 @@
  * | mailbox status  | `MB#<mailbox>`      | `STATUS`      | –                           | –                                            | `MAILBOX` / `<mailbox>`                         |
  * | delivery job    | `DLV#<webhookId>`   | `JOB`         | `DUE` / `<nextAttemptAt>#<webhookId>` while pending or failed | `MB#<mailbox>#DLV` / `<uid> <webhookId>` | `DLV#<status>` / `<createdAt>#<webhookId>` |
  * | registry entry  | `REGISTRY`          | `<mailbox>`   | –                           | –                                            | –                                               |
+ * | sealed config   | `CFG#<mailbox>`     | `SEALED`      | –                           | –                                            | –                                               |
  *
  * Registry entries (functions/aws/mailbox-registry.ts) are one per mailbox parameter in SSM: its version,
  * `enabled`, `pollIntervalSeconds`, and `invalidPath`/`invalidMessage` when the document failed validation.
  * The registry function writes them; dispatch reads the whole `REGISTRY` partition with one Query a minute.
+ * Sealed configs (functions/aws/sealed-config-items.ts) hold each valid mailbox document encrypted
+ * (AES-256-GCM under a KMS data key, sealed-config.ts) with its version and the encrypted data key: poll and
+ * deliver read them instead of SSM. Their own partition, so nothing falls between `LEASE` and `STATUS` below.
  *
  * In a mailbox's partition `LEASE` < `STATUS` < `UIDL#…`: the idle poll's peek reads the lease and the status
  * with one Query `sk BETWEEN 'LEASE' AND 'STATUS'`, so no other sort key may fall between those two.

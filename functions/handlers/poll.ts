@@ -11,8 +11,9 @@
  * server that hangs, so one mailbox can delay the invocation's end but never
  * stops the others from storing and recording their mail.
  *
- * The config is kept per container by parameter version (runtime.ts), so an
- * idle poll reads no SSM. A record fails (ReportBatchItemFailures: SQS retries
+ * The config is the sealed copy the registry function wrote to the state
+ * table, kept per container by parameter version (mailbox-configs.ts), so an
+ * idle poll reads no config at all: no SSM, no KMS, no extra DynamoDB read. A record fails (ReportBatchItemFailures: SQS retries
  * that record only) when the state store itself fails, or the job cannot be
  * read; a mailbox's own errors (bad password, unreachable server, a hostile
  * reply) are recorded in its state and backed off by the engine, and the
@@ -23,6 +24,7 @@
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { createMailboxConfigs } from '../aws/mailbox-configs.js';
 import { createAwsPollRuntime } from '../aws/poll-runtime.js';
 import { createAwsRuntime, handlerEnv, requireQueue } from '../aws/runtime.js';
 import type { Logger } from '../core/logger.js';
@@ -32,6 +34,7 @@ import type { LambdaContext, SqsBatchResponse, SqsEvent } from './lambda-types.j
 
 const runtime = createAwsRuntime(handlerEnv(process.env));
 const polling = createAwsPollRuntime(runtime);
+const configs = createMailboxConfigs(runtime);
 const deliveryQueueUrl = requireQueue(runtime.env.deliveryQueueUrl, 'DELIVERY_QUEUE_URL');
 const metrics = new Metrics({ namespace: 'Pop3Bridge', serviceName: 'pop3-bridge' });
 
@@ -97,8 +100,8 @@ async function pollJob(jobs: MailboxJobs, context: LambdaContext): Promise<PollR
     name === undefined
       ? undefined
       : version !== undefined
-        ? await runtime.mailboxAt(name, version)
-        : await runtime.mailbox(name);
+        ? await configs.mailboxAt(name, version)
+        : await configs.mailbox(name);
   if (!mailbox?.enabled) {
     runtime.logger.warn('poll job for an unknown or disabled mailbox: dropped', { mailbox: name });
     return undefined;

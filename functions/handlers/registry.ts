@@ -11,12 +11,14 @@
  *   registry, and what differs is read again.
  *
  * Either way the registry writes what SSM holds at that moment (registry-sync.ts),
- * so events that arrive late, twice or not at all do no harm.
+ * so events that arrive late, twice or not at all do no harm. A valid config
+ * is also written sealed (AES-256-GCM under a KMS data key: sealed-config.ts)
+ * for poll and deliver, which read no SSM.
  */
-
+import { dataKeySource, kmsClient } from '../aws/config-keys.js';
 import { mailboxParameters } from '../aws/mailbox-parameters.js';
 import { type ReconcileResult, type RefreshOutcome, registrySync } from '../aws/registry-sync.js';
-import { createAwsRuntime, handlerEnv } from '../aws/runtime.js';
+import { createAwsRuntime, handlerEnv, requireEnv } from '../aws/runtime.js';
 
 const runtime = createAwsRuntime(handlerEnv(process.env));
 const parameters = mailboxParameters(runtime.env.aws, runtime.env.mailboxPath);
@@ -24,6 +26,7 @@ const sync = registrySync({
   parameters,
   registry: { doc: runtime.clients.doc, table: runtime.env.tableName },
   logger: runtime.logger,
+  dataKeys: dataKeySource(kmsClient(runtime.env.aws), requireEnv(runtime.env.configKeyArn, 'CONFIG_KEY_ARN')),
 });
 
 /** The parts of SSM's EventBridge event that are read (detail: name, operation, type). */

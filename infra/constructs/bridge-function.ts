@@ -74,7 +74,11 @@ export const ENV = {
   pollQueueUrl: 'POLL_QUEUE_URL',
   deliveryQueueUrl: 'DELIVERY_QUEUE_URL',
   mailboxPath: 'MAILBOX_PARAMETER_PATH',
+  configKeyArn: 'CONFIG_KEY_ARN',
 } as const;
+
+/** The encryption context of every data key for sealed mailbox configs (functions/aws/config-keys.ts). */
+export const CONFIG_KEY_CONTEXT = { key: 'pop3-bridge:purpose', value: 'mailbox-config' } as const;
 
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
@@ -242,24 +246,23 @@ export class BridgeFunction extends Construct {
 
   /**
    * Sets MAILBOX_PARAMETER_PATH and grants reading the mailbox parameters:
-   * `path` (dispatch) = the path only, no SSM or KMS (it reads the registry in
-   * the state table); `get` (poll, deliver) = GetParameter on one mailbox;
-   * `read` (registry) = GetParametersByPath on the path, without decryption,
-   * for names and versions, and GetParameter on one mailbox. Decrypts only
-   * with the mailbox key, only through SSM, only for parameters under the path.
+   * `path` (dispatch, poll, deliver) = the path only, no SSM or KMS (dispatch
+   * reads the registry in the state table, poll and deliver the sealed
+   * configs); `read` (registry) = GetParametersByPath on the path, without
+   * decryption, for names and versions, and GetParameter on one mailbox,
+   * decrypted only with the mailbox key, only through SSM, only for parameters
+   * under the path.
    */
-  bindMailboxes(config: MailboxConfig, access: 'path' | 'get' | 'read'): void {
+  bindMailboxes(config: MailboxConfig, access: 'path' | 'read'): void {
     this.fn.addEnvironment(ENV.mailboxPath, config.path);
     if (access === 'path') return;
-    if (access === 'read') {
-      this.role.addToPrincipalPolicy(
-        new PolicyStatement({
-          sid: 'ListMailboxParameters',
-          actions: ['ssm:GetParametersByPath'],
-          resources: [config.pathArn],
-        }),
-      );
-    }
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ListMailboxParameters',
+        actions: ['ssm:GetParametersByPath'],
+        resources: [config.pathArn],
+      }),
+    );
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'GetMailboxParameter',
@@ -282,6 +285,27 @@ export class BridgeFunction extends Construct {
         conditions: {
           StringEquals: { 'kms:ViaService': `ssm.${stack.region}.${stack.urlSuffix}` },
           StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': config.parametersArn },
+        },
+      }),
+    );
+  }
+
+  /**
+   * Sets CONFIG_KEY_ARN and grants the KMS half of sealed mailbox configs, only
+   * with the mailbox key and only for data keys whose encryption context says
+   * they are for mailbox configs: `seal` (registry) = GenerateDataKey, `open`
+   * (poll, deliver) = Decrypt. Not through SSM: these functions call KMS
+   * themselves, once per data key.
+   */
+  bindSealedConfigs(config: MailboxConfig, access: 'seal' | 'open'): void {
+    this.fn.addEnvironment(ENV.configKeyArn, config.key.keyArn);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: access === 'seal' ? 'SealMailboxConfigs' : 'OpenMailboxConfigs',
+        actions: [access === 'seal' ? 'kms:GenerateDataKey' : 'kms:Decrypt'],
+        resources: [config.key.keyArn],
+        conditions: {
+          StringEquals: { [`kms:EncryptionContext:${CONFIG_KEY_CONTEXT.key}`]: CONFIG_KEY_CONTEXT.value },
         },
       }),
     );

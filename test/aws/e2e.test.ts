@@ -16,6 +16,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Socket, connect as tcpConnect } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
@@ -198,29 +199,46 @@ async function startReceiver(secret: string): Promise<Receiver> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// A loopback proxy in front of moto that counts the SSM and DynamoDB operations a handler sends (X-Amz-Target),
-// so a test sees what the bundle really asks SSM (and so KMS) and the state table for, not what its code seems to ask.
+// A loopback proxy in front of moto that counts the SSM, KMS and DynamoDB operations a handler sends (X-Amz-Target),
+// so a test sees what the bundle really asks SSM, KMS and the state table for, not what its code seems to ask.
 
 interface SsmCounter {
   readonly endpoint: string;
   /** `GetParameter` → count, since the last reset. */
   readonly ssm: Map<string, number>;
+  /** `Decrypt`, `GenerateDataKey` → count, since the last reset. */
+  readonly kms: Map<string, number>;
   /** `Query`, `PutItem`, … → count, since the last reset. */
   readonly dynamodb: Map<string, number>;
+  /** GetItem requests for a sealed config (`CFG#<name>` key), since the last reset of `dynamodb`. */
+  sealedReads(): number;
   close(): Promise<void>;
 }
 
+const SEALED_READS = 'GetItem of a sealed config';
+
 async function startSsmCounter(target: string): Promise<SsmCounter> {
   const ssm = new Map<string, number>();
+  const kms = new Map<string, number>();
   const dynamodb = new Map<string, number>();
   const proxy = await startFaultProxy({
     target,
-    onExchange: ({ service, operation }) => {
-      const counts = service === 'ssm' ? ssm : service === 'dynamodb' ? dynamodb : undefined;
+    onExchange: ({ service, operation, body }) => {
+      const counts = service === 'ssm' ? ssm : service === 'kms' ? kms : service === 'dynamodb' ? dynamodb : undefined;
       if (counts !== undefined && operation !== undefined) counts.set(operation, (counts.get(operation) ?? 0) + 1);
+      if (service === 'dynamodb' && operation === 'GetItem' && body.includes('"CFG#')) {
+        dynamodb.set(SEALED_READS, (dynamodb.get(SEALED_READS) ?? 0) + 1);
+      }
     },
   });
-  return { endpoint: proxy.endpoint, ssm, dynamodb, close: () => proxy.close() };
+  return {
+    endpoint: proxy.endpoint,
+    ssm,
+    kms,
+    dynamodb,
+    sealedReads: () => dynamodb.get(SEALED_READS) ?? 0,
+    close: () => proxy.close(),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -267,6 +285,7 @@ let handlers: Handlers;
 let state: DynamoStateStore;
 let account: { user: string; password: string };
 let webhookSecret: string;
+let configKeyArn: string;
 const names = { table: uniqueName('e2e'), bucket: uniqueName('e2e') };
 const queues = { poll: '', delivery: '' };
 const savedEnv = { ...process.env };
@@ -373,6 +392,10 @@ beforeAll(async () => {
   queues.delivery =
     (await clients.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('delivery') }))).QueueUrl ?? 'missing';
   state = new DynamoStateStore(clients, { table: names.table, bucket: names.bucket });
+  // The stack's mailbox key: the registry seals configs under data keys of it, poll and deliver open them.
+  const kms = new KMSClient({ region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials });
+  configKeyArn = (await kms.send(new CreateKeyCommand({ Description: 'mailbox configs' }))).KeyMetadata?.Arn ?? '';
+  kms.destroy();
 
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   webhookSecret = secret;
@@ -390,6 +413,7 @@ beforeAll(async () => {
     POLL_QUEUE_URL: queues.poll,
     DELIVERY_QUEUE_URL: queues.delivery,
     MAILBOX_PARAMETER_PATH: PARAMETER_PATH,
+    CONFIG_KEY_ARN: configKeyArn,
     WEBHOOK_ALLOW_LIST: '127.0.0.1',
     POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
     POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -613,7 +637,7 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
     expect((await state.listDeliveries({ mailbox: 'gone' })).map((j) => j.status)).toEqual(['disabled']);
     expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
   });
-  it('dispatch reads no SSM; idle polls at an unchanged parameter version read nothing from SSM; an edit reaches the next dispatch + poll; jobs carry no secret', async () => {
+  it('dispatch reads no SSM; poll reads sealed configs (no SSM; one KMS Decrypt per data key); idle polls read no config; an edit reaches the next dispatch + poll; jobs carry no secret', async () => {
     const counter = await startSsmCounter(moto.endpoint);
     try {
       // Cold containers whose AWS endpoint is the counting proxy (module scope reads the environment).
@@ -649,28 +673,34 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
         for (const job of jobs) for (const secret of secrets) expect(job.Body).not.toContain(secret);
         return { ssmOps, job: jobs.find((m) => JSON.parse(m.Body ?? '').mailbox === 'cached') };
       };
-      /** One poll of `job`: the SSM operations it sent. */
+      /** One poll of `job`: the config reads it sent (SSM, KMS, and the sealed item's DynamoDB GetItem). */
       const pollRun = async (job: Message) => {
         counter.ssm.clear();
+        counter.kms.clear();
+        counter.dynamodb.clear();
         expect(await poll(sqsEvent([job]), CONTEXT)).toEqual({ batchItemFailures: [] });
-        return Object.fromEntries(counter.ssm);
+        const sealed = counter.sealedReads();
+        return {
+          ...Object.fromEntries([...counter.ssm].map(([op, n]) => [`ssm:${op}`, n])),
+          ...Object.fromEntries([...counter.kms].map(([op, n]) => [`kms:${op}`, n])),
+          ...(sealed > 0 && { 'dynamodb:GetItem': sealed }),
+        };
       };
 
       // Dispatch reads the registry the change event wrote (registry.ts), never SSM: no listing, no decryption.
       const first = await dispatchRun();
       expect(first.ssmOps).toEqual({});
       expect(JSON.parse(first.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 1 });
-      // The first poll in a container reads its config once.
-      expect(await pollRun(first.job as Message)).toEqual({ GetParameter: 1 });
+      // The first poll in a container reads its sealed config once, and asks KMS once for its data key.
+      expect(await pollRun(first.job as Message)).toEqual({ 'dynamodb:GetItem': 1, 'kms:Decrypt': 1 });
       const afterFirst = await state.getMailboxState('cached');
       expect(afterFirst?.lastOkAt).toBeGreaterThan(0);
 
-      // Unchanged: dispatch again reads no SSM, and the idle poll makes no SSM call at all.
+      // Unchanged: dispatch again reads no SSM, and the idle poll reads no config at all (no SSM, no KMS).
       const second = await dispatchRun();
       expect(second.ssmOps).toEqual({});
       expect(JSON.parse(second.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 1 });
       const idleMark = output.length;
-      counter.dynamodb.clear();
       expect(await pollRun(second.job as Message)).toEqual({});
       // The bundled handler's idle poll sends the state table one Query (state and lease) and writes nothing.
       expect(Object.fromEntries(counter.dynamodb)).toEqual({ Query: 1 });
@@ -688,14 +718,15 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       const edited = await dispatchRun();
       expect(edited.ssmOps).toEqual({});
       expect(JSON.parse(edited.job?.Body ?? '')).toEqual({ mailbox: 'cached', version: 2 });
-      expect(await pollRun(edited.job as Message)).toEqual({ GetParameter: 1 });
+      // Sealed by the same registry container under the same data key: no KMS request this time.
+      expect(await pollRun(edited.job as Message)).toEqual({ 'dynamodb:GetItem': 1 });
       const afterEdit = await state.getMailboxState('cached');
       expect(afterEdit?.lastError?.code).toBe('POP3_ERR_AUTH');
       expect(afterEdit?.lastOkAt).toBe(afterSecond?.lastOkAt);
 
-      // A job queued before versions existed (in flight during a deploy) still works, reading SSM as before.
+      // A job queued before versions existed (in flight during a deploy) still works, reading the sealed config.
       expect(await pollRun({ MessageId: 'old-format', Body: JSON.stringify({ mailbox: 'cached' }) })).toEqual({
-        GetParameter: 1,
+        'dynamodb:GetItem': 1,
       });
 
       // Disabled (version 3): a job at that version makes poll read it again and drop the job.
@@ -703,7 +734,7 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       const beforeDisabled = await state.getMailboxState('cached');
       const mark = output.length;
       const disabledJob = { MessageId: 'disabled', Body: JSON.stringify({ mailbox: 'cached', version: 3 }) };
-      expect(await pollRun(disabledJob)).toEqual({ GetParameter: 1 });
+      expect(await pollRun(disabledJob)).toEqual({ 'dynamodb:GetItem': 1 });
       const dropped = jsonLines(mark).filter(
         (l) => l.message === 'poll job for an unknown or disabled mailbox: dropped',
       );

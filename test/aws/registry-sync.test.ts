@@ -3,12 +3,17 @@
  * function writes for dispatch when SSM reports a change, and what its
  * reconcile repairs when events were missed, repeated or out of order.
  */
+import { CreateKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { DeleteParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AwsClients, createAwsClients } from '../../functions/aws/clients.js';
+import { dataKeySource, kmsClient } from '../../functions/aws/config-keys.js';
+import { type MailboxConfigs, mailboxConfigs } from '../../functions/aws/mailbox-configs.js';
 import { mailboxParameters } from '../../functions/aws/mailbox-parameters.js';
 import { listRegistry, type RegistryTable } from '../../functions/aws/mailbox-registry.js';
 import { type RegistrySync, registrySync } from '../../functions/aws/registry-sync.js';
+import { getSealed, SEALED_SK, sealedPk } from '../../functions/aws/sealed-config-items.js';
 import { createTable } from '../../functions/aws/table-schema.js';
 import type { LogFields, Logger } from '../../functions/core/logger.js';
 import { type Moto, startMoto, uniqueName } from '../support/moto.js';
@@ -21,6 +26,10 @@ let clients: AwsClients;
 let ssm: SSMClient;
 let registry: RegistryTable;
 let sync: RegistrySync;
+let kms: KMSClient;
+let configs: MailboxConfigs;
+/** KMS and DynamoDB operations the config reader sent (counted by SDK middleware). */
+const readerOps = new Map<string, number>();
 const lines: Array<{ level: string; message: string; fields: LogFields | undefined }> = [];
 
 function captureLogger(): Logger {
@@ -73,12 +82,37 @@ beforeAll(async () => {
   const table = uniqueName('registry');
   await createTable(clients.dynamo, table);
   registry = { doc: clients.doc, table };
+  const aws = { region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials };
+  kms = kmsClient(aws);
+  const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata?.Arn ?? 'no key';
   sync = registrySync({
-    parameters: mailboxParameters(
-      { region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials },
-      PATH,
-    ),
+    parameters: mailboxParameters(aws, PATH),
     registry,
+    logger: captureLogger(),
+    dataKeys: dataKeySource(kms, keyId),
+  });
+  // The reader on clients of its own, so the counters see only its requests.
+  const readerClients = createAwsClients(aws);
+  const readerKms = kmsClient(aws);
+  const count = (name: unknown) => readerOps.set(String(name), (readerOps.get(String(name)) ?? 0) + 1);
+  readerClients.dynamo.middlewareStack.add(
+    (next, context) => (args) => {
+      count(context.commandName);
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  readerKms.middlewareStack.add(
+    (next, context) => (args) => {
+      count(context.commandName);
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  configs = mailboxConfigs({
+    table: { doc: readerClients.doc, table },
+    kms: readerKms,
+    keyId,
     logger: captureLogger(),
   });
 });
@@ -86,6 +120,7 @@ beforeAll(async () => {
 afterAll(async () => {
   clients?.dynamo.destroy();
   ssm?.destroy();
+  kms?.destroy();
   await moto?.stop();
 });
 
@@ -93,12 +128,24 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
   it('a change registers the parameter at its version; a repeated event changes nothing; an edit moves the version', async () => {
     await put('alpha', mailbox('alpha', { pollIntervalSeconds: 120 }));
     expect(await sync.refresh('alpha')).toBe('written');
-    expect((await entries()).alpha).toEqual({ name: 'alpha', version: 1, enabled: true, pollIntervalSeconds: 120 });
+    expect((await entries()).alpha).toEqual({
+      name: 'alpha',
+      version: 1,
+      enabled: true,
+      pollIntervalSeconds: 120,
+      sealed: true,
+    });
     // EventBridge delivers at least once: the same event again is a no-op.
     expect(await sync.refresh('alpha')).toBe('unchanged');
     await put('alpha', mailbox('alpha', { enabled: false }));
     expect(await sync.refresh('alpha')).toBe('written');
-    expect((await entries()).alpha).toEqual({ name: 'alpha', version: 2, enabled: false, pollIntervalSeconds: 300 });
+    expect((await entries()).alpha).toEqual({
+      name: 'alpha',
+      version: 2,
+      enabled: false,
+      pollIntervalSeconds: 300,
+      sealed: true,
+    });
     // The first event arriving last reads SSM as it is now: still version 2.
     expect(await sync.refresh('alpha')).toBe('unchanged');
     expect((await entries()).alpha).toMatchObject({ version: 2 });
@@ -125,7 +172,13 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
     // Fixed: the entry loses its problem.
     await put('beta', mailbox('beta'));
     await sync.refresh('beta');
-    expect((await entries()).beta).toEqual({ name: 'beta', version: 2, enabled: true, pollIntervalSeconds: 300 });
+    expect((await entries()).beta).toEqual({
+      name: 'beta',
+      version: 2,
+      enabled: true,
+      pollIntervalSeconds: 300,
+      sealed: true,
+    });
     for (const name of ['gamma', 'delta']) {
       await remove(name);
       expect(await sync.refresh(name)).toBe('deleted');
@@ -149,7 +202,13 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
     await remove('epsilon');
     await put('epsilon', mailbox('epsilon', { pollIntervalSeconds: 900 }));
     expect(await sync.refresh('epsilon')).toBe('written');
-    expect((await entries()).epsilon).toEqual({ name: 'epsilon', version: 1, enabled: true, pollIntervalSeconds: 900 });
+    expect((await entries()).epsilon).toEqual({
+      name: 'epsilon',
+      version: 1,
+      enabled: true,
+      pollIntervalSeconds: 900,
+      sealed: true,
+    });
   });
 
   it('reconcile registers parameters whose event never came and removes entries whose parameter is gone', async () => {
@@ -165,5 +224,82 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
     expect(all.zeta).toMatchObject({ version: 1, enabled: true });
     // Nothing left to do.
     expect(await sync.reconcile()).toEqual({ parameters: 3, written: 0, deleted: 0 });
+  });
+
+  it('a valid config is sealed beside its entry; poll reads it once per version (GetItem + one KMS Decrypt per data key), then from its cache', async () => {
+    await put('eta', mailbox('eta'));
+    await put('theta', mailbox('theta'));
+    await sync.refresh('eta');
+    await sync.refresh('theta');
+    expect((await entries()).eta).toMatchObject({ version: 1, sealed: true });
+    const item = await getSealed(registry, 'eta');
+    expect(item?.version).toBe(1);
+    expect(Buffer.from(item?.sealed ?? []).toString('latin1')).not.toContain(SECRET);
+    readerOps.clear();
+    expect((await configs.mailboxAt('eta', 1))?.password).toBe(SECRET);
+    // Both sealed under the registry's one data key: the second needs no KMS request.
+    expect((await configs.mailboxAt('theta', 1))?.name).toBe('theta');
+    expect(Object.fromEntries(readerOps)).toEqual({ GetItemCommand: 2, DecryptCommand: 1 });
+    readerOps.clear();
+    expect((await configs.mailboxAt('eta', 1))?.name).toBe('eta');
+    expect(Object.fromEntries(readerOps)).toEqual({});
+    // An edit: the job names version 2, read once.
+    await put('eta', mailbox('eta', { port: 1995 }));
+    await sync.refresh('eta');
+    expect((await configs.mailboxAt('eta', 2))?.port).toBe(1995);
+    expect(Object.fromEntries(readerOps)).toEqual({ GetItemCommand: 1 });
+  });
+
+  it('a sealed item moved to another mailbox or put back under another version does not open (CONFIG_ERR_SEALED), and nothing secret is logged', async () => {
+    const mark = lines.length;
+    const eta = await clients.doc.send(
+      new GetCommand({ TableName: registry.table, Key: { pk: sealedPk('eta'), sk: SEALED_SK } }),
+    );
+    // Moved: eta's sealed config (version 2) copied over theta's (theta's version 2 does not exist yet).
+    await clients.doc.send(
+      new PutCommand({ TableName: registry.table, Item: { ...eta.Item, pk: sealedPk('theta'), version: 2 } }),
+    );
+    expect(await configs.mailboxAt('theta', 2)).toBeUndefined();
+    // Replayed: eta's item relabelled as version 3.
+    await clients.doc.send(new PutCommand({ TableName: registry.table, Item: { ...eta.Item, version: 3 } }));
+    expect(await configs.mailboxAt('eta', 3)).toBeUndefined();
+    // Tampered: one ciphertext bit.
+    const tampered = Buffer.from(eta.Item?.sealed as Uint8Array);
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 1;
+    await clients.doc.send(
+      new PutCommand({ TableName: registry.table, Item: { ...eta.Item, version: 4, sealed: tampered } }),
+    );
+    expect(await configs.mailboxAt('eta', 4)).toBeUndefined();
+    const refused = lines
+      .slice(mark)
+      .filter((l) => l.message === 'sealed mailbox config does not open: mailbox skipped');
+    expect(refused.map((l) => [l.fields?.mailbox, (l.fields?.error as { code?: string } | undefined)?.code])).toEqual([
+      ['theta', 'CONFIG_ERR_SEALED'],
+      ['eta', 'CONFIG_ERR_SEALED'],
+      ['eta', 'CONFIG_ERR_SEALED'],
+    ]);
+    expect(JSON.stringify(lines)).not.toContain(SECRET);
+    // The registry's next seal (a newer version than the forged item's) puts things right.
+    await put('theta', mailbox('theta'));
+    await put('theta', mailbox('theta'));
+    await sync.refresh('theta');
+    expect((await configs.mailboxAt('theta', 3))?.name).toBe('theta');
+  });
+
+  it('an invalid version removes the older sealed copy; a deleted parameter removes both items', async () => {
+    await put('iota', mailbox('iota'));
+    await sync.refresh('iota');
+    expect(await getSealed(registry, 'iota')).toBeDefined();
+    await put('iota', mailbox('iota', { port: 0 }));
+    await sync.refresh('iota');
+    expect(await getSealed(registry, 'iota')).toBeUndefined();
+    expect(await configs.mailbox('iota')).toBeUndefined();
+    await put('iota', mailbox('iota'));
+    await sync.refresh('iota');
+    expect((await getSealed(registry, 'iota'))?.version).toBe(3);
+    await remove('iota');
+    expect(await sync.refresh('iota')).toBe('deleted');
+    expect(await getSealed(registry, 'iota')).toBeUndefined();
+    expect((await entries()).iota).toBeUndefined();
   });
 });

@@ -242,6 +242,7 @@ describe('least privilege per function', () => {
         'ssm:GetParametersByPath',
         'ssm:GetParameter',
         'kms:Decrypt',
+        'kms:GenerateDataKey',
         ...TABLE_READ,
         ...TABLE_WRITE,
       ].sort(),
@@ -257,12 +258,11 @@ describe('least privilege per function', () => {
     expect(resourcesFor(st, 'dynamodb:PutItem')).toEqual(tableResources);
   });
 
-  it('poll: one mailbox parameter, raw/, tmp/ and known-uid objects, table read/write, sends delivery jobs', () => {
+  it('poll: no SSM (sealed configs), raw/, tmp/ and known-uid objects, table read/write, sends delivery jobs', () => {
     const st = statements(base, 'poll');
     expect([...actions(st)].sort()).toEqual(
       [
         ...LOGS_XRAY,
-        'ssm:GetParameter',
         'kms:Decrypt',
         's3:GetObject',
         's3:PutObject',
@@ -278,17 +278,14 @@ describe('least privilege per function', () => {
     expect(objectPrefixes(st, 's3:GetObject')).toEqual(['raw/', 'state/known-uids/', 'tmp/']);
     expect(objectPrefixes(st, 's3:PutObject')).toEqual(['raw/', 'state/known-uids/', 'tmp/']);
     expect(objectPrefixes(st, 's3:DeleteObject')).toEqual(['tmp/']);
-    expect(resourcesFor(st, 'ssm:GetParameter')).toEqual([
-      'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/pop3-bridge/mailboxes/*',
-    ]);
     expect(resourcesFor(st, 'sqs:SendMessage')).toEqual([expect.stringMatching(/^<Delivery[^>]*\.Arn>$/)]);
     expect(resourcesFor(st, 'sqs:ReceiveMessage')).toEqual([expect.stringMatching(/^<Poll[^>]*\.Arn>$/)]);
   });
 
-  it('deliver: one mailbox parameter (no listing), reads raw/att, writes att via tmp, table read/write, its own queue', () => {
+  it('deliver: no SSM (sealed configs), reads raw/att, writes att via tmp, table read/write, its own queue', () => {
     const st = statements(base, 'deliver');
     const got = [...actions(st)];
-    expect(got.filter((a) => a.startsWith('ssm:'))).toEqual(['ssm:GetParameter']);
+    expect(got.filter((a) => a.startsWith('ssm:') || a.startsWith('kms:'))).toEqual(['kms:Decrypt']);
     expect(objectPrefixes(st, 's3:GetObject')).toEqual(['att/', 'raw/', 'tmp/']);
     expect(objectPrefixes(st, 's3:PutObject')).toEqual(['att/', 'tmp/']);
     expect(objectPrefixes(st, 's3:DeleteObject')).toEqual(['tmp/']);
@@ -298,10 +295,31 @@ describe('least privilege per function', () => {
     expect(resourcesFor(st, 'sqs:SendMessage')).toEqual(ownQueue);
   });
 
-  it.each(['registry', 'poll', 'deliver'] as const)(
-    '%s: decrypts only with the mailbox key, via SSM, for that path',
+  it.each([
+    ['registry', 'kms:GenerateDataKey'],
+    ['poll', 'kms:Decrypt'],
+    ['deliver', 'kms:Decrypt'],
+  ] as const)('%s: %s only with the mailbox key, only for data keys of mailbox configs', (name, action) => {
+    const st = statements(base, name).filter((x) => list(x.Action).includes(action));
+    expect(st).toHaveLength(1);
+    const [grant] = st;
+    expect(list(grant!.Action)).toEqual([action]);
+    const keyId = /^<(.+)\.Arn>$/.exec(flat(grant!.Resource))?.[1] ?? '';
+    expect(base.json.Resources[keyId]?.Type).toBe('AWS::KMS::Key');
+    expect(grant!.Condition).toEqual({
+      StringEquals: { 'kms:EncryptionContext:pop3-bridge:purpose': 'mailbox-config' },
+    });
+    // The functions find the key by its ARN.
+    const env = (fn(base, name).props.Environment as { Variables: Json }).Variables;
+    expect(flat(env.CONFIG_KEY_ARN)).toBe(`<${keyId}.Arn>`);
+  });
+
+  it.each(['registry'] as const)(
+    '%s: decrypts parameters only with the mailbox key, via SSM, for that path',
     (name) => {
-      const st = statements(base, name).filter((x) => list(x.Action).includes('kms:Decrypt'));
+      const st = statements(base, name).filter(
+        (x) => list(x.Action).includes('kms:Decrypt') && JSON.stringify(x.Condition).includes('ViaService'),
+      );
       expect(st).toHaveLength(1);
       const [decrypt] = st;
       const keyId = /^<(.+)\.Arn>$/.exec(flat(decrypt!.Resource))?.[1] ?? '';
