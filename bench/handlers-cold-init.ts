@@ -57,6 +57,7 @@ const HANDLER_ENV: Readonly<Record<string, string>> = {
   POLL_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/poll',
   DELIVERY_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/delivery',
   MAILBOX_PARAMETER_PATH: '/pop3-bridge/mailboxes',
+  CONFIG_KEY_ARN: 'arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000',
   POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
   POWERTOOLS_LOG_LEVEL: 'INFO',
   POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
