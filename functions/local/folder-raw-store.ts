@@ -169,6 +169,22 @@ export class FolderRawStore implements RawStore {
     return created;
   }
 
+  /**
+   * Runs `op`; if it fails with ENOENT because `dir` is gone although remembered as made (removed while
+   * the process runs, e.g. by an operator tidying up), forgets what was made, creates `dir` again and
+   * retries once. Without this every later put into that directory would fail until a restart.
+   */
+  #retryOnMissingDir<T>(dir: string, op: () => T): { value: T; created: string | undefined } {
+    try {
+      return { value: op(), created: undefined };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(dir)) throw error;
+      this.#madeDirs.clear();
+      const created = this.#ensureDir(dir);
+      return { value: op(), created };
+    }
+  }
+
   /** Absolute path of a key; STORE_ERR_NOT_FOUND for a key this store cannot hold (no path escapes). */
   pathOf(key: string): string {
     if (!isValidKey(key)) throw new BridgeError('STORE_ERR_NOT_FOUND', 'not a key of this store', { context: { key } });
@@ -182,7 +198,7 @@ export class FolderRawStore implements RawStore {
     try {
       this.#ensureDir(tmpDir);
       tmp = join(tmpDir, `${randomUUID()}.part`);
-      fd = openSync(tmp, 'wx', FILE_MODE);
+      fd = this.#retryOnMissingDir(tmpDir, () => openSync(tmp!, 'wx', FILE_MODE)).value;
       const sink = new HashingFileSink(fd);
       await pipeline(input, sink);
       closeSync(fd);
@@ -192,13 +208,14 @@ export class FolderRawStore implements RawStore {
       const key = keyFor(sha256, kind);
       const target = join(this.dir, key);
       const shardDir = dirname(target);
-      const created = this.#ensureDir(shardDir);
+      let created = this.#ensureDir(shardDir);
       // Same key, same content: keep the copy we have. Raw messages are unique (a re-fetch after a crash is
       // the only repeat), so for them the check is skipped: a rename over an identical object is harmless.
       if (kind === 'attachment' && existsSync(target)) {
         rmSync(tmp, { force: true });
       } else {
-        renameSync(tmp, target);
+        const renamed = this.#retryOnMissingDir(shardDir, () => renameSync(tmp!, target));
+        created ??= renamed.created;
         await fsyncDir(shardDir);
         if (created !== undefined) {
           // New shard (and maybe kind) directories: make their entries durable too.

@@ -92,6 +92,20 @@ describe('FolderRawStore (local specifics)', () => {
     expect(maxAhead).toBeLessThanOrEqual(4 * 64 * 1024);
   });
 
+  it('a store whose directories were removed while in use creates them again on the next put', async () => {
+    const first = await store.put(chunked(Buffer.from('before the tidy-up')), 'raw');
+    await rm(dir, { recursive: true, force: true });
+    const again = await store.put(chunked(Buffer.from('before the tidy-up')), 'raw');
+    expect(again.key).toBe(first.key);
+    const attachment = await store.put(chunked(Buffer.from('an attachment')), 'attachment');
+    for (const key of [again.key, attachment.key]) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await store.get(key)) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).length).toBeGreaterThan(0);
+    }
+    expect(await listFiles(join(dir, 'tmp'))).toEqual([]);
+  });
+
   it('sweepTemp removes only old temp files', async () => {
     await store.put(chunked(Buffer.from('x')), 'raw');
     const old = join(dir, 'tmp', 'old.part');
