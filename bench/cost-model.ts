@@ -2,7 +2,7 @@
  * The measurements behind docs/cost-model.md: what one idle poll and one
  * dispatch cost in AWS requests, Lambda time and log bytes.
  *
- * The bundled dispatch and poll handlers (the artifacts a deploy ships, built
+ * The bundled registry, dispatch and poll handlers (the artifacts a deploy ships, built
  * with the CDK construct's esbuild options) run in this process against moto,
  * the mailboxes are real accounts on a private Dovecot over implicit TLS.
  * Every AWS request goes through a counting loopback proxy in front of moto,
@@ -10,7 +10,9 @@
  * what the code seems to send. DynamoDB capacity units are estimated from the
  * item sizes on the wire (rounded up per 4 KB read / 1 KB written, as billed).
  *
- * Steps: M mailboxes (leave mode, K messages each) are put in SSM; two
+ * Steps: M mailboxes (leave mode, K messages each) are put in SSM, each
+ * followed by the change event SSM sends EventBridge, handed to the registry
+ * handler (moto emits none), which registers and seals it; two
  * 5-minute intervals of dispatch runs, each run's jobs polled at once, fetch
  * everything (warm-up, not counted); then R idle intervals: dispatch once a
  * minute (each mailbox is due in the minute of its slot, so once per
@@ -18,9 +20,10 @@
  * event source does (infra/bridge-stack.ts: batches of up to 10, in the order
  * received), each invocation counted and timed on its own (warm container:
  * module init is measured by handlers-cold-init.ts). Then dispatch runs once
- * a minute for 10 more minutes, to count what it asks SSM for when nothing
- * changed. Last, one parameter is edited (a new version) and one more
- * interval counts what an edit costs: the decrypts that follow it.
+ * a minute for 10 more minutes, to count what it asks SSM, KMS and the table
+ * for when nothing changed, and the registry reconciles once (the hourly run).
+ * Last, one parameter is edited (a new version), its change event handed to
+ * the registry, and one more interval counts what an edit costs.
  *
  *   npx tsx bench/cost-model.ts [--quick] [--summary FILE]
  *     --quick: 10 mailboxes, 3 rounds (default 20 mailboxes: two SSM pages, two full batches; 5 rounds);
@@ -40,6 +43,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
@@ -290,6 +294,7 @@ type SqsHandler = (
   context: { getRemainingTimeInMillis(): number },
 ) => Promise<{ batchItemFailures: unknown[] }>;
 type DispatchHandler = (event: { time: string }) => Promise<{ dispatched: number; deliveriesDue: boolean }>;
+type RegistryHandler = (event: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
 const args = parseArgs();
 const mailboxCount = args.quick ? 10 : 20;
@@ -356,6 +361,41 @@ try {
   const deliveryQueue =
     (await clients.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('delivery') }))).QueueUrl ?? '';
 
+  const kms = new KMSClient({ region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials });
+  const configKeyArn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata?.Arn ?? '';
+  kms.destroy();
+
+  Object.assign(process.env, {
+    AWS_REGION: moto.region,
+    AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
+    AWS_ENDPOINT_URL: proxy.endpoint,
+    POP3_BRIDGE_S3_FORCE_PATH_STYLE: '1',
+    TABLE_NAME: names.table,
+    BUCKET_NAME: names.bucket,
+    POLL_QUEUE_URL: pollQueue,
+    DELIVERY_QUEUE_URL: deliveryQueue,
+    MAILBOX_PARAMETER_PATH: path,
+    CONFIG_KEY_ARN: configKeyArn,
+    POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+    POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
+  });
+  const load$ = async <T>(name: 'dispatch' | 'poll' | 'registry'): Promise<T> =>
+    ((await import(pathToFileURL(bundles.handlers[name].path).href)) as { handler: T }).handler;
+  const dispatch = await quietly(() => load$<DispatchHandler>('dispatch'));
+  const poll = await quietly(() => load$<SqsHandler>('poll'));
+  const registry = await quietly(() => load$<RegistryHandler>('registry'));
+  const context = { getRemainingTimeInMillis: () => 300_000 };
+  /** The event SSM sends EventBridge after put-parameter, handed to the registry as the stack's rule would. */
+  const changeEvent = (name: string) => ({
+    source: 'aws.ssm',
+    'detail-type': 'Parameter Store Change',
+    detail: { name: `${path}/${name}`, operation: 'Update', type: 'SecureString' },
+  });
+  /** Every registration's requests (first put of each mailbox: one event each). */
+  const registrations: Counted[] = [];
+
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   for (let box = 0; box < mailboxCount; box += 1) {
     const account = await dovecot.createMailbox(Array.from({ length: messagesEach }, (_, i) => message(box, i)));
@@ -381,28 +421,12 @@ try {
         Overwrite: true,
       }),
     );
+    proxy.current = newCounted();
+    const registered = await quietly(() => registry(changeEvent(`box-${box}`)));
+    if (registered.outcome !== 'written')
+      throw new Error(`box-${box} was not registered: ${JSON.stringify(registered)}`);
+    registrations.push(proxy.current);
   }
-
-  Object.assign(process.env, {
-    AWS_REGION: moto.region,
-    AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-    AWS_ENDPOINT_URL: proxy.endpoint,
-    POP3_BRIDGE_S3_FORCE_PATH_STYLE: '1',
-    TABLE_NAME: names.table,
-    BUCKET_NAME: names.bucket,
-    POLL_QUEUE_URL: pollQueue,
-    DELIVERY_QUEUE_URL: deliveryQueue,
-    MAILBOX_PARAMETER_PATH: path,
-    POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
-    POWERTOOLS_LOG_LEVEL: 'INFO',
-    POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
-  });
-  const load$ = async <T>(name: 'dispatch' | 'poll'): Promise<T> =>
-    ((await import(pathToFileURL(bundles.handlers[name].path).href)) as { handler: T }).handler;
-  const dispatch = await quietly(() => load$<DispatchHandler>('dispatch'));
-  const poll = await quietly(() => load$<SqsHandler>('poll'));
-  const context = { getRemainingTimeInMillis: () => 300_000 };
 
   /** The poll jobs dispatch queued (received and deleted directly on moto: the event source's calls are modelled). */
   const takeJobs = async (queueUrl: string): Promise<Message[]> => {
@@ -496,7 +520,10 @@ try {
   // Two warm-up rounds: the first fetches every message, the second catches one that was not yet visible.
   // One job per invocation here: concurrent first fetches meet moto 5.2's TransactWriteItems race (header comment);
   // idle polls write nothing, so the measured rounds run in batches as deployed.
-  for (let w = 0; w < 2; w += 1) await runRound('each-minute');
+  const warmUp = [];
+  for (let w = 0; w < 2; w += 1) warmUp.push(await runRound('each-minute'));
+  // The poll container's config reads: each mailbox's sealed item once, and KMS once per data key.
+  const warmUpPolls = warmUp.flatMap((r) => r.invocations.map((i) => i.c));
 
   const idle = [];
   for (let r = 0; r < rounds; r += 1) idle.push(await runRound('batched'));
@@ -525,7 +552,14 @@ try {
     await takeJobs(pollQueue);
     await takeJobs(deliveryQueue);
   }
-  // One edit (same content, new version): the next dispatch decrypts that parameter, and its poll reads it once.
+  // The hourly reconcile, nothing changed: names and versions from SSM (not decrypted) against one registry Query.
+  proxy.current = newCounted();
+  const reconciled = await quietly(() => registry({ kind: 'reconcile' }));
+  if (reconciled.written !== 0 || reconciled.deleted !== 0)
+    throw new Error(`reconcile changed ${JSON.stringify(reconciled)}`);
+  const reconcile = proxy.current;
+  // One edit (same content, new version): the registry reads, validates and seals it; the next dispatch names the
+  // new version, and that mailbox's poll reads the sealed item once.
   const edited = await ssm.send(new GetParameterCommand({ Name: `${path}/box-0`, WithDecryption: true }));
   await ssm.send(
     new PutParameterCommand({
@@ -535,6 +569,9 @@ try {
       Overwrite: true,
     }),
   );
+  proxy.current = newCounted();
+  await quietly(() => registry(changeEvent('box-0')));
+  const editRegistry = proxy.current;
   // The next interval: every mailbox is due once in its five dispatch runs (the minute runs' jobs were dropped unpolled).
   const edit = await runRound('batched');
   const sumAll = (c: Counted, prefix: string) =>
@@ -596,41 +633,51 @@ try {
     (runs.reduce((n, r) => n + r.c.readUnits, 0) / runs.length).toFixed(2),
   ]);
   rows.push([dispatchLabel, 'duration median (ms)', median(runs.map((r) => r.ms)).toFixed(1)]);
-  const perMinuteRun = (key: string) =>
-    (minuteRuns.reduce((n, c) => n + (c.ops.get(key) ?? 0), 0) / MINUTE_RUNS).toFixed(2);
-  rows.push([
-    `dispatch, every minute × ${MINUTE_RUNS}`,
-    'ssm.GetParametersByPath',
-    perMinuteRun('ssm.GetParametersByPath'),
-  ]);
-  rows.push([`dispatch, every minute × ${MINUTE_RUNS}`, 'ssm.GetParameters', perMinuteRun('ssm.GetParameters')]);
-  rows.push([
-    `dispatch, every minute × ${MINUTE_RUNS}`,
-    'decrypted values (kms:Decrypt)',
-    (minuteRuns.reduce((n, c) => n + c.decrypts, 0) / MINUTE_RUNS).toFixed(2),
-  ]);
+  const perMinuteRun = (prefix: string) =>
+    (minuteRuns.reduce((n, c) => n + sumAll(c, prefix), 0) / MINUTE_RUNS).toFixed(2);
+  const minuteLabel = `dispatch, every minute × ${MINUTE_RUNS}`;
+  rows.push([minuteLabel, 'ssm requests', perMinuteRun('ssm.')]);
+  rows.push([minuteLabel, 'kms requests', perMinuteRun('kms.')]);
+  rows.push([minuteLabel, 'dynamodb.Query', perMinuteRun('dynamodb.Query')]);
   rows.push([
     'idle poll',
     'decrypted values (kms:Decrypt)',
-    perIdlePoll(invocations.reduce((n, p) => n + p.c.decrypts, 0)),
+    perIdlePoll(invocations.reduce((n, p) => n + p.c.decrypts + sumAll(p.c, 'kms.'), 0)),
+  ]);
+  /** A counted request list as `op × n, …` (`-` when none). */
+  const opsOf = (list: ReadonlyArray<Counted>, prefixes: readonly string[]) => {
+    const total = sumOps(list);
+    const shown = [...total].filter(([k]) => prefixes.some((p) => k.startsWith(p))).sort();
+    return shown.length === 0 ? '-' : shown.map(([k, v]) => `${k} × ${v}`).join(', ');
+  };
+  const CONFIG_OPS = ['ssm.', 'kms.', 'dynamodb.'];
+  rows.push([
+    `registration of ${registrations.length} new mailboxes (change events)`,
+    'requests, all registrations',
+    opsOf(registrations, CONFIG_OPS),
   ]);
   rows.push([
-    dispatchLabel,
-    'decrypted values (kms:Decrypt)',
-    (runs.reduce((n, r) => n + r.c.decrypts, 0) / runs.length).toFixed(2),
+    'warm-up polls (first poll of each mailbox in the container)',
+    'ssm and kms requests, all polls',
+    opsOf(warmUpPolls, ['ssm.', 'kms.']),
   ]);
+  rows.push(['reconcile, nothing changed', 'requests', opsOf([reconcile], CONFIG_OPS)]);
+  rows.push(['one edit: registry (change event)', 'requests', opsOf([editRegistry], CONFIG_OPS)]);
+  rows.push(['one edit: registry (change event)', 'decrypted values (SSM)', String(editRegistry.decrypts)]);
   const nextDispatch = edit.dispatches[0]?.c ?? newCounted();
-  rows.push(['one edit: next dispatch', 'ssm requests', String(sumAll(nextDispatch, 'ssm.'))]);
-  rows.push(['one edit: next dispatch', 'decrypted values (kms:Decrypt)', String(nextDispatch.decrypts)]);
+  rows.push(['one edit: next dispatch', 'ssm and kms requests', opsOf([nextDispatch], ['ssm.', 'kms.'])]);
   rows.push([
     "one edit: the round's polls",
-    'ssm requests (all polls)',
-    String(edit.invocations.reduce((n, p) => n + sumAll(p.c, 'ssm.'), 0)),
+    'ssm and kms requests (all polls)',
+    opsOf(
+      edit.invocations.map((p) => p.c),
+      ['ssm.', 'kms.'],
+    ),
   ]);
   rows.push([
     "one edit: the round's polls",
-    'decrypted values (all polls)',
-    String(edit.invocations.reduce((n, p) => n + p.c.decrypts, 0)),
+    "dynamodb.GetItem (all polls: the edited mailbox's sealed config)",
+    String(edit.invocations.reduce((n, p) => n + (p.c.ops.get('dynamodb.GetItem') ?? 0), 0)),
   ]);
   const headers = ['what', 'request / figure', 'per invocation'];
   console.log(table(headers, rows));

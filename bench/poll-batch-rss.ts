@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -61,6 +62,34 @@ try {
     (await clients.sqs.send(new CreateQueueCommand({ QueueName: uniqueName(name) }))).QueueUrl ?? '';
   const [pollQueue, deliveryQueue] = [await queue('poll'), await queue('delivery')];
 
+  const kms = new KMSClient({ region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials });
+  const configKeyArn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata?.Arn ?? '';
+  kms.destroy();
+  const env = {
+    ...process.env,
+    AWS_REGION: moto.region,
+    AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
+    AWS_ENDPOINT_URL: moto.endpoint,
+    POP3_BRIDGE_S3_FORCE_PATH_STYLE: '1',
+    TABLE_NAME: names.table,
+    BUCKET_NAME: names.bucket,
+    POLL_QUEUE_URL: pollQueue,
+    DELIVERY_QUEUE_URL: deliveryQueue,
+    MAILBOX_PARAMETER_PATH: path,
+    CONFIG_KEY_ARN: configKeyArn,
+    POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+    POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
+    BENCH_BUNDLE_URL: pathToFileURL(bundles.handlers.poll.path).href,
+  };
+  // The registry handler (in this process: its module scope reads the environment) registers and seals each
+  // mailbox from the change event SSM would send EventBridge; poll reads the sealed config.
+  Object.assign(process.env, env);
+  const { handler: registry } = (await import(pathToFileURL(bundles.handlers.registry.path).href)) as {
+    handler: (event: Record<string, unknown>) => Promise<{ outcome?: string }>;
+  };
+
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   const addMailbox = async (name: string, messages: Buffer[]) => {
     const account = await dovecot.createMailbox(messages);
@@ -79,29 +108,18 @@ try {
     await ssm.send(
       new PutParameterCommand({ Name: `${path}/${name}`, Type: 'SecureString', Value: JSON.stringify(config) }),
     );
+    const registered = await registry({
+      source: 'aws.ssm',
+      'detail-type': 'Parameter Store Change',
+      detail: { name: `${path}/${name}`, operation: 'Create', type: 'SecureString' },
+    });
+    if (registered.outcome !== 'written') throw new Error(`${name} was not registered`);
   };
   const size = messageMiB * MiB;
   await addMailbox('warm', [bigMessage(64 * 1024, 999)]);
   await addMailbox('single', [bigMessage(size, 0)]);
   for (let i = 1; i <= BATCH; i += 1) await addMailbox(`batch-${i}`, [bigMessage(size, i)]);
 
-  const env = {
-    ...process.env,
-    AWS_REGION: moto.region,
-    AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-    AWS_ENDPOINT_URL: moto.endpoint,
-    POP3_BRIDGE_S3_FORCE_PATH_STYLE: '1',
-    TABLE_NAME: names.table,
-    BUCKET_NAME: names.bucket,
-    POLL_QUEUE_URL: pollQueue,
-    DELIVERY_QUEUE_URL: deliveryQueue,
-    MAILBOX_PARAMETER_PATH: path,
-    POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
-    POWERTOOLS_LOG_LEVEL: 'WARN',
-    POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
-    BENCH_BUNDLE_URL: pathToFileURL(bundles.handlers.poll.path).href,
-  };
   const run = async (mailboxes: string[]) => {
     const child = await runProcess(process.execPath, ['--input-type=module', '-e', CHILD], {
       timeoutMs: 5 * 60_000,
