@@ -4,7 +4,7 @@
  * only: no business logic lives here.
  */
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Match, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -47,6 +47,14 @@ export interface BridgeStackProps extends StackProps {
    * mailbox, one KMS Decrypt per container and data key).
    */
   readonly pollConcurrency?: number;
+  /**
+   * X-Ray for poll: `PassThrough` (default) records no trace of its own, `Active` samples its
+   * invocations as the other functions do (Lambda's fixed rate: 1 a second + 5 %). At 10,000
+   * mailboxes that is ≈ 2.9 M traces a month, $0.0014 per mailbox-month, over a quarter of the
+   * $0.005 budget, for idle polls that do the same thing every time (docs/cost-model.md). Turn it on
+   * to trace a problem; errors, durations and logs do not depend on it.
+   */
+  readonly pollTracing?: 'Active' | 'PassThrough';
   /** Most deliver functions running at once (2..1000). Default 5. */
   readonly deliverConcurrency?: number;
   /** Reserved concurrency for dispatch. Default unset (a reservation needs spare account concurrency). */
@@ -281,6 +289,12 @@ export class BridgeStack extends Stack {
       invocationType: InvocationType.EVENT,
       executeAfter: [this.table],
     });
+    // The rules invoke the unqualified function (their resource-policy permissions are on it); the trigger invokes
+    // the version through its provider role's identity policy (lambda:InvokeFunction on `<function>:*`).
+    Annotations.of(registry.fn).acknowledgeWarning(
+      '@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias',
+      'EventBridge invokes the unqualified function; the deploy trigger is allowed to invoke its versions by IAM',
+    );
 
     const pollFn = new BridgeFunction(this, 'Poll', {
       ...common,
@@ -293,6 +307,7 @@ export class BridgeStack extends Stack {
       // with message size.
       memorySize: 512,
       systemLogLevel: 'WARN',
+      tracing: p.pollTracing === 'Active' ? 'ACTIVE' : 'PASS_THROUGH',
     });
     // Configs come sealed from the state table (one KMS Decrypt per data key and container), not from SSM.
     pollFn.bindMailboxes(this.mailboxes, 'path');
@@ -364,6 +379,7 @@ interface ResolvedProps {
   readonly logLevel: LogLevel;
   readonly pollConcurrency: number;
   readonly deliverConcurrency: number;
+  readonly pollTracing: 'Active' | 'PassThrough';
   readonly dispatchReservedConcurrency: number | undefined;
   readonly alarmTopicArn: string | undefined;
   readonly alarmEmail: string | undefined;
@@ -395,6 +411,9 @@ function resolveProps(props: BridgeStackProps): ResolvedProps {
   ) {
     throw new InvalidStackPropError('alarmTopicArn: expected an SNS topic ARN');
   }
+  if (props.pollTracing !== undefined && props.pollTracing !== 'Active' && props.pollTracing !== 'PassThrough') {
+    throw new InvalidStackPropError('pollTracing: expected Active or PassThrough');
+  }
   if (props.logRetention !== undefined && !Object.values(RetentionDays).includes(props.logRetention)) {
     throw new InvalidStackPropError('logRetention: expected a CloudWatch Logs retention period');
   }
@@ -408,6 +427,7 @@ function resolveProps(props: BridgeStackProps): ResolvedProps {
     logLevel: props.logLevel ?? 'INFO',
     pollConcurrency: int('pollConcurrency', props.pollConcurrency, 2, 1000) ?? 5,
     deliverConcurrency: int('deliverConcurrency', props.deliverConcurrency, 2, 1000) ?? 5,
+    pollTracing: props.pollTracing ?? 'PassThrough',
     dispatchReservedConcurrency: int('dispatchReservedConcurrency', props.dispatchReservedConcurrency, 1, 1000),
     alarmTopicArn: props.alarmTopicArn,
     alarmEmail: props.alarmEmail,

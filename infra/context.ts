@@ -17,6 +17,7 @@ export const CONTEXT_KEYS = [
   'logLevel',
   'pollConcurrency',
   'deliverConcurrency',
+  'pollTracing',
   'dispatchReservedConcurrency',
   'alarmTopicArn',
   'alarmEmail',
@@ -47,6 +48,10 @@ export function configFromContext(node: Node): AppConfig {
   if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new InvalidStackPropError(`context logLevel: expected one of ${LOG_LEVELS.join(', ')}`);
   }
+  const pollTracing = str('pollTracing');
+  if (pollTracing !== undefined && pollTracing !== 'Active' && pollTracing !== 'PassThrough') {
+    throw new InvalidStackPropError('context pollTracing: expected Active or PassThrough');
+  }
   const entries: Array<[string, unknown]> = [
     ['prefix', str('prefix')],
     ['rawRetentionDays', num('rawRetentionDays')],
@@ -56,6 +61,7 @@ export function configFromContext(node: Node): AppConfig {
     ['logLevel', logLevel],
     ['pollConcurrency', num('pollConcurrency')],
     ['deliverConcurrency', num('deliverConcurrency')],
+    ['pollTracing', pollTracing],
     ['dispatchReservedConcurrency', num('dispatchReservedConcurrency')],
     ['alarmTopicArn', str('alarmTopicArn')],
     ['alarmEmail', str('alarmEmail')],

@@ -99,6 +99,11 @@ export interface BridgeFunctionProps {
    * the function's Errors metric and its alarm.
    */
   readonly systemLogLevel?: 'INFO' | 'WARN';
+  /**
+   * X-Ray: `ACTIVE` (the default) samples and records this function's invocations; `PASS_THROUGH`
+   * records one only when the caller's trace header says it is sampled (poll's default: see BridgeStackProps.pollTracing).
+   */
+  readonly tracing?: 'ACTIVE' | 'PASS_THROUGH';
 }
 
 export type TableAccess = 'read' | 'readWrite';
@@ -174,7 +179,7 @@ export class BridgeFunction extends Construct {
       loggingFormat: LoggingFormat.JSON,
       applicationLogLevelV2: ApplicationLogLevel[props.logLevel],
       systemLogLevelV2: SystemLogLevel[props.systemLogLevel ?? 'INFO'],
-      tracing: Tracing.ACTIVE,
+      tracing: Tracing[props.tracing ?? 'ACTIVE'],
       ...(props.reservedConcurrentExecutions === undefined
         ? {}
         : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),

@@ -49,6 +49,7 @@ const full = synth({
   rawRetentionDays: 30,
   alarmEmail: 'ops@example.com',
   pollConcurrency: 20,
+  pollTracing: 'Active',
   logLevel: 'DEBUG',
   dispatchReservedConcurrency: 1,
 });
@@ -148,14 +149,15 @@ describe('cdk-nag AwsSolutions', () => {
 });
 
 describe('every function (one construct fixes the defaults)', () => {
-  it.each(['dispatch', 'poll', 'deliver'] as const)(
+  it.each(['dispatch', 'poll', 'deliver', 'registry'] as const)(
     '%s: Node 24 on arm64, tracing, source maps, Powertools env, own log group',
     (name) => {
       const { props } = fn(base, name);
       expect(props.Runtime).toBe('nodejs24.x');
       expect(props.Architectures).toEqual(['arm64']);
       expect(props.Handler).toBe('index.handler');
-      expect(props.TracingConfig).toEqual({ Mode: 'Active' });
+      // Poll records no trace of its own unless pollTracing is Active (cost: docs/cost-model.md).
+      expect(props.TracingConfig).toEqual({ Mode: name === 'poll' ? 'PassThrough' : 'Active' });
       const env = (props.Environment as { Variables: Json }).Variables;
       expect(env).toMatchObject({
         NODE_OPTIONS: '--enable-source-maps',
@@ -190,6 +192,10 @@ describe('every function (one construct fixes the defaults)', () => {
       }
     },
   );
+
+  it('pollTracing: Active turns X-Ray sampling on for poll', () => {
+    expect(fn(full, 'poll').props.TracingConfig).toEqual({ Mode: 'Active' });
+  });
 
   it('passes the log level prop through and bounds dispatch with reserved concurrency when asked', () => {
     expect((fn(full, 'poll').props.Environment as { Variables: Json }).Variables.POWERTOOLS_LOG_LEVEL).toBe('DEBUG');
@@ -636,6 +642,7 @@ describe('props', () => {
     [{ rawRetentionDays: 0 }],
     [{ alarmEmail: 'not-an-address' }],
     [{ alarmTopicArn: 'arn:aws:sqs:eu-west-1:123456789012:q' }],
+    [{ pollTracing: 'Sometimes' as 'Active' }],
   ] as BridgeStackProps[][])('rejects %j', (props) => {
     expect(() => new BridgeStack(newApp(), 'Bad', props)).toThrow(InvalidStackPropError);
   });
@@ -648,6 +655,7 @@ describe('props', () => {
       logRetentionDays: 14,
       logLevel: 'debug',
       pollConcurrency: '10',
+      pollTracing: 'Active',
       alarmEmail: 'ops@example.com',
     });
     const config = configFromContext(app.node);
@@ -659,9 +667,11 @@ describe('props', () => {
         logRetention: 14,
         logLevel: 'DEBUG',
         pollConcurrency: 10,
+        pollTracing: 'Active',
         alarmEmail: 'ops@example.com',
       },
     });
+    expect(() => configFromContext(newApp({ pollTracing: 'sometimes' }).node)).toThrow(InvalidStackPropError);
     expect(Object.isFrozen(config.props)).toBe(true);
     expect(() => configFromContext(newApp({ rawRetentionDays: 'thirty' }).node)).toThrow(InvalidStackPropError);
     expect(() => configFromContext(newApp({ logLevel: 'loud' }).node)).toThrow(InvalidStackPropError);
