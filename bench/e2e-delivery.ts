@@ -10,18 +10,28 @@
  * process (it still shares the machine's two cores, as a real receiver on the
  * same host would).
  *
- *   npx tsx bench/e2e-delivery.ts [--quick] [--n N]
+ * Delivery is wired as local mode's runtime wires it: links signed by the local
+ * link signer, events built by `--workers N` worker threads (default as the
+ * CLI: `defaultEventWorkers()`; 0 builds them on the main thread), one pool
+ * for all runs as `pop3-bridge run` keeps one for its life.
+ *
+ *   npx tsx bench/e2e-delivery.ts [--quick] [--n N] [--workers N]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import { pollMailbox } from '../functions/core/poll/poll-mailbox.js';
+import type { DeliveryDeps } from '../functions/delivery/delivery-engine.js';
 import { deliverDue } from '../functions/delivery/delivery-engine.js';
 import { eventSource } from '../functions/delivery/event-source.js';
 import { AllowList } from '../functions/delivery/ssrf-guard.js';
+import { defaultEventWorkers, EventWorkerPool, pooledEventSource } from '../functions/local/event-worker-pool.js';
 import { FolderRawStore } from '../functions/local/folder-raw-store.js';
+import { localLinkSigner } from '../functions/local/link-server.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
 import { startDovecot } from '../test/support/dovecot.js';
 import { connectOurs, countFiles, mpopReset, mpopSetup, runMpop } from './contenders.js';
@@ -38,6 +48,7 @@ import {
   median,
   parseArgs,
   REPEATS,
+  REPO_DIR,
   removeDir,
   requireProgram,
   rotating,
@@ -57,6 +68,72 @@ export const DELIVERY_OPTIONS = { limit: 200, concurrency: 8 } as const;
 const BESIDE = 'ours: deliver beside poll (as run)';
 const SEQUENTIAL = 'ours: poll, then deliver';
 type Contender = typeof BESIDE | typeof SEQUENTIAL | 'mpop (fetch only)';
+
+/**
+ * `--workers N`: event-builder worker threads, as `openLocalRuntime` wires them (default
+ * `defaultEventWorkers()`); `--workers 0` builds events on the main thread.
+ */
+export function workersArg(argv: ReadonlyArray<string> = process.argv): number {
+  const at = argv.indexOf('--workers');
+  const workers = at === -1 ? defaultEventWorkers() : Number.parseInt(argv[at + 1] ?? '', 10);
+  if (!Number.isSafeInteger(workers) || workers < 0) throw new Error('--workers needs a whole number ≥ 0');
+  return workers;
+}
+
+/** The arguments bench/support.ts's parseArgs knows: `--workers N` taken out. */
+export function withoutWorkersArg(argv: ReadonlyArray<string> = process.argv.slice(2)): string[] {
+  const at = argv.indexOf('--workers');
+  return at === -1 ? [...argv] : [...argv.slice(0, at), ...argv.slice(at + 2)];
+}
+
+/**
+ * event-worker.ts as an esbuild bundle, the way the CLI's workers load it (the CLI is one bundle): a worker
+ * started from the TypeScript sources would spend a second or more of CPU compiling them through tsx, which
+ * the product never pays.
+ */
+export async function bundledEventWorker(): Promise<string> {
+  const outfile = path.join(BENCH_DIR, '.work', 'event-worker.mjs');
+  await build({
+    entryPoints: [path.join(REPO_DIR, 'functions', 'local', 'event-worker.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile,
+    external: ['better-sqlite3'],
+    logLevel: 'error',
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+  });
+  return pathToFileURL(outfile).href;
+}
+
+export const BENCH_LINKS = { baseUrl: 'http://127.0.0.1:8025', key: Buffer.alloc(32, 7), ttlSeconds: 7 * 86_400 };
+
+/**
+ * Event-builder workers for a store directory, started from the bundled worker module. A benchmark keeps
+ * one pool for all its runs, as `pop3-bridge run` keeps its workers for its whole life: the main thread's
+ * JIT is warm after the first run, and so are the workers'.
+ */
+export async function benchEventPool(storeDir: string, workers: number): Promise<EventWorkerPool | undefined> {
+  if (workers === 0) return undefined;
+  return new EventWorkerPool({ storeDir, links: BENCH_LINKS, workers, workerUrl: await bundledEventWorker() });
+}
+
+/** Delivery wired as local mode's runtime wires it (functions/local/runtime.ts), to one receiver. */
+export function benchDeliveryDeps(
+  state: SqliteStateStore,
+  store: FolderRawStore,
+  receiverUrl: string,
+  pool: EventWorkerPool | undefined,
+): DeliveryDeps {
+  const eventDeps = { store, state, links: localLinkSigner(BENCH_LINKS) };
+  return {
+    state,
+    endpointFor: () => ({ id: 'hook', url: receiverUrl, secrets: [SECRET], allowHttp: true }),
+    eventFor: pool ? pooledEventSource(pool, eventDeps) : eventSource(eventDeps),
+    allow: new AllowList(['127.0.0.1']),
+  };
+}
 
 export interface Receiver {
   readonly url: string;
@@ -116,12 +193,17 @@ function cpuSince(before: CpuSplit, after: CpuSplit): CpuSplit {
 export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
   await requireProgram('mpop');
   const n = args.n ?? (args.quick ? 500 : 5000);
+  const workers = workersArg();
   const dovecot = await startDovecot();
   const work = await tempDir('e2e-delivery');
   const receiver = await startReceiver();
+  // Every run of ours stores into this same directory (emptied before each run).
+  const pool = await benchEventPool(path.join(work, 'engine', 'store'), workers);
   try {
     const mailbox = await fillMailbox(dovecot, n, (i) => mixedMessage(i, SEED));
-    console.log(`mailbox: ${n} messages, ${fmt.mib(mailbox.bytes)}; receiver ${receiver.url}`);
+    console.log(
+      `mailbox: ${n} messages, ${fmt.mib(mailbox.bytes)}; receiver ${receiver.url}; event workers: ${workers}`,
+    );
     const mpop = await mpopSetup(path.join(work, 'mpop'), dovecot.facts, mailbox);
 
     /**
@@ -137,16 +219,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
       const state = new SqliteStateStore(path.join(dir, 'state.db'));
       const store = new FolderRawStore(path.join(dir, 'store'));
       const before = await receiver.count();
-      const deps = {
-        state,
-        endpointFor: () => ({ id: 'hook', url: receiver.url, secrets: [SECRET], allowHttp: true }),
-        eventFor: eventSource({
-          store,
-          state,
-          links: { linkFor: async (key: string) => `https://links.invalid/${key}` },
-        }),
-        allow: new AllowList(['127.0.0.1']),
-      };
+      const deps = benchDeliveryDeps(state, store, receiver.url, pool);
       let polling = true;
       const poll = async () => {
         try {
@@ -276,6 +349,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
       ],
     };
   } finally {
+    await pool?.close();
     receiver.stop();
     await dovecot.stop();
     await removeDir(work);
@@ -283,7 +357,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
 }
 
 if (isMain(import.meta.url)) {
-  const args = parseArgs();
+  const args = parseArgs(withoutWorkersArg());
   const { rows, markdown } = await e2eDelivery(args);
   await writeSummary(args, rows, markdown);
 }

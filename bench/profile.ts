@@ -8,8 +8,9 @@
  *   npx tsx bench/profile.ts fetch [--n N]   client: login, uidl, retrEach into files
  *   npx tsx bench/profile.ts poll  [--n N]   engine: first poll in local mode
  *   npx tsx bench/profile.ts idle  [--n N]   engine: idle poll of an N-message mailbox
- *   npx tsx bench/profile.ts deliver [--n N] engine: delivery of N polled messages to a
- *                                            verifying receiver (its own process)
+ *   npx tsx bench/profile.ts deliver [--n N] [--workers N]  engine: delivery of N polled messages to a
+ *                                            verifying receiver (its own process); event builders in
+ *                                            N worker threads (default as the CLI; 0: main thread)
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -18,13 +19,11 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pollMailbox } from '../functions/core/poll/poll-mailbox.js';
 import { deliverDue } from '../functions/delivery/delivery-engine.js';
-import { eventSource } from '../functions/delivery/event-source.js';
-import { AllowList } from '../functions/delivery/ssrf-guard.js';
 import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
 import { startDovecot } from '../test/support/dovecot.js';
 import { connectOurs, rawIdleFloor } from './contenders.js';
-import { DELIVERY_OPTIONS, RECEIVER_SECRET, startReceiver } from './e2e-delivery.js';
+import { benchDeliveryDeps, benchEventPool, DELIVERY_OPTIONS, startReceiver, workersArg } from './e2e-delivery.js';
 import { LEAVE_TARGET } from './local-poll.js';
 import { fillMailbox, mixedMessage, tinyMessage } from './mailbox.js';
 import { BENCH_DIR, fmt, load, REPO_DIR, removeDir, settle, table, tempDir, timed } from './support.js';
@@ -152,7 +151,10 @@ try {
           { force: true },
         ),
       );
-      console.log(`\nfetched ${result.fetched}, state round trips ${state.stats().roundTrips}`);
+      const stats = state.stats();
+      console.log(
+        `\nfetched ${result.fetched}, state round trips ${stats.roundTrips}, record groups ${stats.recordGroups}`,
+      );
       await state.close();
     }
   } else if (scenario === 'idle') {
@@ -182,16 +184,10 @@ try {
     );
     const receiver = await startReceiver();
     try {
-      const deps = {
-        state,
-        endpointFor: () => ({ id: 'hook', url: receiver.url, secrets: [RECEIVER_SECRET], allowHttp: true }),
-        eventFor: eventSource({
-          store,
-          state,
-          links: { linkFor: async (key: string) => `https://links.invalid/${key}` },
-        }),
-        allow: new AllowList(['127.0.0.1']),
-      };
+      const workers = workersArg();
+      const pool = await benchEventPool(store.dir, workers);
+      const deps = benchDeliveryDeps(state, store, receiver.url, pool);
+      console.log(`event workers: ${workers} (their CPU is in the process figure, not in the main-thread profile)`);
       await settle();
       await profiled(`deliver-${n}`, async () => {
         for (let round = 0; round < 10_000; round += 1) {
@@ -201,6 +197,7 @@ try {
       });
       const counted = await receiver.count();
       console.log(`\nreceiver verified ${counted.verified} of ${n}, ${counted.bad} bad`);
+      await pool?.close();
     } finally {
       receiver.stop();
       await state.close();

@@ -8,7 +8,7 @@
  */
 import { BridgeError } from '../core/errors.js';
 import type { DeliveryJob, RawStore, StateStore } from '../core/ports.js';
-import { buildEventBody } from '../events/build-event.js';
+import { type BuildEventInput, buildEventBody } from '../events/build-event.js';
 import type { EventWithBody } from '../events/fit-event.js';
 import type { LinkSigner } from '../events/link-signer.js';
 import type { EmailReceivedEvent } from '../events/schema.js';
@@ -26,28 +26,48 @@ export async function eventForJob(job: DeliveryJob, deps: EventSourceDeps): Prom
   return (await eventBodyForJob(job, deps)).event;
 }
 
-export async function eventBodyForJob(job: DeliveryJob, deps: EventSourceDeps): Promise<EventWithBody> {
-  const record = (await deps.state.getMessages(job.mailbox, [job.uid])).get(job.uid);
+/** What building a job's event needs from the state: the record's raw object, and when it was stored. */
+export interface EventRequest {
+  readonly input: BuildEventInput;
+  /** The event's `timestamp`: when the bridge stored the message. */
+  readonly storedAt: number;
+}
+
+export async function eventRequestFor(job: DeliveryJob, state: StateStore): Promise<EventRequest> {
+  const record = (await state.getMessages(job.mailbox, [job.uid])).get(job.uid);
   if (!record) {
     throw new BridgeError('STORE_ERR_NOT_FOUND', 'no record for the message of this delivery', {
       context: { mailbox: job.mailbox, uid: job.uid },
     });
   }
-  return buildEventBody(
-    { mailbox: job.mailbox, uid: job.uid, rawKey: record.rawKey, rawSha256: record.sha256, rawSize: record.size },
-    {
-      store: deps.store,
-      links: deps.links,
-      now: () => record.fetchedAt,
-      ...(deps.inlineMaxBytes !== undefined && { inlineMaxBytes: deps.inlineMaxBytes }),
+  return {
+    input: {
+      mailbox: job.mailbox,
+      uid: job.uid,
+      rawKey: record.rawKey,
+      rawSha256: record.sha256,
+      rawSize: record.size,
     },
-  );
+    storedAt: record.fetchedAt,
+  };
+}
+
+export async function eventBodyForJob(job: DeliveryJob, deps: EventSourceDeps): Promise<EventWithBody> {
+  const { input, storedAt } = await eventRequestFor(job, deps.state);
+  return buildEventBody(input, {
+    store: deps.store,
+    links: deps.links,
+    now: () => storedAt,
+    ...(deps.inlineMaxBytes !== undefined && { inlineMaxBytes: deps.inlineMaxBytes }),
+  });
+}
+
+/** The body and the fields endpoint filters look at: all the delivery engine keeps of an event. */
+export function builtEventOf({ event, body }: EventWithBody): BuiltEvent {
+  const { from, to, cc, subject } = event.data;
+  return { body, filterSubject: { from, to, cc, subject } };
 }
 
 export function eventSource(deps: EventSourceDeps): (job: DeliveryJob) => Promise<BuiltEvent> {
-  return async (job) => {
-    const { event, body } = await eventBodyForJob(job, deps);
-    const { from, to, cc, subject } = event.data;
-    return { body, filterSubject: { from, to, cc, subject } };
-  };
+  return async (job) => builtEventOf(await eventBodyForJob(job, deps));
 }

@@ -14,6 +14,7 @@ import { type DeliveryDeps, type Endpoint, endpointOf } from '../delivery/delive
 import { eventSource } from '../delivery/event-source.js';
 import { AllowList } from '../delivery/ssrf-guard.js';
 import type { LinkSigner } from '../events/link-signer.js';
+import { defaultEventWorkers, EventWorkerPool, pooledEventSource } from './event-worker-pool.js';
 import { FolderRawStore } from './folder-raw-store.js';
 import { loadOrCreateLinkKey, localLinkSigner } from './link-server.js';
 import { SqliteStateStore } from './sqlite-state-store.js';
@@ -40,18 +41,39 @@ export function endpointsOf(config: BridgeConfig): (mailbox: string, endpointId:
   return (mailbox, endpointId) => byKey.get(`${mailbox}\0${endpointId}`);
 }
 
-export function openLocalRuntime(config: BridgeConfig, options: { baseDir?: string } = {}): LocalRuntime {
+export interface LocalRuntimeOptions {
+  readonly baseDir?: string;
+  /**
+   * Worker threads that build events (event-worker-pool.ts); 0 builds them on the main thread.
+   * Default `defaultEventWorkers()`: one on this 2-core machine.
+   */
+  readonly eventWorkers?: number;
+}
+
+export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOptions = {}): LocalRuntime {
   const dir = path.resolve(options.baseDir ?? process.cwd(), config.store.dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const state = new SqliteStateStore(path.join(dir, 'state.db'));
   const store = new FolderRawStore(path.join(dir, 'mail'));
   const tokens = createTokenSource();
   const linkKey = loadOrCreateLinkKey(dir);
-  const links = localLinkSigner({
+  const linkOptions = {
     baseUrl: config.links.baseUrl ?? `http://${config.links.listen}`,
     key: linkKey,
     ttlSeconds: config.links.ttlSeconds,
-  });
+  };
+  const links = localLinkSigner(linkOptions);
+  const workers = options.eventWorkers ?? defaultEventWorkers();
+  // Workers start on the first event, so commands that deliver nothing never start one.
+  const pool =
+    workers > 0
+      ? new EventWorkerPool({
+          storeDir: store.dir,
+          links: linkOptions,
+          inlineMaxBytes: config.links.inlineMaxBytes,
+          workers,
+        })
+      : undefined;
   return {
     dir,
     state,
@@ -69,14 +91,18 @@ export function openLocalRuntime(config: BridgeConfig, options: { baseDir?: stri
       };
     },
     deliveryDeps(logger) {
+      const eventDeps = { store, state, links, inlineMaxBytes: config.links.inlineMaxBytes };
       return {
         state,
         endpointFor: endpointsOf(config),
-        eventFor: eventSource({ store, state, links, inlineMaxBytes: config.links.inlineMaxBytes }),
+        eventFor: pool ? pooledEventSource(pool, eventDeps) : eventSource(eventDeps),
         allow: new AllowList(config.webhookAllowList),
         logger,
       };
     },
-    close: () => state.close(),
+    async close() {
+      await pool?.close();
+      await state.close();
+    },
   };
 }
