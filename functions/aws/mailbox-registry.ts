@@ -37,6 +37,8 @@ export interface RegistryEntry {
   readonly invalid?: ConfigInvalid;
   /** True once the sealed copy of this version was written (poll and deliver read that, never SSM). */
   readonly sealed?: boolean;
+  /** When that copy was sealed (epoch ms): reconcile re-seals old ones under a current data key. */
+  readonly sealedAt?: number;
 }
 
 /** Query pages per dispatch run (≤ 1 MB each, ≈ 10,000 entries): a runaway LastEvaluatedKey cannot loop forever. */
@@ -83,7 +85,7 @@ export async function listRegistry(
 }
 
 function entryOf(item: Record<string, unknown>): RegistryEntry | undefined {
-  const { sk, version, enabled, pollIntervalSeconds, invalidPath, invalidMessage, sealed } = item;
+  const { sk, version, enabled, pollIntervalSeconds, invalidPath, invalidMessage, sealed, sealedAt } = item;
   if (typeof sk !== 'string' || typeof version !== 'number') return undefined;
   return {
     name: sk,
@@ -94,6 +96,7 @@ function entryOf(item: Record<string, unknown>): RegistryEntry | undefined {
       invalid: { path: invalidPath, message: typeof invalidMessage === 'string' ? invalidMessage : '' },
     }),
     ...(sealed === true && { sealed: true }),
+    ...(typeof sealedAt === 'number' && { sealedAt }),
   };
 }
 
@@ -150,11 +153,14 @@ export async function putVersioned(
   }
 }
 
-/** Writes `entry` unless the stored one is at the same or a newer version (putVersioned). */
+/**
+ * Writes `entry` unless the stored one is at the same or a newer version (putVersioned). `reseal`: also over
+ * the same version (its config was sealed again under a newer data key; only `sealedAt` changes).
+ */
 export async function putRegistryEntry(
   registry: RegistryTable,
   entry: RegistryEntry,
-  now: number = Date.now(),
+  options: { now?: number; reseal?: boolean } = {},
 ): Promise<boolean> {
   return putVersioned(
     registry,
@@ -166,10 +172,15 @@ export async function putRegistryEntry(
       pollIntervalSeconds: entry.pollIntervalSeconds,
       ...(entry.invalid !== undefined && { invalidPath: entry.invalid.path, invalidMessage: entry.invalid.message }),
       ...(entry.sealed === true && { sealed: true }),
-      updatedAt: now,
-      // The same version written before its config was sealed (reconcile seals it now).
+      ...(entry.sealedAt !== undefined && { sealedAt: entry.sealedAt }),
+      updatedAt: options.now ?? Date.now(),
     },
-    entry.sealed === true ? 'version = :v AND attribute_not_exists(sealed)' : undefined,
+    // Same version: written before its config was sealed (reconcile seals it now), or re-sealed.
+    options.reseal === true
+      ? 'version = :v'
+      : entry.sealed === true
+        ? 'version = :v AND attribute_not_exists(sealed)'
+        : undefined,
   );
 }
 

@@ -29,7 +29,18 @@ export interface ReconcileResult {
   readonly parameters: number;
   readonly written: number;
   readonly deleted: number;
+  /** Unchanged configs sealed again under the current data key (sealed more than RESEAL_AFTER_MS ago). */
+  readonly resealed: number;
 }
+
+/**
+ * How old a sealed config may get before reconcile seals it again under the current data key. Poll
+ * containers decrypt each distinct data key once per life, and a data key lives an hour in the registry,
+ * so without this the keys in the table would grow with every hour in which some mailbox was edited.
+ * With it they are at most the hours of a week (168), and re-sealing costs one decrypted GetParameter and
+ * two writes per mailbox a week (docs/cost-model.md).
+ */
+export const RESEAL_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
 
 export interface RegistrySyncDeps {
   readonly parameters: MailboxParameters;
@@ -37,15 +48,23 @@ export interface RegistrySyncDeps {
   readonly logger: Logger;
   /** The registry's data key for sealing (config-keys.ts dataKeySource). */
   readonly dataKeys: { take(): Promise<DataKey> };
+  readonly clock?: () => number;
 }
 
 export interface RegistrySync {
-  refresh(name: string): Promise<RefreshOutcome>;
+  /** `reseal`: seal an unchanged version again under the current data key. */
+  refresh(name: string, options?: { reseal?: boolean }): Promise<RefreshOutcome>;
   reconcile(): Promise<ReconcileResult>;
 }
 
-export function registrySync({ parameters, registry, logger, dataKeys }: RegistrySyncDeps): RegistrySync {
-  const refresh = async (name: string): Promise<RefreshOutcome> => {
+export function registrySync({
+  parameters,
+  registry,
+  logger,
+  dataKeys,
+  clock = Date.now,
+}: RegistrySyncDeps): RegistrySync {
+  const refresh = async (name: string, { reseal = false } = {}): Promise<RefreshOutcome> => {
     const parameter = await parameters.read(name);
     if (parameter === undefined) {
       // The entry first: from then on dispatch sends no job that would look for the sealed config.
@@ -62,6 +81,7 @@ export function registrySync({ parameters, registry, logger, dataKeys }: Registr
           enabled: document.config.enabled,
           pollIntervalSeconds: document.config.pollIntervalSeconds,
           sealed: true,
+          sealedAt: clock(),
         }
       : { name, version: parameter.version, enabled: false, pollIntervalSeconds: 300, invalid: document.invalid };
     // The sealed copy before the entry, so a job naming this version finds it. What is sealed is the
@@ -69,11 +89,16 @@ export function registrySync({ parameters, registry, logger, dataKeys }: Registr
     if (document.ok) {
       const dataKey = await dataKeys.take();
       const sealed = sealConfig(parameter.value, dataKey.plaintext, { mailbox: name, version: parameter.version });
-      await putSealed(registry, name, { version: parameter.version, sealed, encryptedKey: dataKey.encrypted });
+      await putSealed(
+        registry,
+        name,
+        { version: parameter.version, sealed, encryptedKey: dataKey.encrypted },
+        { reseal },
+      );
     } else {
       await deleteSealed(registry, name, parameter.version);
     }
-    const written = await putRegistryEntry(registry, entry);
+    const written = await putRegistryEntry(registry, entry, { now: clock(), reseal: reseal && document.ok });
     if (written && !document.ok) {
       // Not `...invalid`: Powertools owns the `message` key. Path and schema message only, never a value.
       logger.error('mailbox config problem: mailbox skipped', {
@@ -84,7 +109,11 @@ export function registrySync({ parameters, registry, logger, dataKeys }: Registr
         problem: document.invalid.message,
       });
     } else if (written) {
-      logger.info('mailbox registered', { mailbox: name, version: parameter.version, enabled: entry.enabled });
+      logger.info(reseal ? 'mailbox config sealed again' : 'mailbox registered', {
+        mailbox: name,
+        version: parameter.version,
+        enabled: entry.enabled,
+      });
     }
     return written ? 'written' : 'unchanged';
   };
@@ -108,8 +137,19 @@ export function registrySync({ parameters, registry, logger, dataKeys }: Registr
       })
       .map(([name]) => name);
     const gone = [...stored.keys()].filter((name) => !versions.has(name));
+    const sealedBefore = clock() - RESEAL_AFTER_MS;
+    const old = [...stored.values()]
+      .filter(
+        (e) =>
+          versions.get(e.name) === e.version &&
+          e.invalid === undefined &&
+          e.sealed === true &&
+          (e.sealedAt ?? 0) < sealedBefore,
+      )
+      .map((e) => e.name);
     let written = 0;
     let deleted = 0;
+    let resealed = 0;
     // One at a time: reconcile is hourly and usually finds nothing; a first run after a deploy over
     // 10,000 existing parameters is 10,000 GetParameter calls, within SSM's 40 TPS in about 5 minutes.
     for (const name of [...stale, ...gone]) {
@@ -117,7 +157,10 @@ export function registrySync({ parameters, registry, logger, dataKeys }: Registr
       if (outcome === 'written') written += 1;
       else if (outcome === 'deleted') deleted += 1;
     }
-    return { parameters: versions.size, written, deleted };
+    for (const name of old) {
+      if ((await refresh(name, { reseal: true })) === 'written') resealed += 1;
+    }
+    return { parameters: versions.size, written, deleted, resealed };
   };
 
   return { refresh, reconcile };

@@ -19,15 +19,27 @@ export interface SealedItem {
   readonly encryptedKey: Uint8Array;
 }
 
-/** Writes the sealed config unless the stored one is at the same or a newer version (putVersioned). */
-export async function putSealed(table: RegistryTable, mailbox: string, item: SealedItem): Promise<boolean> {
-  return putVersioned(table, {
-    pk: sealedPk(mailbox),
-    sk: SEALED_SK,
-    version: item.version,
-    sealed: item.sealed,
-    encryptedKey: item.encryptedKey,
-  });
+/**
+ * Writes the sealed config unless the stored one is at the same or a newer version (putVersioned);
+ * `reseal`: also over the same version (the same config sealed again under a newer data key).
+ */
+export async function putSealed(
+  table: RegistryTable,
+  mailbox: string,
+  item: SealedItem,
+  options: { reseal?: boolean } = {},
+): Promise<boolean> {
+  return putVersioned(
+    table,
+    {
+      pk: sealedPk(mailbox),
+      sk: SEALED_SK,
+      version: item.version,
+      sealed: item.sealed,
+      encryptedKey: item.encryptedKey,
+    },
+    options.reseal === true ? 'version = :v' : undefined,
+  );
 }
 
 /**

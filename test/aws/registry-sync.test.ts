@@ -12,7 +12,7 @@ import { dataKeySource, kmsClient } from '../../functions/aws/config-keys.js';
 import { type MailboxConfigs, mailboxConfigs } from '../../functions/aws/mailbox-configs.js';
 import { mailboxParameters } from '../../functions/aws/mailbox-parameters.js';
 import { listRegistry, type RegistryTable } from '../../functions/aws/mailbox-registry.js';
-import { type RegistrySync, registrySync } from '../../functions/aws/registry-sync.js';
+import { RESEAL_AFTER_MS, type RegistrySync, registrySync } from '../../functions/aws/registry-sync.js';
 import { getSealed, SEALED_SK, sealedPk } from '../../functions/aws/sealed-config-items.js';
 import { createTable } from '../../functions/aws/table-schema.js';
 import type { LogFields, Logger } from '../../functions/core/logger.js';
@@ -28,6 +28,7 @@ let registry: RegistryTable;
 let sync: RegistrySync;
 let kms: KMSClient;
 let configs: MailboxConfigs;
+let configKeyId: string;
 /** KMS and DynamoDB operations the config reader sent (counted by SDK middleware). */
 const readerOps = new Map<string, number>();
 const lines: Array<{ level: string; message: string; fields: LogFields | undefined }> = [];
@@ -85,6 +86,7 @@ beforeAll(async () => {
   const aws = { region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials };
   kms = kmsClient(aws);
   const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata?.Arn ?? 'no key';
+  configKeyId = keyId;
   sync = registrySync({
     parameters: mailboxParameters(aws, PATH),
     registry,
@@ -134,6 +136,7 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
       enabled: true,
       pollIntervalSeconds: 120,
       sealed: true,
+      sealedAt: expect.any(Number),
     });
     // EventBridge delivers at least once: the same event again is a no-op.
     expect(await sync.refresh('alpha')).toBe('unchanged');
@@ -145,6 +148,7 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
       enabled: false,
       pollIntervalSeconds: 300,
       sealed: true,
+      sealedAt: expect.any(Number),
     });
     // The first event arriving last reads SSM as it is now: still version 2.
     expect(await sync.refresh('alpha')).toBe('unchanged');
@@ -178,6 +182,7 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
       enabled: true,
       pollIntervalSeconds: 300,
       sealed: true,
+      sealedAt: expect.any(Number),
     });
     for (const name of ['gamma', 'delta']) {
       await remove(name);
@@ -208,6 +213,7 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
       enabled: true,
       pollIntervalSeconds: 900,
       sealed: true,
+      sealedAt: expect.any(Number),
     });
   });
 
@@ -217,13 +223,13 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
     // A stale entry: edited twice with no event.
     await put('beta', mailbox('beta', { pollIntervalSeconds: 60 }));
     const result = await sync.reconcile();
-    expect(result).toEqual({ parameters: 3, written: 2, deleted: 1 });
+    expect(result).toEqual({ parameters: 3, written: 2, deleted: 1, resealed: 0 });
     const all = await entries();
     expect(Object.keys(all).sort()).toEqual(['beta', 'epsilon', 'zeta']);
     expect(all.beta).toMatchObject({ version: 3, pollIntervalSeconds: 60 });
     expect(all.zeta).toMatchObject({ version: 1, enabled: true });
     // Nothing left to do.
-    expect(await sync.reconcile()).toEqual({ parameters: 3, written: 0, deleted: 0 });
+    expect(await sync.reconcile()).toEqual({ parameters: 3, written: 0, deleted: 0, resealed: 0 });
   });
 
   it('a valid config is sealed beside its entry; poll reads it once per version (GetItem + one KMS Decrypt per data key), then from its cache', async () => {
@@ -231,7 +237,7 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
     await put('theta', mailbox('theta'));
     await sync.refresh('eta');
     await sync.refresh('theta');
-    expect((await entries()).eta).toMatchObject({ version: 1, sealed: true });
+    expect((await entries()).eta).toMatchObject({ version: 1, sealed: true, sealedAt: expect.any(Number) });
     const item = await getSealed(registry, 'eta');
     expect(item?.version).toBe(1);
     expect(Buffer.from(item?.sealed ?? []).toString('latin1')).not.toContain(SECRET);
@@ -301,5 +307,39 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
     expect(await sync.refresh('iota')).toBe('deleted');
     expect(await getSealed(registry, 'iota')).toBeUndefined();
     expect((await entries()).iota).toBeUndefined();
+  });
+
+  it('reconcile seals configs older than a week again under the current data key, at the same version', async () => {
+    const before = await getSealed(registry, 'eta');
+    const entry = (await listRegistry(registry)).find((e) => e.name === 'eta');
+    expect(entry?.sealedAt).toBeGreaterThan(0);
+    // The same registry eight days on: its data key has expired too.
+    const later = () => Date.now() + RESEAL_AFTER_MS + 24 * 60 * 60 * 1000;
+    const keyId = configKeyId;
+    const laterSync = registrySync({
+      parameters: mailboxParameters(
+        { region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials },
+        PATH,
+      ),
+      registry,
+      logger: captureLogger(),
+      dataKeys: dataKeySource(kms, keyId, later),
+      clock: later,
+    });
+    const valid = (await listRegistry(registry)).filter((e) => e.invalid === undefined).length;
+    const result = await laterSync.reconcile();
+    expect(result).toMatchObject({ written: 0, deleted: 0, resealed: valid });
+    const after = await getSealed(registry, 'eta');
+    // At the registered version (the earlier test's forged version 4 is replaced: SSM is at 2).
+    expect(after?.version).toBe(entry?.version);
+    expect(Buffer.from(after?.encryptedKey ?? []).equals(Buffer.from(before?.encryptedKey ?? []))).toBe(false);
+    expect((await listRegistry(registry)).find((e) => e.name === 'eta')?.sealedAt).toBeGreaterThan(
+      entry?.sealedAt ?? 0,
+    );
+    // A fresh poll container opens it (one more data key), a warm one keeps its cached copy of the version.
+    const fresh = mailboxConfigs({ table: registry, kms, keyId, logger: captureLogger() });
+    expect((await fresh.mailboxAt('eta', after?.version ?? 0))?.name).toBe('eta');
+    // Nothing left to re-seal until next week.
+    expect(await laterSync.reconcile()).toMatchObject({ written: 0, resealed: 0 });
   });
 });
