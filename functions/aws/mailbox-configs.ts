@@ -15,7 +15,7 @@ import type { MailboxConfig } from '../config/schema.js';
 import { isBridgeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { dataKeyOpener, kmsClient } from './config-keys.js';
-import { parseMailboxDocument } from './mailbox-document.js';
+import { MAILBOX_NAME, parseMailboxDocument } from './mailbox-document.js';
 import type { RegistryTable } from './mailbox-registry.js';
 import { type AwsRuntime, requireEnv } from './runtime.js';
 import { openConfig } from './sealed-config.js';
@@ -26,8 +26,6 @@ import { VersionedCache } from './versioned-cache.js';
 export const MAILBOX_MAX_AGE_S = 60;
 /** Parsed configs one poll container keeps: each container sees every mailbox in time, so the cap is the fleet size. */
 export const POLL_CACHED_CONFIGS = 10_000;
-/** Mailbox names as the SSM parameter names allow them (and as the state table keys them). */
-const MAILBOX_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface MailboxConfigs {
   /** One mailbox at the parameter version a poll job names: cached until a job names another version. */

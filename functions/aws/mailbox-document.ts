@@ -9,6 +9,9 @@
 import type { MailboxConfig } from '../config/schema.js';
 import { parseConfig } from '../config/validate.js';
 
+/** Mailbox names as SSM parameter names allow them under the path (and as the state table keys them). */
+export const MAILBOX_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
 export interface ConfigInvalid {
   /** The field, relative to the mailbox document (`port`, `webhooks[0].url`; `(document)` for the whole). */
   readonly path: string;

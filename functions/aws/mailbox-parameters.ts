@@ -6,9 +6,8 @@
  */
 import { GetParameterCommand, GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { AwsConfig } from './clients.js';
+import { MAILBOX_NAME } from './mailbox-document.js';
 
-/** Mailbox names as SSM parameter names allow them under the path (and as the state table keys them). */
-export const MAILBOX_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 /** GetParametersByPath pages of 10 per reconcile: 50,000 mailboxes, so a broken NextToken cannot loop forever. */
 const MAX_LIST_PAGES = 5_000;
 

@@ -30,6 +30,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AwsClients, createAwsClients } from '../../functions/aws/clients.js';
 import { DynamoStateStore } from '../../functions/aws/dynamo-state-store.js';
+import { listRegistry } from '../../functions/aws/mailbox-registry.js';
 import { createTable } from '../../functions/aws/table-schema.js';
 import type { HandlerBundles, HandlerName } from '../support/bundle-handlers.js';
 import { bundleHandlers } from '../support/bundle-handlers.js';
@@ -575,6 +576,33 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
     expect(everything).not.toContain(BROKEN_JSON_SECRET);
     expect(everything).not.toContain(BAD_PORT_SECRET);
     expect(everything).not.toContain(account.password);
+  });
+
+  it('registry: ignores events outside the mailbox path; a reconcile registers a parameter whose event never came and removes one deleted without an event', async () => {
+    expect(
+      await handlers.registry({ ...parameterChangeEvent('x', 'Update'), detail: { name: '/elsewhere/x' } }),
+    ).toEqual({
+      kind: 'ignored',
+    });
+    expect(
+      await handlers.registry({ ...parameterChangeEvent('x', 'Update'), detail: { name: `${PARAMETER_PATH}/a/b` } }),
+    ).toEqual({ kind: 'ignored' });
+    // Put and deleted behind the registry's back (no events).
+    const config = { ...mailboxConfig(receiver.url, webhookSecret), name: 'unannounced', enabled: false };
+    await ssm.send(
+      new PutParameterCommand({
+        Name: `${PARAMETER_PATH}/unannounced`,
+        Type: 'SecureString',
+        Value: JSON.stringify(config),
+      }),
+    );
+    expect(await handlers.registry({ kind: 'reconcile' })).toMatchObject({ kind: 'reconcile', written: 1, deleted: 0 });
+    const registered = async () => (await listRegistry({ doc: clients.doc, table: names.table })).map((e) => e.name);
+    expect(await registered()).toContain('unannounced');
+    await ssm.send(new DeleteParameterCommand({ Name: `${PARAMETER_PATH}/unannounced` }));
+    // The deploy trigger's invocation carries no payload: a reconcile too.
+    expect(await handlers.registry({})).toMatchObject({ kind: 'reconcile', written: 0, deleted: 1 });
+    expect(await registered()).not.toContain('unannounced');
   });
 
   it('drops a poll job for an unknown mailbox or an invalid one, without failing the batch', async () => {
