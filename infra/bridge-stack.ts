@@ -52,7 +52,10 @@ export interface BridgeStackProps extends StackProps {
    * invocations as the other functions do (Lambda's fixed rate: 1 a second + 5 %). At 10,000
    * mailboxes that is ≈ 2.9 M traces a month, $0.0014 per mailbox-month, over a quarter of the
    * $0.005 budget, for idle polls that do the same thing every time (docs/cost-model.md). Turn it on
-   * to trace a problem; errors, durations and logs do not depend on it.
+   * to trace a problem; errors, durations and logs do not depend on it. Dispatch follows the same
+   * setting: its trace header travels with the poll jobs (the SDK sends Lambda's trace id with
+   * SendMessageBatch and SQS keeps it as each message's AWSTraceHeader), and a PassThrough poll records
+   * every invocation whose jobs carry a sampled one, which a dispatch run once a minute always is.
    */
   readonly pollTracing?: 'Active' | 'PassThrough';
   /** Most deliver functions running at once (2..1000). Default 5. */
@@ -227,6 +230,8 @@ export class BridgeStack extends Stack {
       description: 'dispatch: reads the mailbox registry every minute and sends one poll job per due mailbox',
       timeout: Duration.minutes(1),
       memorySize: 256,
+      // Unsampled unless pollTracing is Active: its sampled trace header would make every poll it feeds traced.
+      tracing: p.pollTracing === 'Active' ? 'ACTIVE' : 'PASS_THROUGH',
       ...(p.dispatchReservedConcurrency === undefined
         ? {}
         : { reservedConcurrentExecutions: p.dispatchReservedConcurrency }),

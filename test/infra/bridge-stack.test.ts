@@ -156,8 +156,9 @@ describe('every function (one construct fixes the defaults)', () => {
       expect(props.Runtime).toBe('nodejs24.x');
       expect(props.Architectures).toEqual(['arm64']);
       expect(props.Handler).toBe('index.handler');
-      // Poll records no trace of its own unless pollTracing is Active (cost: docs/cost-model.md).
-      expect(props.TracingConfig).toEqual({ Mode: name === 'poll' ? 'PassThrough' : 'Active' });
+      // Poll records no trace of its own unless pollTracing is Active (cost: docs/cost-model.md), and dispatch,
+      // whose trace header travels with the poll jobs, follows it.
+      expect(props.TracingConfig).toEqual({ Mode: name === 'poll' || name === 'dispatch' ? 'PassThrough' : 'Active' });
       const env = (props.Environment as { Variables: Json }).Variables;
       expect(env).toMatchObject({
         NODE_OPTIONS: '--enable-source-maps',
@@ -193,8 +194,9 @@ describe('every function (one construct fixes the defaults)', () => {
     },
   );
 
-  it('pollTracing: Active turns X-Ray sampling on for poll', () => {
+  it('pollTracing: Active turns X-Ray sampling on for dispatch and poll', () => {
     expect(fn(full, 'poll').props.TracingConfig).toEqual({ Mode: 'Active' });
+    expect(fn(full, 'dispatch').props.TracingConfig).toEqual({ Mode: 'Active' });
   });
 
   it('passes the log level prop through and bounds dispatch with reserved concurrency when asked', () => {
