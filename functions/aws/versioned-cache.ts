@@ -47,9 +47,4 @@ export class VersionedCache<T> {
   delete(name: string): void {
     this.#entries.delete(name);
   }
-
-  /** Drops every entry whose name is not in `names` (parameters deleted since they were read). */
-  retainOnly(names: ReadonlySet<string>): void {
-    for (const name of [...this.#entries.keys()]) if (!names.has(name)) this.#entries.delete(name);
-  }
 }
