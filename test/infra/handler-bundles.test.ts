@@ -5,8 +5,10 @@
  * delivery-runtime}.ts), the tree-shaken zod import, which took dispatch
  * from 1183 kB to 775 kB, and what BUNDLING's aliases and package.json's
  * overrides take out (issue 5: one libmime, one entities, no he or linkifier,
- * no default credential chain). Sizes and init times are measured by
- * bench/handlers-cold-init.ts, not asserted here.
+ * no default credential chain), and issue 5's size budget of 1 MB per bundle:
+ * a bundle's size is fixed by the sources and the lockfile, so it is a test;
+ * init times move with the machine and are measured by
+ * bench/handlers-cold-init.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +26,9 @@ import {
 
 let dir: string;
 const inputs = {} as Record<HandlerName, ReadonlyArray<string>>;
+const bytes = {} as Record<HandlerName, number>;
+/** Issue 5: each handler bundle ≤ 1 MB (decimal, as bench/handlers-cold-init.ts reports it). */
+const BUNDLE_BUDGET_BYTES = 1_000_000;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-bundle-contents-'));
@@ -34,6 +39,7 @@ beforeAll(async () => {
       const outputs = Object.values((result.metafile as Metafile).outputs);
       const bundle = outputs.find((o) => o.entryPoint !== undefined);
       if (bundle === undefined) throw new Error(`no entry output for ${name}`);
+      bytes[name] = bundle.bytes;
       // Only modules that left code in the bundle (tree-shaken ones have 0 bytes).
       inputs[name] = Object.entries(bundle.inputs)
         .filter(([, input]) => input.bytesInOutput > 0)
@@ -49,6 +55,11 @@ afterAll(async () => {
 const has = (name: HandlerName, pattern: RegExp) => inputs[name].some((file) => pattern.test(file));
 
 describe('handler bundles carry only what their handler uses', () => {
+  it.each(HANDLER_NAMES)('%s is within the 1 MB budget', (name) => {
+    expect(bytes[name]).toBeGreaterThan(100_000);
+    expect(bytes[name]).toBeLessThanOrEqual(BUNDLE_BUDGET_BYTES);
+  });
+
   it('dispatch has no POP3 client, OAuth2 token source, upload code or MIME parser', () => {
     expect(has('dispatch', /^functions\/aws\/runtime\.ts$/)).toBe(true);
     expect(has('dispatch', /^functions\/pop3\//)).toBe(false);
