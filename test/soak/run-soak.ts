@@ -336,8 +336,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         }
       }
 
-      // Deliver what is due; a store fault ends a run early, the next round carries on.
-      for (let runs = 0; runs < 50; runs += 1) {
+      // Deliver what is due; a store fault ends a run early, the next round carries on. Not once moto is
+      // stopped over its cap: each run would only wait out the SDK's retries against a closed port.
+      for (let runs = 0; runs < 50 && overCap === undefined; runs += 1) {
         try {
           const r = await deliverDue(deliveryDeps, { limit: 200, concurrency: 8, visibilityMs: 2_000 });
           if (r.attempted === 0) break;
