@@ -84,27 +84,16 @@ interface Slot {
 }
 
 /**
- * A worker's young generation (V8's default: 16 MiB semi-spaces here). Building an event allocates
- * chunk buffers, decoded text and the JSON body that mostly die young; a larger nursery means fewer
- * scavenges and fewer short-lived objects promoted. Measured with bench/e2e-delivery.ts --n 2000, two
- * A/B pairs at load ≈ 2: the bridge's CPU per message 5.80 / 6.02 → 5.46 / 5.66 ms (deliver beside the
- * poll), wall −6 %. Memory: at most this much more while events are being built; messages over
- * DEFAULT_MAX_POOLED_BYTES are built on the main thread anyway, so the 100 MiB RSS bound is unaffected.
- */
-const WORKER_YOUNG_GENERATION_MB = 48;
-
-/**
  * How a worker is started: the module itself when it is plain JavaScript (the CLI bundle); through tsx's
  * loader when it is TypeScript (tests and benchmarks run the sources; Node 20 cannot load .ts, and a worker
  * does not inherit the parent's loader hooks).
  */
 function startWorker(url: string, setup: EventWorkerSetup): Worker {
-  const options = { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } };
-  if (!url.endsWith('.ts')) return new Worker(new URL(url), options);
+  if (!url.endsWith('.ts')) return new Worker(new URL(url), { workerData: setup });
   const tsxDir = path.dirname(createRequire(url).resolve('tsx/package.json'));
   const api = pathToFileURL(path.join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
   const code = `import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(url)}, ${JSON.stringify(url)}))`;
-  return new Worker(code, { eval: true, ...options });
+  return new Worker(code, { eval: true, workerData: setup });
 }
 
 function errorOf(reply: Extract<EventWorkerReply, { ok: false }>): BridgeError {
