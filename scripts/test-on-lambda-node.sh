@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs, on Node 24 (the Lambda runtime of AWS mode, infra: Runtime.NODEJS_24_X), the tests whose
 # outcome depends on what Node itself ships, while `npm test` runs on the machine's Node 20:
-#   - the bundled Lambda handlers end to end (test/aws/e2e.test.ts: the esbuild artifacts a deploy
-#     ships, against moto and the real Dovecot), i.e. the code on the runtime it will run on;
+#   - the AWS side (test/aws: the bundled Lambda handlers end to end against moto and the real
+#     Dovecot, the S3/DynamoDB/KMS adapters; test/contract; test/security: the SSRF guard and TLS
+#     downgrade tests), i.e. the code on the runtime it will run on;
 #   - the POP3 client (test/pop3, against the real Dovecot): TLS, STLS, certificate checks and
 #     pinning go through Node's OpenSSL, which differs between Node 20 and 24;
 #   - the charset tests: charset decoding goes through Node's TextDecoder, i.e. through the ICU that Node ships,
@@ -36,4 +37,4 @@ if [ ! -x "$dir/package/bin/node" ]; then
 fi
 node_bin="$(pwd)/$dir/package/bin"
 echo "test-on-lambda-node: $("$node_bin/node" --version), ICU $("$node_bin/node" -p process.versions.icu)"
-PATH="$node_bin:$PATH" npx vitest run test/aws/e2e.test.ts test/pop3 test/events/charset-adapter.test.ts test/events/japanese-adapter.test.ts
+PATH="$node_bin:$PATH" npx vitest run test/aws test/contract test/security test/pop3 test/events/charset-adapter.test.ts test/events/japanese-adapter.test.ts
