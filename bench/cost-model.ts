@@ -43,20 +43,12 @@ import { randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  type Message,
-  ReceiveMessageCommand,
-} from '@aws-sdk/client-sqs';
-import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { createAwsClients } from '../functions/aws/clients.js';
-import { createTable } from '../functions/aws/table-schema.js';
+import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { bundleHandlers } from '../test/support/bundle-handlers.js';
 import { startDovecot } from '../test/support/dovecot.js';
-import { startMoto, uniqueName } from '../test/support/moto.js';
+import { startMoto } from '../test/support/moto.js';
+import { provisionBenchAws } from './aws-env.js';
 import {
   load,
   machineLine,
@@ -346,41 +338,9 @@ function message(box: number, i: number): Buffer {
 const [bundles, moto, dovecot] = await Promise.all([bundleHandlers(), startMoto(), startDovecot()]);
 const proxy = await startCountingProxy(moto.endpoint);
 try {
-  const clients = createAwsClients({
-    region: moto.region,
-    endpoint: moto.endpoint,
-    forcePathStyle: true,
-    credentials: moto.credentials,
-  });
-  const ssm = new SSMClient({ region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials });
-  const names = { table: uniqueName('cost'), bucket: uniqueName('cost') };
-  const path = `/cost-${randomBytes(3).toString('hex')}/mailboxes`;
-  await clients.s3.send(new CreateBucketCommand({ Bucket: names.bucket }));
-  await createTable(clients.dynamo, names.table);
-  const pollQueue = (await clients.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('poll') }))).QueueUrl ?? '';
-  const deliveryQueue =
-    (await clients.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('delivery') }))).QueueUrl ?? '';
-
-  const kms = new KMSClient({ region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials });
-  const configKeyArn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata?.Arn ?? '';
-  kms.destroy();
-
-  Object.assign(process.env, {
-    AWS_REGION: moto.region,
-    AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-    AWS_ENDPOINT_URL: proxy.endpoint,
-    POP3_BRIDGE_S3_FORCE_PATH_STYLE: '1',
-    TABLE_NAME: names.table,
-    BUCKET_NAME: names.bucket,
-    POLL_QUEUE_URL: pollQueue,
-    DELIVERY_QUEUE_URL: deliveryQueue,
-    MAILBOX_PARAMETER_PATH: path,
-    CONFIG_KEY_ARN: configKeyArn,
-    POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
-    POWERTOOLS_LOG_LEVEL: 'INFO',
-    POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
-  });
+  const aws = await provisionBenchAws(moto, 'cost');
+  const { clients, ssm, path, pollQueue, deliveryQueue } = aws;
+  Object.assign(process.env, aws.handlerEnv({ endpoint: proxy.endpoint, logLevel: 'INFO' }));
   const load$ = async <T>(name: 'dispatch' | 'poll' | 'registry'): Promise<T> =>
     ((await import(pathToFileURL(bundles.handlers[name].path).href)) as { handler: T }).handler;
   const dispatch = await quietly(() => load$<DispatchHandler>('dispatch'));

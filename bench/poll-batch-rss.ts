@@ -13,16 +13,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand } from '@aws-sdk/client-sqs';
-import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { createAwsClients } from '../functions/aws/clients.js';
-import { createTable } from '../functions/aws/table-schema.js';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { bundleHandlers } from '../test/support/bundle-handlers.js';
 import { startDovecot } from '../test/support/dovecot.js';
 import { bigMessage } from '../test/support/fixtures.js';
-import { startMoto, uniqueName } from '../test/support/moto.js';
+import { startMoto } from '../test/support/moto.js';
+import { provisionBenchAws } from './aws-env.js';
 import { load, MiB, machineLine, parseArgs, runProcess, table } from './support.js';
 
 /** The child: the bundle's handler on a warm-up mailbox, then the measured records; one JSON line on stderr. */
@@ -47,40 +43,11 @@ const BATCH = 10;
 
 const [bundles, moto, dovecot] = await Promise.all([bundleHandlers(), startMoto(), startDovecot()]);
 try {
-  const clients = createAwsClients({
-    region: moto.region,
-    endpoint: moto.endpoint,
-    forcePathStyle: true,
-    credentials: moto.credentials,
-  });
-  const ssm = new SSMClient({ region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials });
-  const names = { table: uniqueName('rss'), bucket: uniqueName('rss') };
-  const path = `/rss-${randomBytes(3).toString('hex')}/mailboxes`;
-  await clients.s3.send(new CreateBucketCommand({ Bucket: names.bucket }));
-  await createTable(clients.dynamo, names.table);
-  const queue = async (name: string) =>
-    (await clients.sqs.send(new CreateQueueCommand({ QueueName: uniqueName(name) }))).QueueUrl ?? '';
-  const [pollQueue, deliveryQueue] = [await queue('poll'), await queue('delivery')];
-
-  const kms = new KMSClient({ region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials });
-  const configKeyArn = (await kms.send(new CreateKeyCommand({}))).KeyMetadata?.Arn ?? '';
-  kms.destroy();
+  const aws = await provisionBenchAws(moto, 'rss');
+  const { ssm, path } = aws;
   const env = {
     ...process.env,
-    AWS_REGION: moto.region,
-    AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-    AWS_ENDPOINT_URL: moto.endpoint,
-    POP3_BRIDGE_S3_FORCE_PATH_STYLE: '1',
-    TABLE_NAME: names.table,
-    BUCKET_NAME: names.bucket,
-    POLL_QUEUE_URL: pollQueue,
-    DELIVERY_QUEUE_URL: deliveryQueue,
-    MAILBOX_PARAMETER_PATH: path,
-    CONFIG_KEY_ARN: configKeyArn,
-    POWERTOOLS_SERVICE_NAME: 'pop3-bridge',
-    POWERTOOLS_LOG_LEVEL: 'WARN',
-    POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
+    ...aws.handlerEnv({ endpoint: moto.endpoint, logLevel: 'WARN' }),
     BENCH_BUNDLE_URL: pathToFileURL(bundles.handlers.poll.path).href,
   };
   // The registry handler (in this process: its module scope reads the environment) registers and seals each
