@@ -4,6 +4,7 @@
  * What Dovecot changes between the maildir file and the wire is spelled out in dovecot-support.ts.
  */
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Pop3Client } from '../../functions/pop3/client.js';
 import type { UidlEntry } from '../../functions/pop3/types.js';
@@ -54,6 +55,35 @@ async function disconnectLine(user: string): Promise<string> {
     )
     .not.toBe('');
   return found;
+}
+
+/** A TCP relay in front of one of Dovecot's ports; `clientClosed` settles when the client's side of it closes. */
+async function relayTo(port: number): Promise<{ port: number; clientClosed: Promise<void>; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let closed: () => void = () => {};
+  const clientClosed = new Promise<void>((resolve) => {
+    closed = resolve;
+  });
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, facts.host);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => {
+      closed();
+      upstream.destroy();
+    });
+    client.on('error', () => client.destroy());
+    upstream.on('error', () => client.destroy()).on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, facts.host, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    clientClosed,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 describe('every fixture, byte for byte', () => {
@@ -203,24 +233,31 @@ describe('DELE, RSET and QUIT (RFC 1939 §6: deletions happen only in the UPDATE
   });
 });
 
-// Tests here may wait up to DISCONNECT_LOG_TIMEOUT_MS for Dovecot's log.
-describe('mid-session: bodies ended early, unread bodies, missing messages', {
-  timeout: DISCONNECT_LOG_TIMEOUT_MS + 15_000,
-}, () => {
+describe('mid-session: bodies ended early, unread bodies, missing messages', () => {
   it('destroying a RETR stream before its end closes the connection, and pending deletions are dropped', async () => {
     const account = await dovecot.createMailbox([bigMessage(1024 * 1024, 5), ...small(1, 'early')]);
-    const client = await loggedIn(facts, account);
-    await client.dele(2);
-    const body = await client.retr(1);
-    const first = await new Promise<Buffer>((resolve) => body.once('data', resolve));
-    expect(first.length).toBeGreaterThan(0);
-    body.destroy();
-    // The rest of the message is still on the wire, so the session cannot go on: it is closed, not resynced.
-    const error = await rejectionOf(client.stat());
-    expect(error.code).toBe('POP3_ERR_ABORTED');
-    expect(client.state).toBe('CLOSED');
-    expect(await disconnectLine(account.user)).toMatch(/Connection closed .*del=0\/2/);
-    expect(await dovecot.mailboxFiles(account.user)).toHaveLength(2);
+    // Through a TCP relay that notes when the client's connection ends. Dovecot's own 'Disconnected' line is not
+    // awaited here, unlike the tests above: its pop3 process is mid-output behind the TLS proxy (pop3-login)
+    // when the client goes, and on a loaded machine it twice logged nothing for over 45 s.
+    const relay = await relayTo(facts.tlsPort);
+    try {
+      const client = await loggedIn(facts, account, { extra: { port: relay.port } });
+      await client.dele(2);
+      const body = await client.retr(1);
+      const first = await new Promise<Buffer>((resolve) => body.once('data', resolve));
+      expect(first.length).toBeGreaterThan(0);
+      body.destroy();
+      // The rest of the message is still on the wire, so the session cannot go on: it is closed, not resynced.
+      const error = await rejectionOf(client.stat());
+      expect(error.code).toBe('POP3_ERR_ABORTED');
+      expect(client.state).toBe('CLOSED');
+      // The connection itself is gone, so no QUIT can follow: RFC 1939 §6 applies DELE only after QUIT, and
+      // "DELE and a dropped connection (close() without QUIT) keeps the message" above shows Dovecot doing so.
+      await relay.clientClosed;
+      expect(await dovecot.mailboxFiles(account.user)).toHaveLength(2);
+    } finally {
+      await relay.close();
+    }
   });
 
   it('aborting the signal mid-body fails the stream with POP3_ERR_ABORTED', async () => {
