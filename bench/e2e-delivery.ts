@@ -23,7 +23,6 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import { pollMailbox } from '../functions/core/poll/poll-mailbox.js';
 import type { DeliveryDeps } from '../functions/delivery/delivery-engine.js';
 import { deliverDue } from '../functions/delivery/delivery-engine.js';
@@ -41,6 +40,7 @@ import { fillMailbox, mixedMessage } from './mailbox.js';
 import {
   BENCH_DIR,
   type BenchArgs,
+  bundleForBench,
   fmt,
   isMain,
   load,
@@ -92,19 +92,7 @@ export function withoutWorkersArg(argv: ReadonlyArray<string> = process.argv.sli
  * the product never pays.
  */
 export async function bundledEventWorker(): Promise<string> {
-  const outfile = path.join(BENCH_DIR, '.work', 'event-worker.mjs');
-  await build({
-    entryPoints: [path.join(REPO_DIR, 'functions', 'local', 'event-worker.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile,
-    external: ['better-sqlite3'],
-    logLevel: 'error',
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-  });
-  return pathToFileURL(outfile).href;
+  return pathToFileURL(await bundleForBench(path.join(REPO_DIR, 'functions', 'local', 'event-worker.ts'))).href;
 }
 
 export const BENCH_LINKS = { baseUrl: 'http://127.0.0.1:8025', key: Buffer.alloc(32, 7), ttlSeconds: 7 * 86_400 };

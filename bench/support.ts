@@ -224,9 +224,14 @@ export function machineLine(): string {
  * Lambda handlers run in (no TypeScript loader thread in the figure). better-sqlite3 stays external: it is native.
  */
 export async function bundleBenchChild(entry: string): Promise<string> {
-  const outfile = path.join(BENCH_DIR, '.work', entry.replace(/\.ts$/, '.mjs'));
+  return bundleForBench(path.join(BENCH_DIR, entry));
+}
+
+/** Any module (absolute path) as one ESM bundle in bench/.work, as bundleBenchChild makes them; returns its path. */
+export async function bundleForBench(entryPath: string): Promise<string> {
+  const outfile = path.join(BENCH_DIR, '.work', path.basename(entryPath).replace(/\.ts$/, '.mjs'));
   await build({
-    entryPoints: [path.join(BENCH_DIR, entry)],
+    entryPoints: [entryPath],
     bundle: true,
     platform: 'node',
     format: 'esm',

@@ -5,7 +5,10 @@
  * delivery-runtime}.ts), the tree-shaken zod import, which took dispatch
  * from 1183 kB to 775 kB, and what BUNDLING's aliases and package.json's
  * overrides take out (issue 5: one libmime, one entities, no he or linkifier,
- * no default credential chain), and issue 5's size budget of 1 MB per bundle:
+ * no default credential chain), which bundles can read SSM (only the
+ * registry's: dispatch reads the registry in the state table, poll and deliver
+ * the sealed configs of functions/aws/mailbox-configs.ts), and issue 5's size
+ * budget of 1 MB per bundle:
  * a bundle's size is fixed by the sources and the lockfile, so it is a test;
  * init times move with the machine and are measured by
  * bench/handlers-cold-init.ts.
@@ -151,5 +154,25 @@ describe('the test bundler translates BUNDLING.esbuildArgs as aws-lambda-nodejs 
     expect(() => esbuildOptionsFrom({ ...BUNDLING, esbuildArgs: { '--drop': 'console' } }, 'x.ts', '/tmp')).toThrow(
       /--drop/,
     );
+  });
+});
+
+const SSM = /node_modules\/@aws-sdk\/client-ssm\//;
+const PARAMETERS = /node_modules\/@aws-lambda-powertools\/parameters\//;
+const KMS = /node_modules\/@aws-sdk\/client-kms\//;
+
+describe('mailbox configs: who carries SSM and KMS', () => {
+  it('only the registry bundle has the SSM client; none has Powertools parameters', () => {
+    expect(HANDLER_NAMES.filter((name) => has(name, SSM))).toEqual(['registry']);
+    expect(HANDLER_NAMES.filter((name) => has(name, PARAMETERS))).toEqual([]);
+  });
+
+  it('registry, poll and deliver have the KMS client and the sealed-config code; dispatch has neither', () => {
+    expect(HANDLER_NAMES.filter((name) => has(name, KMS)).sort()).toEqual(['deliver', 'poll', 'registry']);
+    expect(HANDLER_NAMES.filter((name) => has(name, /^functions\/aws\/sealed-config\.ts$/)).sort()).toEqual([
+      'deliver',
+      'poll',
+      'registry',
+    ]);
   });
 });
