@@ -20,8 +20,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const entry = path.join(root, 'functions', 'cli', 'main.ts');
 
 /**
- * Path, size and mtime of every file the bundle is built from (our sources, and the in-repo packages under
- * packages/ that stand in for libmime's iconv-lite and encoding-japanese), and of the lockfile and tsconfig.
+ * Path, size and mtime of every file the bundle is built from (our sources, the in-repo packages under
+ * packages/ that stand in for libmime's iconv-lite and encoding-japanese, and the patches under patches/), and
+ * of the lockfile and tsconfig.
  */
 function fingerprint() {
   const hash = createHash('sha256');
@@ -30,6 +31,8 @@ function fingerprint() {
   for (const [dir, extension] of [
     ['functions', '.ts'],
     ['packages', '.js'],
+    // patch-package's patches change node_modules without changing the lockfile (postinstall applies them)
+    ['patches', '.patch'],
   ]) {
     const files = (existsSync(path.join(root, dir)) ? readdirSync(path.join(root, dir), { recursive: true }) : [])
       .map(String)
