@@ -27,8 +27,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fsync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type { ObjectKind, RawStore, StoredObject } from '../core/ports.js';
@@ -66,6 +65,35 @@ async function fsyncDir(path: string): Promise<void> {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * `input.pipe(sink)`, settled when the sink has finished (its fsync done) or either side failed; on failure both
+ * are destroyed. What `stream/promises` `pipeline` does for two streams, without its cost: pipeline makes an
+ * AbortController per call and aborts it when done, and the AbortError it creates captures a stack trace —
+ * ≈ 70 µs of CPU per call against ≈ 8 µs here (Node 20, measured 2026-11-27), and every stored message and
+ * attachment is one call.
+ */
+function pipeInto(input: Readable, sink: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (error: Error | null | undefined): void => {
+      if (settled) return;
+      settled = true;
+      if (error) {
+        input.destroy();
+        sink.destroy();
+        reject(error);
+      } else resolve();
+    };
+    // end-of-stream also reports a source that is already errored, or destroyed before its end (premature close).
+    finished(input, { writable: false }, (error) => {
+      if (error) settle(error);
+    });
+    sink.once('error', settle);
+    sink.once('finish', () => settle(null));
+    input.pipe(sink);
+  });
 }
 
 /** Writes every chunk fully before accepting the next, hashing and counting as it goes; fsyncs at the end. */
@@ -200,7 +228,7 @@ export class FolderRawStore implements RawStore {
       tmp = join(tmpDir, `${randomUUID()}.part`);
       fd = this.#retryOnMissingDir(tmpDir, () => openSync(tmp!, 'wx', FILE_MODE)).value;
       const sink = new HashingFileSink(fd);
-      await pipeline(input, sink);
+      await pipeInto(input, sink);
       closeSync(fd);
       fd = undefined;
 
