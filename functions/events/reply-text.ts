@@ -42,8 +42,24 @@ const SEPARATOR =
 const OUTLOOK_FROM = /^\*?(?:From|Von|De)\s?:\*?\s/i;
 const OUTLOOK_SENT = /^\*?(?:Sent|Date|Gesendet|Datum|Envoyé|Enviado)\s?:\*?\s/i;
 const RULE = /^_{10,}$/;
+/** The patterns `mayStartMarker` gates (exported for the test that proves the gate exact). */
+export const MARKER_PATTERNS: ReadonlyArray<RegExp> = [SEPARATOR, OUTLOOK_FROM, ATTRIBUTION_START];
 
-function probe(line: string | undefined): string {
+/**
+ * The lower-cased ASCII characters a separator (`-`, `Begin`), an Outlook `From:` line (`*`, `From`, `Von`,
+ * `De`) or an attribution (`On`, `Am`, `Le`, `El`, `Op`) can start with, once trimmed. Most lines start with
+ * something else and skip the patterns altogether; the gate is exact because those patterns are
+ * case-insensitive without the `u` flag, where no non-ASCII character matches an ASCII letter.
+ */
+const MARKER_START = new Uint8Array(128);
+for (const c of '-*abdefloABDEFLOvV') MARKER_START[c.charCodeAt(0)] = 1;
+
+export function mayStartMarker(head: string): boolean {
+  const code = head.charCodeAt(0);
+  return code < 128 && MARKER_START[code] === 1;
+}
+
+export function probe(line: string | undefined): string {
   return (line ?? '').slice(0, PROBE_CHARS).trim();
 }
 
@@ -76,12 +92,17 @@ function isOutlookHeader(lines: ReadonlyArray<string>, i: number): boolean {
 }
 
 export function extractReplyText(text: string): string {
-  const lines = text.split(/\r?\n/);
+  // mailparser hands text with LF line ends; split on the plain string unless there is a CR to drop.
+  const lines = text.includes('\r') ? text.split(/\r?\n/) : text.split('\n');
   const kept: string[] = [];
   for (let i = 0; i < lines.length; i += 1) {
     const line = lines[i] ?? '';
     if (QUOTED.test(line)) continue;
     const head = probe(line);
+    if (!mayStartMarker(head)) {
+      kept.push(line);
+      continue;
+    }
     if (SEPARATOR.test(head)) break;
     if (isOutlookHeader(lines, i)) {
       while (kept.length > 0 && BLANK.test(kept.at(-1) ?? '')) kept.pop();

@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { extractReplyText } from '../../functions/events/reply-text.js';
+import { extractReplyText, MARKER_PATTERNS, mayStartMarker, probe } from '../../functions/events/reply-text.js';
 
 const t = (...lines: string[]): string => lines.join('\n');
 
@@ -83,5 +84,48 @@ describe('extractReplyText', () => {
       extractReplyText(input);
       expect(performance.now() - started).toBeLessThan(1_000);
     }
+  });
+});
+
+describe('the first-character gate of extractReplyText', () => {
+  // Lines whose trimmed start cannot begin a separator, an Outlook header or an attribution skip those
+  // patterns; this proves that no such line could have matched one (so the gate changes no result).
+  const markerWords = ['-----Original Message-----', 'Begin forwarded message:', '*From: x', 'From: a', 'Von: b'];
+  const starts = [...markerWords, 'De : c', 'On 1 Jan', 'Am 1.1.', 'Le 1', 'El 1', 'Op 1', 'ſrom: x', 'İn', 'K'];
+  const cased = fc
+    .tuple(fc.constantFrom(...starts), fc.boolean())
+    .map(([word, upper]) => (upper ? word.toUpperCase() : word.toLowerCase()));
+  const line = fc
+    .tuple(
+      fc.constantFrom('', ' ', '\t', '\u00a0', '\ufeff', '\u2003'),
+      fc.oneof(cased, fc.string({ unit: 'grapheme' })),
+    )
+    .map(([pad, rest]) => pad + rest);
+
+  it('plain lines are gated, marker lines are not', () => {
+    expect(['Hello', 'Thanks', '  > x', '', '12:00'].map((s) => mayStartMarker(probe(s)))).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect(['From: a', ' von: b', '-----', 'on Tue', 'Begin'].map((s) => mayStartMarker(probe(s)))).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+  });
+
+  it('no pattern matches a line the gate lets through as plain text', () => {
+    fc.assert(
+      fc.property(line, (text) => {
+        const head = probe(text);
+        if (!mayStartMarker(head)) for (const pattern of MARKER_PATTERNS) expect(pattern.test(head)).toBe(false);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
