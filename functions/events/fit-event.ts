@@ -74,6 +74,11 @@ async function reduceEvent(event: EmailReceivedEvent, deps: FitDeps): Promise<{ 
   const data: EmailReceivedData = event.data;
   const state: { last: EventWithBody | undefined } = { last: undefined };
   const fits = (): boolean => {
+    // A sure "no" without serialising: a large body is measured once, after it has been replaced by a link.
+    if (bodyCharsLowerBound(data) > deps.maxBodyBytes) {
+      state.last = undefined;
+      return false;
+    }
     state.last = serialise(event);
     return state.last.bytes <= deps.maxBodyBytes;
   };
@@ -138,6 +143,15 @@ async function reduceEvent(event: EmailReceivedEvent, deps: FitDeps): Promise<{ 
     changed();
   }
   return state;
+}
+
+/**
+ * A lower bound of the body's UTF-8 bytes: the code units of text, html and replyText. Each code unit takes at
+ * least one byte in JSON's UTF-8 (ASCII 1, or 2 when escaped; up to U+07FF 2; the rest of the BMP 3; a
+ * surrogate pair 4 for two units; a lone surrogate, escaped, 6), and the rest of the event only adds bytes.
+ */
+export function bodyCharsLowerBound(data: EmailReceivedData): number {
+  return (data.text?.length ?? 0) + (data.html?.length ?? 0) + (data.replyText?.length ?? 0);
 }
 
 function longestAddressList(data: EmailReceivedData): AddressField | undefined {
