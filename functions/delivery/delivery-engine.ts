@@ -65,7 +65,8 @@ export function endpointOf(webhook: {
 
 /** What the delivery engine needs of an event: its JSON body and the fields filters look at. */
 export interface BuiltEvent {
-  readonly body: string;
+  /** The JSON body: its UTF-8 bytes (as builtEventOf makes it: encoded once, then signed and sent), or a string. */
+  readonly body: string | Uint8Array;
   readonly filterSubject: FilterSubject;
 }
 

@@ -63,9 +63,17 @@ export async function eventBodyForJob(job: DeliveryJob, deps: EventSourceDeps): 
 }
 
 /** The body and the fields endpoint filters look at: all the delivery engine keeps of an event. */
-export function builtEventOf({ event, body }: EventWithBody): BuiltEvent {
+const utf8 = new TextEncoder();
+
+/**
+ * The body is encoded to UTF-8 here, once: signing and sending then use the bytes (each would otherwise
+ * encode the string again), and an event worker hands them to the main thread by transfer, not by copy.
+ * TextEncoder gives each body its own ArrayBuffer (Buffer.from may cut small ones from a shared pool,
+ * which must not be transferred).
+ */
+export function builtEventOf({ event, body }: EventWithBody): BuiltEvent & { readonly body: Uint8Array } {
   const { from, to, cc, subject } = event.data;
-  return { body, filterSubject: { from, to, cc, subject } };
+  return { body: utf8.encode(body), filterSubject: { from, to, cc, subject } };
 }
 
 export function eventSource(deps: EventSourceDeps): (job: DeliveryJob) => Promise<BuiltEvent> {

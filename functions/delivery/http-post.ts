@@ -37,7 +37,7 @@ class StaleSocketError extends Error {
 
 export async function postWebhook(
   url: URL,
-  body: string,
+  body: string | Uint8Array,
   headers: Readonly<Record<string, string>>,
   options: PostOptions,
 ): Promise<PostResponse> {
@@ -61,7 +61,7 @@ function peerAllowed(socket: Socket, url: URL, allow: AllowList): boolean {
 
 function postOnce(
   url: URL,
-  body: string,
+  body: string | Uint8Array,
   headers: Readonly<Record<string, string>>,
   options: PostOptions,
   reuse: boolean,
@@ -85,7 +85,7 @@ function postOnce(
       agent: reuse ? agentFor(url, options.allow) : false,
       headers: {
         'content-type': 'application/json',
-        'content-length': String(Buffer.byteLength(body)),
+        'content-length': String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength),
         'user-agent': 'pop3-bridge',
         ...headers,
       },

@@ -35,16 +35,31 @@ function keyOf(secret: string): Buffer | undefined {
   return Buffer.from(encoded, 'base64');
 }
 
-export function signWebhook(webhookId: string, at: Date, body: string, secrets: ReadonlyArray<string>): SignedHeaders {
+/**
+ * `body` is the JSON as a string or as its UTF-8 bytes (what `builtEventOf` hands over: encoded once, then
+ * signed and sent as is). Both sign the same bytes: Buffer.from and TextEncoder turn a lone surrogate into
+ * U+FFFD, as the package's TextEncoder does, and the `.` before the body means no surrogate pair can form
+ * across the join.
+ */
+export function signWebhook(
+  webhookId: string,
+  at: Date,
+  body: string | Uint8Array,
+  secrets: ReadonlyArray<string>,
+): SignedHeaders {
   const seconds = Math.floor(at.getTime() / 1000);
-  // One UTF-8 encoding of the signed content for every secret; Buffer.from, like
-  // TextEncoder, turns a lone surrogate into U+FFFD, so the bytes are the package's.
-  let content: Buffer | undefined;
+  const prefix = Buffer.from(`${webhookId}.${seconds}.`, 'utf8');
+  // One UTF-8 encoding of a string body for every secret.
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const signatures = secrets.map((secret) => {
     const key = keyOf(secret);
-    if (key === undefined) return new Webhook(secret).sign(webhookId, at, body);
-    content ??= Buffer.from(`${webhookId}.${seconds}.${body}`, 'utf8');
-    return `v1,${createHmac('sha256', key).update(content).digest('base64')}`;
+    if (key === undefined)
+      return new Webhook(secret).sign(
+        webhookId,
+        at,
+        typeof body === 'string' ? body : Buffer.from(body).toString('utf8'),
+      );
+    return `v1,${createHmac('sha256', key).update(prefix).update(bytes).digest('base64')}`;
   });
   return {
     'webhook-id': webhookId,

@@ -42,7 +42,7 @@ export interface EventWorkerRequest {
 }
 
 export type EventWorkerReply =
-  | { readonly id: number; readonly ok: true; readonly body: string; readonly filterSubject: FilterSubject }
+  | { readonly id: number; readonly ok: true; readonly body: Uint8Array; readonly filterSubject: FilterSubject }
   | {
       readonly id: number;
       readonly ok: false;
@@ -68,8 +68,9 @@ function serve(setup: EventWorkerSetup): void {
       inlineMaxBytes: setup.inlineMaxBytes,
     }).then(
       (built) => {
-        const reply: EventWorkerReply = { id: request.id, ok: true, ...builtEventOf(built) };
-        port.postMessage(reply);
+        const reply = { id: request.id, ok: true, ...builtEventOf(built) } satisfies EventWorkerReply;
+        // The body's bytes move to the main thread (transfer), they are not copied.
+        port.postMessage(reply, [reply.body.buffer as ArrayBuffer]);
       },
       (error: unknown) => {
         port.postMessage(

@@ -42,7 +42,13 @@ async function inProcess(input: Awaited<ReturnType<EventHarness['storeRaw']>>, i
   );
 }
 
-const withoutExpiry = (body: string) => body.replace(/exp=\d+/g, 'exp=X').replace(/sig=[\w-]+/g, 'sig=X');
+/** A built body as text (builtEventOf hands UTF-8 bytes). */
+const text = (body: string | Uint8Array): string =>
+  typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
+const withoutExpiry = (body: string | Uint8Array) =>
+  text(body)
+    .replace(/exp=\d+/g, 'exp=X')
+    .replace(/sig=[\w-]+/g, 'sig=X');
 
 describe('EventWorkerPool', () => {
   it('builds, for every fixture, the body and filter fields the main thread builds', async () => {
@@ -53,8 +59,8 @@ describe('EventWorkerPool', () => {
       expect(withoutExpiry(fromWorker.body), f.name).toBe(withoutExpiry(local.body));
       expect(fromWorker.filterSubject, f.name).toEqual(local.filterSubject);
       // The signature covers the expiry; where both fell in the same second the links are identical.
-      if (fromWorker.body.match(/exp=\d+/)?.[0] === local.body.match(/exp=\d+/)?.[0]) {
-        expect(fromWorker.body).toBe(local.body);
+      if (text(fromWorker.body).match(/exp=\d+/)?.[0] === text(local.body).match(/exp=\d+/)?.[0]) {
+        expect(text(fromWorker.body)).toBe(text(local.body));
       }
     }
   });
@@ -63,7 +69,9 @@ describe('EventWorkerPool', () => {
     pool = new EventWorkerPool({ storeDir: h.dir, links: LINKS, workers: 1, inlineMaxBytes: 64 * 1024 });
     const input = await h.storeRaw(fixtures().find((f) => f.name === 'attachment-pdf')!.bytes);
     const built = await pool.build({ input, storedAt: FIXED_NOW });
-    const event = JSON.parse(built.body) as { data: { attachments: Array<{ sha256: string; content?: string }> } };
+    const event = JSON.parse(text(built.body)) as {
+      data: { attachments: Array<{ sha256: string; content?: string }> };
+    };
     expect(event.data.attachments).toHaveLength(1);
     expect(event.data.attachments[0]!.content).toBeTypeOf('string');
     expect(await h.listObjects('att')).toEqual([
@@ -78,7 +86,7 @@ describe('EventWorkerPool', () => {
     const built = await Promise.all(inputs.map((input) => pool!.build({ input, storedAt: FIXED_NOW })));
     expect(pool.workers).toBeLessThanOrEqual(2);
     for (const [i, b] of built.entries()) {
-      expect((JSON.parse(b.body) as { data: { uid: string } }).data.uid).toBe(inputs[i]!.uid);
+      expect((JSON.parse(text(b.body)) as { data: { uid: string } }).data.uid).toBe(inputs[i]!.uid);
     }
   });
 
@@ -139,10 +147,10 @@ describe('EventWorkerPool', () => {
       }
       const eventFor = pooledEventSource(pool, { store: h.store, state, links }, 32 * 1024);
       const built = await eventFor(jobs[1]!);
-      expect((JSON.parse(built.body) as { data: { uid: string } }).data.uid).toBe('large');
+      expect((JSON.parse(text(built.body)) as { data: { uid: string } }).data.uid).toBe('large');
       expect(pool.workers).toBe(0);
       const pooled = await eventFor(jobs[0]!);
-      expect((JSON.parse(pooled.body) as { data: { uid: string } }).data.uid).toBe('small');
+      expect((JSON.parse(text(pooled.body)) as { data: { uid: string } }).data.uid).toBe('small');
       expect(pool.workers).toBe(1);
     } finally {
       await state.close();
