@@ -53,7 +53,11 @@ export class OutcomeBuffer {
     this.#timer ??= setTimeout(() => void this.flush().catch(() => {}), this.#maxDelayMs).unref();
   }
 
-  /** Writes everything buffered so far; resolves when it (and every earlier flush) is durable. */
+  /**
+   * Writes everything buffered so far; resolves when it (and every earlier flush) is committed: durable against
+   * a crash of the process; SQLite leaves the fsync to its next record commit (sqlite-state-store.ts
+   * `updateDeliveries`), since a lost outcome is safe (above).
+   */
   flush(): Promise<void> {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);

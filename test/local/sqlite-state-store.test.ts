@@ -121,6 +121,9 @@ describe('SqliteStateStore (local specifics)', () => {
       .catch((e: unknown) => e);
     expect(isBridgeError(error, 'STATE_ERR_IO')).toBe(true);
     expect(await store.getDelivery(jobs[0]!.webhookId)).toMatchObject({ status: 'delivered', attempts: 1 });
+    // Outcomes are committed with synchronous=NORMAL; the connection is back to FULL after, the failed batch too,
+    // so the next message record is fsynced as before.
+    expect(store.settings().synchronous).toBe('FULL');
     await store.close();
   });
 
