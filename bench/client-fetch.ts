@@ -37,7 +37,6 @@ import {
   requireProgram,
   rotating,
   type SummaryRow,
-  setAside,
   table,
   tempDir,
   timed,
@@ -71,7 +70,7 @@ export async function clientFetch(args: BenchArgs): Promise<{ rows: SummaryRow[]
     let checked = false;
 
     const ours = async (): Promise<number> => {
-      await setAside(oursDir);
+      await removeDir(oursDir);
       await mkdir(oursDir);
       const { ms } = await timed(async () => {
         const client = await connectOurs(dovecot.facts, mailbox);

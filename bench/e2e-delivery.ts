@@ -53,7 +53,6 @@ import {
   requireProgram,
   rotating,
   type SummaryRow,
-  setAside,
   table,
   tempDir,
   timed,
@@ -203,7 +202,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
      */
     const ours = async (mode: 'sequential' | 'beside'): Promise<number> => {
       const dir = path.join(work, 'engine');
-      await setAside(dir);
+      await removeDir(dir);
       await mkdir(dir, { recursive: true });
       const state = new SqliteStateStore(path.join(dir, 'state.db'));
       const store = new FolderRawStore(path.join(dir, 'store'));
@@ -251,7 +250,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
         return ms;
       } finally {
         await state.close();
-        await setAside(dir);
+        await removeDir(dir);
       }
     };
     const runMpopOnce = async (): Promise<number> => {

@@ -36,7 +36,6 @@ import {
   requireProgram,
   rotating,
   type SummaryRow,
-  setAside,
   table,
   tempDir,
   timed,
@@ -74,7 +73,7 @@ export async function localPoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; 
 
     const engine = async (base: string): Promise<number> => {
       const dir = path.join(base, 'engine');
-      await setAside(dir);
+      await removeDir(dir);
       await mkdir(dir, { recursive: true });
       const state = new SqliteStateStore(path.join(dir, 'state.db'));
       const store = new FolderRawStore(path.join(dir, 'store'));
@@ -96,7 +95,7 @@ export async function localPoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; 
         return ms;
       } finally {
         await state.close();
-        await setAside(dir);
+        await removeDir(dir);
       }
     };
 

@@ -7,7 +7,7 @@
  * run; they are not pass/fail tests.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,26 +128,6 @@ export async function tempDir(prefix: string): Promise<string> {
 
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
-}
-
-let setAsideCount = 0;
-
-/**
- * Moves `dir` out of the way between runs — renamed into `.set-aside/` beside it — instead of deleting it; the
- * files go with the benchmark's work directory at the end. Why: this machine's root file system is ext4 without
- * a journal, where creating a file within ~30 s of deletions scans past every recently deleted inode of the
- * block group (fs/ext4/ialloc.c: find_inode_bit → recently_deleted, seen at the top of `perf` profiles of the
- * poll): 400–900 µs of CPU per create instead of ~20 µs. Deleting the previous run's 5,000–9,000 files just
- * before a run charged that to whichever contender came next, more to the one that writes more files.
- */
-export async function setAside(dir: string): Promise<void> {
-  const aside = path.join(path.dirname(dir), '.set-aside');
-  await mkdir(aside, { recursive: true });
-  try {
-    await rename(dir, path.join(aside, `${path.basename(dir)}-${++setAsideCount}`));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
 }
 
 export interface ProcessResult {
