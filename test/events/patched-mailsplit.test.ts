@@ -165,9 +165,9 @@ const headerLineOf = (contentTypes: readonly string[]) =>
 const headerLine = headerLineOf(CONTENT_TYPES);
 
 const bodyLine = fc.oneof(
-  { weight: 5, arbitrary: fc.string({ maxLength: 80 }) },
-  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 80 }) },
-  { weight: 1, arbitrary: fc.base64String({ maxLength: 76 }) },
+  { weight: 5, arbitrary: fc.string({ maxLength: 80, size: 'max' }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 80, size: 'max' }) },
+  { weight: 1, arbitrary: fc.base64String({ maxLength: 76, size: 'max' }) },
   { weight: 2, arbitrary: boundaryLine },
   { weight: 1, arbitrary: fc.constantFrom('', '.', '--', '---', '=') },
 );
@@ -219,7 +219,7 @@ function serialise(p: Part, ends: readonly string[]): string {
 
 /** Lines of all kinds in any order: boundaries in headers, headers in bodies, no blank line at all. */
 const lineSoup = fc
-  .array(fc.tuple(fc.oneof(headerLine, bodyLine, boundaryLine), eol), { maxLength: 60 })
+  .array(fc.tuple(fc.oneof(headerLine, bodyLine, boundaryLine), eol), { maxLength: 60, size: 'max' })
   .map((lines) => lines.map(([line, end]) => line + end).join(''));
 
 /** A line longer than the splitter keeps pending (64 KiB) or than one batch (16 KiB), in a multipart. */
@@ -260,7 +260,7 @@ const wellFormed = fc
         ),
         body: fc.array(
           fc
-            .oneof(fc.string({ maxLength: 80 }), fc.base64String({ maxLength: 76 }))
+            .oneof(fc.string({ maxLength: 80, size: 'max' }), fc.base64String({ maxLength: 76, size: 'max' }))
             .map((line) => line.replace(/[\r\n]/g, '')),
           { maxLength: 8 },
         ),
