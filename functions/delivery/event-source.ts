@@ -62,10 +62,11 @@ export async function eventBodyForJob(job: DeliveryJob, deps: EventSourceDeps): 
   });
 }
 
-/** The body and the fields endpoint filters look at: all the delivery engine keeps of an event. */
 const utf8 = new TextEncoder();
 
 /**
+ * The body and the fields endpoint filters look at: all the delivery engine keeps of an event.
+ *
  * The body is encoded to UTF-8 here, once: signing and sending then use the bytes (each would otherwise
  * encode the string again), and an event worker hands them to the main thread by transfer, not by copy.
  * TextEncoder gives each body its own ArrayBuffer (Buffer.from may cut small ones from a shared pool,
