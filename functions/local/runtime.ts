@@ -28,8 +28,16 @@ export interface LocalRuntime {
   readonly links: LinkSigner;
   depsFor(mailbox: MailboxConfig, logger: Logger, extra?: Partial<PollDeps>): PollDeps;
   deliveryDeps(logger: Logger): DeliveryDeps;
+  /**
+   * Removes temp files a killed process left mid-write (`mail/tmp/`), older than STALE_TEMP_MS, and logs how
+   * many. `poll` and `run` call it at start: without it every crash during a store leaked its partial file.
+   */
+  sweepStaleTemp(logger: Logger): Promise<number>;
   close(): Promise<void>;
 }
+
+/** A temp file this old belongs to no live store: a put of even a 100 MB message takes seconds. */
+export const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 
 export function endpointsOf(config: BridgeConfig): (mailbox: string, endpointId: string) => Endpoint | undefined {
   const byKey = new Map<string, Endpoint>();
@@ -99,6 +107,11 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
         allow: new AllowList(config.webhookAllowList),
         logger,
       };
+    },
+    async sweepStaleTemp(logger) {
+      const removed = await store.sweepTemp(STALE_TEMP_MS);
+      if (removed > 0) logger.info('removed temp files left by an interrupted store', { removed, dir: store.dir });
+      return removed;
     },
     async close() {
       await pool?.close();

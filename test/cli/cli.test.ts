@@ -3,7 +3,7 @@
  * against the test Dovecot: exit codes, JSON output, one bad mailbox skipped
  * while the others run, nothing changed by check and ls, and status.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -119,8 +119,19 @@ describe('pop3-bridge CLI', () => {
     );
     expect(first.stderr).not.toContain(account.password);
 
+    // A put killed mid-write leaves its temp file; the next poll removes those older than a day, not newer ones.
+    const tmp = path.join(dir, 'state', 'mail', 'tmp');
+    await mkdir(tmp, { recursive: true });
+    await writeFile(path.join(tmp, 'stale.part'), 'half a message');
+    await writeFile(path.join(tmp, 'recent.part'), 'half a message');
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    await utimes(path.join(tmp, 'stale.part'), twoDaysAgo, twoDaysAgo);
+
     const second = await runCli(dir, ['poll', 'main', '--json', '--no-deliver'], env());
     expect(JSON.parse(second.stdout).results[0]).toMatchObject({ status: 'ok', fetched: 0, path: 'idle' });
+    expect((await readdir(tmp)).sort()).toEqual(['recent.part']);
+    expect(second.stderr).toContain('"msg":"removed temp files left by an interrupted store"');
+    await rm(path.join(tmp, 'recent.part'));
 
     const status = await runCli(dir, ['status', '--json'], env());
     expect(status.code).toBe(0);

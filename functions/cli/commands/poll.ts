@@ -32,6 +32,7 @@ export async function pollCommand(
   const results: PollResult[] = [];
   let delivery: Awaited<ReturnType<typeof drainDeliveries>> | undefined;
   try {
+    await runtime.sweepStaleTemp(ctx.logger);
     for (const mailbox of ctx.select(names)) {
       const bar = progressBar(mailbox.name);
       const deps = runtime.depsFor(mailbox, ctx.logger, {

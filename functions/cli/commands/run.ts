@@ -47,6 +47,7 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
   let failures = 0;
   ctx.logger.info('bridge running', { mailboxes: mailboxes.map((m) => m.name), store: runtime.dir, links: links.url });
   try {
+    await runtime.sweepStaleTemp(ctx.logger);
     for (
       let pass = 0;
       !stop.signal.aborted && (options.maxPasses === undefined || pass < options.maxPasses);
