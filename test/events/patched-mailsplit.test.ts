@@ -1,6 +1,7 @@
 /**
  * patches/@zone-eu+mailsplit+5.4.30.patch makes MessageSplitter find line ends with Buffer#indexOf instead of
- * a byte loop. These tests hold the patched splitter to the unpatched release (installed as `mailsplit-5.4.30`,
+ * a byte loop, and take a run of body lines that cannot be delimiters (none starts with "--" or CR "--") in one
+ * step instead of one processLine() each. These tests hold the patched splitter to the unpatched release (installed as `mailsplit-5.4.30`,
  * which patch-package leaves alone): on generated MIME-ish input written in any chunking, both emit the same
  * objects in the same order (every node with its headers and part number, every body and data slice byte for
  * byte), and Splitter → Joiner gives back the input bytes.
@@ -31,8 +32,12 @@ interface SplitterChunk {
   node: SplitterNode;
   value: Buffer;
 }
+interface SplitterConfig {
+  maxChildNodes?: number;
+  maxHeadSize?: number;
+}
 interface Mailsplit {
-  Splitter: new () => NodeJS.ReadWriteStream & Readable;
+  Splitter: new (config?: SplitterConfig) => NodeJS.ReadWriteStream & Readable;
   Joiner: new () => NodeJS.ReadWriteStream & Readable;
 }
 
@@ -74,7 +79,7 @@ function chunkBuffer(input: Buffer, sizes: readonly number[]): Buffer[] {
   return chunks;
 }
 
-async function split(lib: Mailsplit, chunks: readonly Buffer[]): Promise<SplitResult> {
+async function split(lib: Mailsplit, chunks: readonly Buffer[], config?: SplitterConfig): Promise<SplitResult> {
   const nodes: SplitterNode[] = [];
   const emitted: Emitted[] = [];
   const sink = new Writable({
@@ -103,7 +108,7 @@ async function split(lib: Mailsplit, chunks: readonly Buffer[]): Promise<SplitRe
     },
   });
   try {
-    await pipeline(Readable.from(chunks), new lib.Splitter(), sink);
+    await pipeline(Readable.from(chunks), new lib.Splitter(config), sink);
     return { emitted, error: null };
   } catch (err) {
     const { code, message } = err as { code?: string; message: string };
@@ -295,11 +300,182 @@ function chunksOf(input: Buffer, how: 'whole' | 'bytes' | 'after-cr' | number[])
   return chunkBuffer(input, how);
 }
 
+/**
+ * Long runs of body lines, for the patch's fast path over lines that cannot be delimiters: base64 and text
+ * lines repeated hundreds of times (more than one 16 KiB batch), with lines that start like a delimiter and are
+ * not one ('-', '--x', '\r--', a bare CR), real delimiters of this part, its parent and an unknown one right after
+ * a long run, nested multiparts, an inline message/rfc822 and an overlong (64 KiB+) line.
+ */
+const runLine = fc.oneof(
+  { weight: 4, arbitrary: fc.base64String({ minLength: 76, maxLength: 76 }) },
+  { weight: 2, arbitrary: fc.string({ maxLength: 60, size: 'max' }).map((line) => line.replace(/[\r\n]/g, '')) },
+  {
+    weight: 5,
+    arbitrary: fc.constantFrom(
+      '',
+      '-',
+      '--',
+      '---',
+      '- x',
+      '-- ',
+      '--x',
+      '\r',
+      '\r-',
+      '\r--',
+      '\r--x',
+      '\r\r--b',
+      '\r\n--b',
+      'x--b',
+      '--b',
+      '\r--b',
+      '--b--',
+      '--outer',
+      '\r--outer--',
+      '\r--outer',
+      '--outer--',
+      '--bx',
+      '--unknown',
+    ),
+  },
+  { weight: 1, arbitrary: fc.constantFrom(70_000, 17_000).map((n) => 'q'.repeat(n)) },
+);
+type Run = ReadonlyArray<readonly [string, number]>;
+const bodyRun: fc.Arbitrary<Run> = fc.array(fc.tuple(runLine, fc.integer({ min: 1, max: 300 })), {
+  maxLength: 4,
+  size: 'max',
+});
+// a boundary parameter on a part that is not multipart still makes its "--outer--" close it (a 'data' chunk)
+const LONG_KINDS = [
+  'text/plain',
+  'application/pdf',
+  'text/plain; boundary=outer',
+  'multipart/alternative',
+  'message/rfc822',
+] as const;
+const longBodies = fc
+  .record({
+    ends: fc.array(eol, { minLength: 1, maxLength: 3 }),
+    preamble: bodyRun,
+    parts: fc.array(
+      fc.record({
+        kind: fc.constantFrom(...LONG_KINDS),
+        body: bodyRun,
+        inner: fc.array(bodyRun, { maxLength: 3 }),
+        closed: fc.boolean(),
+      }),
+      { maxLength: 4 },
+    ),
+    epilogue: bodyRun,
+    closed: fc.boolean(),
+  })
+  .map(({ ends, preamble, parts, epilogue, closed }) => {
+    let n = 0;
+    const end = () => ends[n++ % ends.length] ?? '\r\n';
+    const out: string[] = [];
+    const write = (run: Run) => {
+      for (const [line, times] of run) for (let t = 0; t < times; t += 1) out.push(line + end());
+    };
+    out.push(`Content-Type: multipart/mixed; boundary=b${end()}${end()}`);
+    write(preamble);
+    for (const p of parts) {
+      out.push(`--b${end()}`);
+      if (p.kind === 'multipart/alternative') {
+        out.push(`Content-Type: multipart/alternative; boundary=outer${end()}${end()}`);
+        write(p.body);
+        for (const inner of p.inner) {
+          out.push(`--outer${end()}Content-Type: text/plain${end()}${end()}`);
+          write(inner);
+        }
+        if (p.closed) out.push(`--outer--${end()}`);
+      } else if (p.kind === 'message/rfc822') {
+        out.push(`Content-Type: message/rfc822${end()}Content-Disposition: inline${end()}${end()}`);
+        out.push(`Subject: inner${end()}${end()}`);
+        write(p.body);
+      } else {
+        out.push(`Content-Type: ${p.kind}${end()}${end()}`);
+        write(p.body);
+      }
+    }
+    if (closed) out.push(`--b--${end()}`);
+    write(epilogue);
+    // bounded, so that writing it a byte at a time stays quick
+    return out.join('').slice(0, 400_000);
+  });
+
+/** Chunkings that cut where the fast path stops: after every LF, inside every "\n--" / "\n\r--", tiny, 64 KiB. */
+const longChunking = fc.oneof(
+  fc.constant('whole' as const),
+  fc.constant('lines' as const),
+  fc.constant('dashes' as const),
+  fc.constant<number[]>([65_536]),
+  fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 4 }),
+  fc.array(fc.integer({ min: 1, max: 20_000 }), { minLength: 1, maxLength: 8 }),
+);
+
+function longChunksOf(input: Buffer, how: 'whole' | 'lines' | 'dashes' | readonly number[]): Buffer[] {
+  if (how === 'whole') return chunkBuffer(input, []);
+  if (typeof how !== 'string') {
+    // a 400 KB input in 1-byte writes takes seconds: tiny writes are for the first 40 KB
+    const tiny = how.every((size) => size < 8);
+    return tiny && input.length > 40_000
+      ? [...chunkBuffer(input.subarray(0, 40_000), how), input.subarray(40_000)]
+      : chunkBuffer(input, how);
+  }
+  const cuts = new Set<number>();
+  for (let lf = input.indexOf(0x0a); lf >= 0; lf = input.indexOf(0x0a, lf + 1)) {
+    if (how === 'lines') cuts.add(lf + 1);
+    else if (input[lf + 1] === 0x2d || input[lf + 1] === 0x0d)
+      for (const at of [lf, lf + 1, lf + 2, lf + 3]) cuts.add(at);
+  }
+  const chunks: Buffer[] = [];
+  let start = 0;
+  for (const cut of [...cuts].sort((a, b) => a - b)) {
+    if (cut > start && cut < input.length) {
+      chunks.push(input.subarray(start, cut));
+      start = cut;
+    }
+  }
+  if (start < input.length) chunks.push(input.subarray(start));
+  return chunks;
+}
+
+/** A message like the bench mailbox's: a text part and an 80 KiB base64 attachment in 76-character CRLF lines. */
+function benchLikeMessage(seed: number): Buffer {
+  const attachment = Buffer.alloc(80 * 1024);
+  for (let n = 0; n < attachment.length; n += 1) attachment[n] = (n * 2_654_435_761 + seed) >>> 24;
+  const base64 = attachment.toString('base64').replace(/.{76}/g, '$&\r\n');
+  const text = Array.from({ length: 200 }, (_, n) => `line ${n} of the text part - with a hyphen -- and more`).join(
+    '\r\n',
+  );
+  return Buffer.from(
+    [
+      'From: a@example.test',
+      'Content-Type: multipart/mixed; boundary="bench-1"',
+      '',
+      '--bench-1',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      text,
+      '-- ',
+      'signature',
+      '--bench-1',
+      'Content-Type: application/octet-stream; name="a.bin"',
+      'Content-Transfer-Encoding: base64',
+      '',
+      base64,
+      '--bench-1--',
+      '',
+    ].join('\r\n'),
+    'latin1',
+  );
+}
+
 describe('patched mailsplit (patches/@zone-eu+mailsplit+5.4.30.patch)', () => {
   it('is applied: node_modules/@zone-eu/mailsplit finds line ends with indexOf, the alias does not', () => {
     const source = (name: string) => readFileSync(require.resolve(`${name}/lib/message-splitter.js`), 'utf8');
     expect(source('@zone-eu/mailsplit')).toContain('indexOf(0x0a, i)');
     expect(source('mailsplit-5.4.30')).not.toContain('indexOf(0x0a, i)');
+    expect(source('@zone-eu/mailsplit')).toContain('skipBodyLines');
     // mailparser loads the patched copy
     const fromMailparser = createRequire(require.resolve('mailparser')).resolve('@zone-eu/mailsplit');
     expect(fromMailparser).toBe(require.resolve('@zone-eu/mailsplit'));
@@ -331,6 +507,58 @@ describe('patched mailsplit (patches/@zone-eu+mailsplit+5.4.30.patch)', () => {
       }),
       { seed: SEED, numRuns: 300 },
     );
+  });
+
+  it('emits what the unpatched release emits for long runs of body lines, in any chunking and child-node limit (fast-check, seeded)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        longBodies,
+        longChunking,
+        fc.constantFrom<SplitterConfig | undefined>(undefined, { maxChildNodes: 2 }, { maxChildNodes: 4 }),
+        async (text, how, config) => {
+          const chunks = longChunksOf(Buffer.from(text, 'latin1'), how);
+          const [mine, theirs] = await Promise.all([split(patched, chunks, config), split(unpatched, chunks, config)]);
+          expect(mine).toEqual(theirs);
+        },
+      ),
+      { seed: SEED, numRuns: 150 },
+    );
+  });
+
+  it('emits what the unpatched release emits for a delimiter-like line after a long run, cut anywhere near it', async () => {
+    const run = `${'QUJD'.repeat(19)}\r\n`.repeat(300);
+    const lines = ['--b', '\r--b', '--b--', '\r--b--  ', '-- ', '--bx', '\r--x', '--x--', '\r\r--b', '-', '\r', ''];
+    // a boundary parameter on a part that is not multipart: its own "--x--" closes it, a 'data' chunk
+    for (const [type, line] of ['text/plain', 'text/plain; boundary=x'].flatMap((t) =>
+      lines.map((l) => [t, l] as const),
+    )) {
+      const message = Buffer.from(
+        `Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: ${type}\r\n\r\n` +
+          `first\r\n${run}${line}\r\n${run}--b--\r\nepilogue\r\n${run}`,
+        'latin1',
+      );
+      const at = message.indexOf(`\n${line}\r\n`, 400);
+      for (let cut = at - 3; cut <= at + line.length + 3; cut += 1) {
+        const chunks = [message.subarray(0, cut), message.subarray(cut)];
+        expect(await split(patched, chunks)).toEqual(await split(unpatched, chunks));
+      }
+      const whole = [message];
+      expect(await split(patched, whole)).toEqual(await split(unpatched, whole));
+    }
+  });
+
+  it('splits bench-like messages (text part, 80 KiB base64 attachment) the same way in 64 KiB and odd writes', async () => {
+    for (const seed of [1, 2, 3]) {
+      const message = benchLikeMessage(seed);
+      for (const sizes of [[65_536], [16_383], [77, 4_096, 13]]) {
+        const chunks = chunkBuffer(message, sizes);
+        const mine = await split(patched, chunks);
+        expect(mine).toEqual(await split(unpatched, chunks));
+        expect(mine.error).toBeNull();
+        expect(mine.emitted.filter((e) => e.type === 'node')).toHaveLength(3);
+        expect((await roundTrip(patched, chunks)).equals(message)).toBe(true);
+      }
+    }
   });
 
   it('splits a hand-made nested message the same way, written one byte at a time', async () => {
