@@ -4,8 +4,9 @@
  * WAL with `synchronous=FULL`: every committed transaction is fsynced to the
  * WAL before it returns, so a resolved write survives a crash (with NORMAL a
  * power loss may drop the last commits) — except delivery outcomes, which are
- * written with NORMAL (`updateDeliveries` says why that is safe). SQLite is synchronous; the methods
- * return promises only to match the port, and each call is one transaction —
+ * written with NORMAL (`updateDeliveries` says why that is safe). SQLite is
+ * synchronous; the methods return promises only to match the port, and each
+ * call is one transaction —
  * except `recordMessage`, which commits in groups (below).
  *
  * Group commit of `recordMessage`: a poll stores several messages at once
@@ -624,16 +625,15 @@ export class SqliteStateStore implements StateStore {
   }
 
   /**
-   * All patches in one transaction: one WAL commit (one fsync with `synchronous = FULL`) instead of one
-   * per outcome, which was 9–15 % of the deliver path's CPU. All apply or none do.
-   */
-  /**
-   * Delivery outcomes are committed without their own WAL fsync (`synchronous=NORMAL` for this transaction
-   * only): the WAL is written in order, so the next fsynced commit (a message record) or checkpoint makes
-   * them durable too, and until then they survive a crash of the process (they are in the OS's page cache),
-   * only not a power loss. Losing one is harmless by design (outcome-buffer.ts: the job was claimed, it
-   * becomes due again and goes out once more under the same webhook-id). The fsync blocked the thread that
-   * also runs the poll and the HTTP requests: ≈ 1.2 ms per delivered message in `bench/profile.ts deliver`.
+   * All patches in one transaction: one WAL commit instead of one per outcome, which was 9–15 % of the
+   * deliver path's CPU. All apply or none do.
+   *
+   * That commit has no WAL fsync of its own (`synchronous=NORMAL` for this transaction only): the WAL is
+   * written in order, so the next fsynced commit (a message record) or checkpoint makes the outcomes durable
+   * too, and until then they survive a crash of the process (they are in the OS's page cache), only not a
+   * power loss. Losing one is harmless by design (outcome-buffer.ts: the job was claimed, it becomes due
+   * again and goes out once more under the same webhook-id). The fsync blocked the thread that also runs
+   * the poll and the HTTP requests: ≈ 1.2 ms per delivered message in `bench/profile.ts deliver`.
    */
   updateDeliveries(patches: ReadonlyArray<DeliveryUpdate>): Promise<void> {
     return this.#call('updateDeliveries', (db) => {
