@@ -11,6 +11,7 @@ import { Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { chunkBuffer } from './support.js';
 
 interface Libbase64 {
   Decoder: new () => Transform & { inputBytes: number; outputBytes: number };
@@ -43,17 +44,6 @@ async function decode(lib: Libbase64, chunks: readonly Buffer[]): Promise<Decode
   });
   await pipeline(Readable.from(chunks), decoder, sink);
   return { chunks: out, inputBytes: decoder.inputBytes, outputBytes: decoder.outputBytes };
-}
-
-function chunkBuffer(input: Buffer, sizes: readonly number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  let offset = 0;
-  for (let n = 0; offset < input.length; n += 1) {
-    const size = sizes.length ? sizes[n % sizes.length]! : input.length;
-    chunks.push(input.subarray(offset, offset + size));
-    offset += size;
-  }
-  return chunks;
 }
 
 /** `length` bytes from a xorshift generator: long inputs without fast-check generating every byte. */

@@ -12,6 +12,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { chunkBuffer } from './support.js';
 
 /** The parts of mailsplit 5.4.30 these tests use. */
 interface SplitterNode {
@@ -66,17 +67,6 @@ type Emitted =
 interface SplitResult {
   emitted: Emitted[];
   error: string | null;
-}
-
-function chunkBuffer(input: Buffer, sizes: readonly number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  let offset = 0;
-  for (let n = 0; offset < input.length; n += 1) {
-    const size = sizes.length ? sizes[n % sizes.length]! : input.length;
-    chunks.push(input.subarray(offset, offset + size));
-    offset += size;
-  }
-  return chunks;
 }
 
 async function split(lib: Mailsplit, chunks: readonly Buffer[], config?: SplitterConfig): Promise<SplitResult> {

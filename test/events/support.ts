@@ -98,3 +98,15 @@ export function eventValidators(): { published: ValidateFunction; strict: Valida
 export function schemaErrors(validate: ValidateFunction): string {
   return JSON.stringify(validate.errors ?? [], null, 1);
 }
+
+/** `input` cut into pieces of the given sizes, used in turn (no sizes: one piece), as a stream's writes would be. */
+export function chunkBuffer(input: Buffer, sizes: readonly number[]): Buffer[] {
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (let n = 0; offset < input.length; n += 1) {
+    const size = sizes.length ? sizes[n % sizes.length]! : input.length;
+    chunks.push(input.subarray(offset, offset + size));
+    offset += size;
+  }
+  return chunks;
+}
