@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,6 +219,93 @@ describe('SqliteStateStore (local specifics)', () => {
       const reopened = new SqliteStateStore(file);
       expect((await reopened.getMessages('mb', ['late'])).size).toBe(1);
       await reopened.close();
+    });
+  });
+
+  describe('the WAL sync of a record group (off the event loop)', () => {
+    /** A `syncWal` the test releases or fails by hand, recording which file it was asked to sync. */
+    function heldSync() {
+      const calls: { file: string; release: () => void; fail: (error: Error) => void }[] = [];
+      const syncWal = (walFile: string) =>
+        new Promise<void>((resolve, reject) => {
+          calls.push({ file: walFile, release: resolve, fail: reject });
+        });
+      return { calls, syncWal };
+    }
+
+    it('no record resolves before the WAL holding its group is synced; SQLite itself commits with NORMAL', async () => {
+      const held = heldSync();
+      const store = new SqliteStateStore(file, { groupCommit: { windowMs: 0 }, syncWal: held.syncWal });
+      let resolved = false;
+      const pending = store.recordMessage(record('mb', 'w1'), []).then((outcome) => {
+        resolved = true;
+        return outcome;
+      });
+      for (let i = 0; i < 5 && held.calls.length === 0; i++) await new Promise((r) => setImmediate(r));
+      expect(held.calls.map((c) => c.file)).toEqual([`${file}-wal`]);
+      // The group is committed (another connection sees it) and its WAL file exists to be synced …
+      const other = new SqliteStateStore(file);
+      expect((await other.getMessages('mb', ['w1'])).size).toBe(1);
+      expect(existsSync(`${file}-wal`)).toBe(true);
+      // … but its promise waits for the sync, and the connection is back at FULL for every other write.
+      await new Promise((r) => setTimeout(r, 20));
+      expect(resolved).toBe(false);
+      expect(store.settings().synchronous).toBe('FULL');
+      held.calls[0]!.release();
+      expect(await pending).toBe('created');
+      await other.close();
+      await store.close();
+    });
+
+    it('a failed WAL sync rejects every record of its group with STATE_ERR_IO; the next group still works', async () => {
+      const held = heldSync();
+      const store = new SqliteStateStore(file, { groupCommit: { windowMs: 50 }, syncWal: held.syncWal });
+      const results = Promise.allSettled([
+        store.recordMessage(record('mb', 'f1'), []),
+        store.recordMessage(record('mb', 'f2'), []),
+      ]);
+      for (let i = 0; i < 50 && held.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      held.calls[0]!.fail(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      for (const result of await results) {
+        expect(result.status).toBe('rejected');
+        expect(isBridgeError((result as PromiseRejectedResult).reason, 'STATE_ERR_IO')).toBe(true);
+      }
+      // Not known durable, so the engine never DELEs them; the rows are there, so the next poll's record is 'exists'.
+      const again = store.recordMessage(record('mb', 'f1'), []);
+      for (let i = 0; i < 50 && held.calls.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      held.calls[1]!.release();
+      expect(await again).toBe('exists');
+      await store.close();
+    });
+
+    it('close waits for the WAL syncs still running', async () => {
+      const held = heldSync();
+      const store = new SqliteStateStore(file, { groupCommit: { windowMs: 0 }, syncWal: held.syncWal });
+      const pending = store.recordMessage(record('mb', 'c1'), []);
+      for (let i = 0; i < 5 && held.calls.length === 0; i++) await new Promise((r) => setImmediate(r));
+      let closed = false;
+      const closing = store.close().then(() => {
+        closed = true;
+      });
+      await new Promise((r) => setTimeout(r, 20));
+      expect(closed).toBe(false);
+      held.calls[0]!.release();
+      await closing;
+      expect(await pending).toBe('created');
+    });
+
+    it('the default sync (fdatasync of the real WAL file) resolves records', async () => {
+      const store = new SqliteStateStore(file, { groupCommit: { windowMs: 0 } });
+      expect(await store.recordMessage(record('mb', 'd1'), [])).toBe('created');
+      await store.close();
+    });
+
+    it('an in-memory database has no WAL to sync: records resolve after the commit alone', async () => {
+      const held = heldSync();
+      const store = new SqliteStateStore(':memory:', { groupCommit: { windowMs: 0 }, syncWal: held.syncWal });
+      expect(await store.recordMessage(record('mb', 'm1'), [])).toBe('created');
+      expect(held.calls).toHaveLength(0);
+      await store.close();
     });
   });
 
