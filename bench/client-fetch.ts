@@ -37,6 +37,7 @@ import {
   requireProgram,
   rotating,
   type SummaryRow,
+  setAside,
   table,
   tempDir,
   timed,
@@ -70,7 +71,7 @@ export async function clientFetch(args: BenchArgs): Promise<{ rows: SummaryRow[]
     let checked = false;
 
     const ours = async (): Promise<number> => {
-      await removeDir(oursDir);
+      await setAside(oursDir);
       await mkdir(oursDir);
       const { ms } = await timed(async () => {
         const client = await connectOurs(dovecot.facts, mailbox);

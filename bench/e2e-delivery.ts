@@ -54,6 +54,7 @@ import {
   requireProgram,
   rotating,
   type SummaryRow,
+  setAside,
   table,
   tempDir,
   timed,
@@ -206,7 +207,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
      */
     const ours = async (mode: 'sequential' | 'beside'): Promise<number> => {
       const dir = path.join(work, 'engine');
-      await removeDir(dir);
+      await setAside(dir);
       await mkdir(dir, { recursive: true });
       const state = new SqliteStateStore(path.join(dir, 'state.db'));
       const store = new FolderRawStore(path.join(dir, 'store'));
@@ -254,7 +255,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
         return ms;
       } finally {
         await state.close();
-        await removeDir(dir);
+        await setAside(dir);
       }
     };
     const runMpopOnce = async (): Promise<number> => {

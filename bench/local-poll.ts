@@ -36,6 +36,7 @@ import {
   requireProgram,
   rotating,
   type SummaryRow,
+  setAside,
   table,
   tempDir,
   timed,
@@ -73,7 +74,7 @@ export async function localPoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; 
 
     const engine = async (base: string): Promise<number> => {
       const dir = path.join(base, 'engine');
-      await removeDir(dir);
+      await setAside(dir);
       await mkdir(dir, { recursive: true });
       const state = new SqliteStateStore(path.join(dir, 'state.db'));
       const store = new FolderRawStore(path.join(dir, 'store'));
@@ -95,7 +96,7 @@ export async function localPoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; 
         return ms;
       } finally {
         await state.close();
-        await removeDir(dir);
+        await setAside(dir);
       }
     };
 
