@@ -38,7 +38,6 @@
  * Schema changes are numbered migrations tracked in `PRAGMA user_version`.
  */
 import { closeSync, fdatasync, openSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -376,8 +375,12 @@ export class SqliteStateStore implements StateStore {
       this.#db.pragma('synchronous = FULL');
       this.#db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
       applyMigrations(this.#db);
-      // SQLite names the WAL `<database path>-wal`; resolved now so a later chdir cannot move it.
-      this.#walFile = journalMode === 'wal' ? `${resolvePath(file)}-wal` : undefined;
+      // SQLite names the WAL after the main database's full path as it resolved it (`PRAGMA database_list`),
+      // plus `-wal`; an in-memory or temporary database has no file there and no WAL.
+      const mainFile = (this.#db.pragma('database_list') as { name: string; file: string }[]).find(
+        (entry) => entry.name === 'main',
+      )?.file;
+      this.#walFile = journalMode === 'wal' && mainFile ? `${mainFile}-wal` : undefined;
       this.#syncWal = options.syncWal ?? fdatasyncFile;
     } catch (err) {
       throw isBridgeError(err)
@@ -581,7 +584,10 @@ export class SqliteStateStore implements StateStore {
     const settle = () => {
       for (const [i, queued] of group.entries()) queued.resolve(outcomes[i]!);
     };
-    if (walFile === undefined) return settle();
+    if (walFile === undefined) {
+      settle();
+      return;
+    }
     // Frames written before this call are covered by it, whatever later commits append meanwhile.
     const syncing: Promise<void> = this.#syncWal(walFile).then(settle, (err: unknown) => rejectGroup(group, err));
     this.#syncing.add(syncing);

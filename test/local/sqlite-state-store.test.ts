@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -297,6 +297,20 @@ describe('SqliteStateStore (local specifics)', () => {
     it('the default sync (fdatasync of the real WAL file) resolves records', async () => {
       const store = new SqliteStateStore(file, { groupCommit: { windowMs: 0 } });
       expect(await store.recordMessage(record('mb', 'd1'), [])).toBe('created');
+      await store.close();
+    });
+
+    it('syncs the WAL SQLite named, after the full path it resolved (not the path as given)', async () => {
+      const held = heldSync();
+      const roundabout = join(dir, 'sub', '..', 'state.sqlite');
+      await mkdir(join(dir, 'sub'));
+      const store = new SqliteStateStore(roundabout, { groupCommit: { windowMs: 0 }, syncWal: held.syncWal });
+      const pending = store.recordMessage(record('mb', 'p1'), []);
+      for (let i = 0; i < 5 && held.calls.length === 0; i++) await new Promise((r) => setImmediate(r));
+      expect(held.calls.map((c) => c.file)).toEqual([`${file}-wal`]);
+      expect(existsSync(held.calls[0]!.file)).toBe(true);
+      held.calls[0]!.release();
+      expect(await pending).toBe('created');
       await store.close();
     });
 
