@@ -55,3 +55,32 @@ it('matches the known messages by content hash after a UIDL reset and delivers o
   expect(third).toMatchObject({ status: 'ok', fetched: 0 });
   expect(third.uidlReset).toBeUndefined();
 });
+
+it('a small mailbox (under 10 known UIDLs) is matched too, once every known UIDL is gone', async () => {
+  const account = await dovecot.createMailbox(messages(3, 'small'));
+  harness = await engineHarness(dovecot, account);
+  expect((await harness.poll(target())).fetched).toBe(3);
+  const jobsBefore = await harness.state.listDeliveries({ mailbox: 'inbox' });
+
+  const maildir = path.join(dovecot.facts.mailRoot, account.user);
+  for (const name of await readdir(maildir)) {
+    if (name.startsWith('dovecot')) await rm(path.join(maildir, name), { recursive: true, force: true });
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await dovecot.appendMessages(account.user, messages(1, 'fresh'));
+
+  const second = await harness.poll(target());
+  expect(second.uidlReset).toEqual({ matchedByHash: 3, unknown: 1 });
+  expect(second.fetched).toBe(1);
+  expect((await harness.state.listDeliveries({ mailbox: 'inbox' })).length - jobsBefore.length).toBe(2);
+});
+
+it('a small mailbox where a known UIDL is still there is not taken for a reset: new mail is just new', async () => {
+  const account = await dovecot.createMailbox(messages(2, 'kept'));
+  harness = await engineHarness(dovecot, account);
+  expect((await harness.poll(target())).fetched).toBe(2);
+  await dovecot.appendMessages(account.user, messages(2, 'later'));
+  const second = await harness.poll(target());
+  expect(second.fetched).toBe(2);
+  expect(second.uidlReset).toBeUndefined();
+});

@@ -446,11 +446,17 @@ class MailboxPoll {
   /**
    * A UIDL reset (server migration, maildir rebuilt): a mailbox we knew well
    * where most known UIDLs are gone and most UIDLs on the server are unknown.
+   * With fewer than 10 known UIDLs "most" says little (one message deleted
+   * elsewhere is a third of three), so a small mailbox counts only when every
+   * known UIDL is gone and every UIDL on the server is new. A false suspicion
+   * costs one content-hash lookup per new message, and only the same raw
+   * content under a vanished UIDL is taken for the same message.
    */
   private looksLikeUidlReset(known: ReadonlySet<string>, onServer: ReadonlySet<string>, unknown: number): boolean {
-    if (this.target.mode !== 'leave' || known.size < 10) return false;
+    if (this.target.mode !== 'leave' || known.size === 0 || unknown === 0) return false;
     let stillThere = 0;
     for (const uid of known) if (onServer.has(uid)) stillThere += 1;
+    if (known.size < 10) return stillThere === 0 && unknown === onServer.size;
     return stillThere < known.size / 2 && unknown > onServer.size / 2;
   }
 
