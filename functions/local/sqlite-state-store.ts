@@ -589,7 +589,14 @@ export class SqliteStateStore implements StateStore {
       return;
     }
     // Frames written before this call are covered by it, whatever later commits append meanwhile.
-    const syncing: Promise<void> = this.#syncWal(walFile).then(settle, (err: unknown) => rejectGroup(group, err));
+    let synced: Promise<void>;
+    try {
+      synced = this.#syncWal(walFile);
+    } catch (err) {
+      // This runs from a timer: a sync that throws instead of rejecting must still fail only its group.
+      synced = Promise.reject(err);
+    }
+    const syncing = synced.then(settle, (err: unknown) => rejectGroup(group, err));
     this.#syncing.add(syncing);
     void syncing.finally(() => this.#syncing.delete(syncing));
   }

@@ -278,6 +278,18 @@ describe('SqliteStateStore (local specifics)', () => {
       await store.close();
     });
 
+    it('a sync that throws instead of rejecting fails its group, not the process', async () => {
+      const store = new SqliteStateStore(file, {
+        groupCommit: { windowMs: 5 },
+        syncWal: () => {
+          throw new Error('EBADF: bad file descriptor');
+        },
+      });
+      const result = await store.recordMessage(record('mb', 't1'), []).catch((error: unknown) => error);
+      expect(isBridgeError(result, 'STATE_ERR_IO')).toBe(true);
+      await store.close();
+    });
+
     it('close waits for the WAL syncs still running', async () => {
       const held = heldSync();
       const store = new SqliteStateStore(file, { groupCommit: { windowMs: 0 }, syncWal: held.syncWal });
