@@ -210,7 +210,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
   const dovecot = await startDovecot();
   const work = await tempDir('e2e-delivery');
   const receiver = await startReceiver(verifier);
-  // Every run of ours stores into this same directory (emptied before each run).
+  // Every run of ours stores into this same directory (set aside before each run, see setAside).
   const pool = await benchEventPool(path.join(work, 'engine', 'store'), workers);
   try {
     const mailbox = await fillMailbox(dovecot, n, (i) => mixedMessage(i, SEED));
