@@ -34,7 +34,7 @@ import { defaultEventWorkers, EventWorkerPool, pooledEventSource } from '../func
 import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { localLinkSigner } from '../functions/local/link-server.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
-import { startDovecot } from '../test/support/dovecot.js';
+import { type DovecotInstance, type MailboxCredentials, startDovecot } from '../test/support/dovecot.js';
 import { connectOurs, countFiles, mpopReset, mpopSetup, runMpop } from './contenders.js';
 import { exitedChildrenCpuMs, ownCpuMs, processTreeCpuMs } from './cpu-time.js';
 import { LEAVE_TARGET } from './local-poll.js';
@@ -202,6 +202,78 @@ function cpuSince(before: CpuSplit, after: CpuSplit): CpuSplit {
   };
 }
 
+export type OursMode = 'sequential' | 'beside';
+
+export interface OursSetup {
+  /** The benchmark's work directory: ours stores into `<work>/engine`, set aside before and after each run. */
+  readonly work: string;
+  readonly dovecot: DovecotInstance;
+  readonly mailbox: MailboxCredentials;
+  readonly receiver: Receiver;
+  readonly pool: EventWorkerPool | undefined;
+  /** Messages in the mailbox: the poll must fetch them all and the receiver verify them all. */
+  readonly n: number;
+}
+
+/**
+ * Ours, two ways: `sequential` polls everything, then delivers; `beside` runs
+ * delivery rounds beside the poll as `pop3-bridge run` does (functions/cli/commands/run.ts),
+ * so events go out while later messages are still being fetched. Either way
+ * the clock stops when the receiver has verified all N. Returns the wall time in ms.
+ */
+export async function runOurs(setup: OursSetup, mode: OursMode): Promise<number> {
+  const { work, dovecot, mailbox, receiver, pool, n } = setup;
+  const dir = path.join(work, 'engine');
+  await setAside(dir);
+  await mkdir(dir, { recursive: true });
+  const state = new SqliteStateStore(path.join(dir, 'state.db'));
+  const store = new FolderRawStore(path.join(dir, 'store'));
+  const before = await receiver.count();
+  const deps = benchDeliveryDeps(state, store, receiver.url, pool);
+  let polling = true;
+  const poll = async () => {
+    try {
+      const polled = await pollMailbox(
+        LEAVE_TARGET,
+        { state, store, openSession: () => connectOurs(dovecot.facts, mailbox) },
+        { force: true },
+      );
+      if (polled.status !== 'ok' || polled.fetched !== n)
+        throw new Error(`poll: ${polled.status} ${polled.fetched}/${n}`);
+    } finally {
+      polling = false;
+    }
+  };
+  const deliver = async () => {
+    for (let round = 0; round < 100_000; round += 1) {
+      const pollWasRunning = polling;
+      const result = await deliverDue(deps, DELIVERY_OPTIONS);
+      if (result.attempted > 0) continue;
+      if (!pollWasRunning) return;
+      await sleep(20); // nothing due yet: the poll has not stored more
+    }
+    throw new Error('delivery did not finish');
+  };
+  try {
+    const { ms } = await timed(async () => {
+      if (mode === 'sequential') {
+        await poll();
+        await deliver();
+      } else {
+        await Promise.all([poll(), deliver()]);
+      }
+    });
+    const after = await receiver.count();
+    if (after.verified - before.verified !== n || after.bad !== before.bad) {
+      throw new Error(`receiver verified ${after.verified - before.verified} of ${n}, ${after.bad - before.bad} bad`);
+    }
+    return ms;
+  } finally {
+    await state.close();
+    await setAside(dir);
+  }
+}
+
 export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
   await requireProgram('mpop');
   const n = args.n ?? (args.quick ? 500 : 5000);
@@ -222,65 +294,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
     const createUs = fileCreateCpuUs(work);
     console.log(`file system: ${createUs.toFixed(0)} µs of CPU per file created in ${work}`);
 
-    /**
-     * Ours, two ways: `sequential` polls everything, then delivers; `beside` runs
-     * delivery rounds beside the poll as `pop3-bridge run` does (functions/cli/commands/run.ts),
-     * so events go out while later messages are still being fetched. Either way
-     * the clock stops when the receiver has verified all N.
-     */
-    const ours = async (mode: 'sequential' | 'beside'): Promise<number> => {
-      const dir = path.join(work, 'engine');
-      await setAside(dir);
-      await mkdir(dir, { recursive: true });
-      const state = new SqliteStateStore(path.join(dir, 'state.db'));
-      const store = new FolderRawStore(path.join(dir, 'store'));
-      const before = await receiver.count();
-      const deps = benchDeliveryDeps(state, store, receiver.url, pool);
-      let polling = true;
-      const poll = async () => {
-        try {
-          const polled = await pollMailbox(
-            LEAVE_TARGET,
-            { state, store, openSession: () => connectOurs(dovecot.facts, mailbox) },
-            { force: true },
-          );
-          if (polled.status !== 'ok' || polled.fetched !== n)
-            throw new Error(`poll: ${polled.status} ${polled.fetched}/${n}`);
-        } finally {
-          polling = false;
-        }
-      };
-      const deliver = async () => {
-        for (let round = 0; round < 100_000; round += 1) {
-          const pollWasRunning = polling;
-          const result = await deliverDue(deps, DELIVERY_OPTIONS);
-          if (result.attempted > 0) continue;
-          if (!pollWasRunning) return;
-          await sleep(20); // nothing due yet: the poll has not stored more
-        }
-        throw new Error('delivery did not finish');
-      };
-      try {
-        const { ms } = await timed(async () => {
-          if (mode === 'sequential') {
-            await poll();
-            await deliver();
-          } else {
-            await Promise.all([poll(), deliver()]);
-          }
-        });
-        const after = await receiver.count();
-        if (after.verified - before.verified !== n || after.bad !== before.bad) {
-          throw new Error(
-            `receiver verified ${after.verified - before.verified} of ${n}, ${after.bad - before.bad} bad`,
-          );
-        }
-        return ms;
-      } finally {
-        await state.close();
-        await setAside(dir);
-      }
-    };
+    const ours = (mode: OursMode) => runOurs({ work, dovecot, mailbox, receiver, pool, n }, mode);
     const runMpopOnce = async (): Promise<number> => {
       await mpopReset(mpop, true);
       const { ms } = await runMpop(mpop);

@@ -1,0 +1,119 @@
+/**
+ * Where the CPU of the e2e benchmark goes, per thread (issue 4): the same
+ * "delivery beside the poll" run as bench/e2e-delivery.ts (same mailbox,
+ * receiver and event-worker pool), with each thread's CPU of this process
+ * read from /proc/self/task before and after, the receiver's and Dovecot's
+ * CPU beside them, and the main thread's event-loop utilisation. A
+ * diagnostic, not a contest: no mpop here; the ratio is e2e-delivery's.
+ *
+ *   npx tsx bench/threads.ts [--n N] [--repeats R] [--workers N] [--verifier node-crypto|standardwebhooks]
+ *
+ * Thread names are all "node" in Node 20, so threads are labelled by how
+ * they behave and when they came to be: the main thread is the process id; a
+ * thread whose CPU is nearly all system time is libuv's pool (fsyncs); a
+ * thread that appeared during the runs (the pool starts its workers on first
+ * use) is an event worker; the rest are V8's platform threads (concurrent
+ * marking, parallel scavenges, compilation).
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { startDovecot } from '../test/support/dovecot.js';
+import { processTreeCpuMs } from './cpu-time.js';
+import { benchEventPool, runOurs, startReceiver, verifierArg, withoutOwnArgs, workersArg } from './e2e-delivery.js';
+import { fillMailbox, mixedMessage } from './mailbox.js';
+import { fmt, isMain, load, parseArgs, removeDir, table, tempDir } from './support.js';
+
+const SEED = 1;
+/** /proc reports utime and stime in clock ticks; Linux's USER_HZ is 100. */
+const MS_PER_TICK = 10;
+
+interface ThreadCpu {
+  readonly user: number;
+  readonly system: number;
+}
+
+async function threadCpu(): Promise<Map<string, ThreadCpu>> {
+  const cpu = new Map<string, ThreadCpu>();
+  for (const tid of await readdir('/proc/self/task')) {
+    try {
+      const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpu.set(tid, { user: Number(fields[11]) * MS_PER_TICK, system: Number(fields[12]) * MS_PER_TICK });
+    } catch {
+      // The thread ended between readdir and readFile.
+    }
+  }
+  return cpu;
+}
+
+function repeatsArg(argv: ReadonlyArray<string> = process.argv): number {
+  const at = argv.indexOf('--repeats');
+  const repeats = at === -1 ? 3 : Number.parseInt(argv[at + 1] ?? '', 10);
+  if (!Number.isSafeInteger(repeats) || repeats < 1 || repeats > 20) throw new Error('--repeats needs 1–20');
+  return repeats;
+}
+
+export async function threads(): Promise<void> {
+  const args = parseArgs(withoutOwnArgs().filter((arg, i, all) => arg !== '--repeats' && all[i - 1] !== '--repeats'));
+  const n = args.n ?? (args.quick ? 500 : 3000);
+  const repeats = repeatsArg();
+  const dovecot = await startDovecot();
+  const work = await tempDir('threads');
+  const receiver = await startReceiver(verifierArg());
+  const workers = workersArg();
+  const pool = await benchEventPool(path.join(work, 'engine', 'store'), workers);
+  try {
+    const mailbox = await fillMailbox(dovecot, n, (i) => mixedMessage(i, SEED));
+    console.log(`mailbox: ${n} messages, ${fmt.mib(mailbox.bytes)}; event workers: ${workers}`);
+    const initial = new Set((await threadCpu()).keys());
+    for (let repeat = 0; repeat < repeats; repeat += 1) {
+      const before = await threadCpu();
+      const others = { receiver: processTreeCpuMs(receiver.pid!), dovecot: processTreeCpuMs(dovecot.pid!) };
+      const elu = performance.eventLoopUtilization();
+      const ms = await runOurs({ work, dovecot, mailbox, receiver, pool, n }, 'beside');
+      const busy = performance.eventLoopUtilization(elu).utilization;
+      const after = await threadCpu();
+      const perMsg = (value: number) => (value / n).toFixed(2);
+      const groups = new Map<string, { user: number; system: number; threads: number }>();
+      for (const [tid, end] of after) {
+        const start = before.get(tid) ?? { user: 0, system: 0 };
+        const user = end.user - start.user;
+        const system = end.system - start.system;
+        if (user + system === 0) continue;
+        const label =
+          tid === String(process.pid)
+            ? 'main thread (POP3, TLS, raw store, SQLite, HTTP)'
+            : system >= 0.8 * (user + system)
+              ? "libuv's pool (fsync, fdatasync)"
+              : !initial.has(tid)
+                ? 'event worker (parse, attachments, event body)'
+                : "V8's platform threads (GC, compiler)";
+        const group = groups.get(label) ?? { user: 0, system: 0, threads: 0 };
+        groups.set(label, { user: group.user + user, system: group.system + system, threads: group.threads + 1 });
+      }
+      const rows = [...groups]
+        .sort((a, b) => b[1].user + b[1].system - (a[1].user + a[1].system))
+        .map(([label, g]) => [label, String(g.threads), perMsg(g.user + g.system), perMsg(g.user), perMsg(g.system)]);
+      const bridge = [...groups.values()].reduce((sum, g) => sum + g.user + g.system, 0);
+      const receiverMs = processTreeCpuMs(receiver.pid!) - others.receiver;
+      const dovecotMs = processTreeCpuMs(dovecot.pid!) - others.dovecot;
+      rows.push(['all of the bridge', '', perMsg(bridge), '', '']);
+      rows.push(['receiver (its own process)', '', perMsg(receiverMs), '', '']);
+      rows.push(['Dovecot', '', perMsg(dovecotMs), '', '']);
+      console.log(
+        `\nrun ${repeat + 1}: ${fmt.ms(ms)}, ${(ms / n).toFixed(2)} ms per message; main thread busy ${(busy * 100).toFixed(0)} %; ` +
+          `cores busy ${((bridge + receiverMs + dovecotMs) / ms).toFixed(2)}; load ${load()}`,
+      );
+      console.log(table(['thread', 'threads', 'CPU ms/msg', 'user', 'system'], rows));
+    }
+  } finally {
+    await pool?.close();
+    receiver.stop();
+    await dovecot.stop();
+    await removeDir(work);
+  }
+}
+
+if (isMain(import.meta.url)) await threads();
