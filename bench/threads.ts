@@ -86,7 +86,7 @@ export async function threads(): Promise<void> {
           tid === String(process.pid)
             ? 'main thread (POP3, TLS, raw store, SQLite, HTTP)'
             : system >= 0.8 * (user + system)
-              ? "libuv's pool (fsync, fdatasync)"
+              ? "libuv's pool (fsyncs)"
               : !initial.has(tid)
                 ? 'event worker (parse, attachments, event body)'
                 : "V8's platform threads (GC, compiler)";

@@ -18,10 +18,11 @@
  *
  * That WAL sync runs on libuv's thread pool, not on this thread: the group
  * commits with `synchronous=NORMAL` (no sync inside SQLite), then the WAL file
- * is fdatasync'ed asynchronously and only then do the promises resolve. In WAL
+ * is fsync'ed asynchronously and only then do the promises resolve. In WAL
  * mode, FULL differs from NORMAL only in that sync of the WAL after each
- * commit (https://www.sqlite.org/pragma.html#pragma_synchronous; SQLite itself
- * uses fdatasync for it on Linux), and NORMAL still syncs the WAL before every
+ * commit (https://www.sqlite.org/pragma.html#pragma_synchronous; with the
+ * SQLite better-sqlite3 builds, that sync is an fsync of the WAL, as strace
+ * shows, so we issue the same call), and NORMAL still syncs the WAL before every
  * checkpoint and its header when the WAL is reused — so a resolved record is
  * exactly as durable as under FULL. better-sqlite3 is synchronous: inside
  * SQLite that sync blocked the thread that also runs the POP3 session and the
@@ -37,7 +38,7 @@
  *
  * Schema changes are numbered migrations tracked in `PRAGMA user_version`.
  */
-import { closeSync, fdatasync, openSync } from 'node:fs';
+import { closeSync, fsync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -59,19 +60,19 @@ export interface SqliteStateStoreOptions {
   /** Group commit of `recordMessage` (default 2 ms / 32 records); `windowMs: 0` commits each at once. */
   readonly groupCommit?: { readonly windowMs?: number; readonly maxRecords?: number };
   /**
-   * Makes the WAL file's written frames durable (default: fdatasync on libuv's pool). A seam for tests,
+   * Makes the WAL file's written frames durable (default: fsync on libuv's pool). A seam for tests,
    * which use it to hold or fail the sync and see that no record resolves before it.
    */
   readonly syncWal?: (walFile: string) => Promise<void>;
 }
 
-const fdatasyncAsync = promisify(fdatasync);
+const fsyncAsync = promisify(fsync);
 
-/** Opening an existing file costs microseconds; only the fdatasync waits for the device, off this thread. */
-async function fdatasyncFile(file: string): Promise<void> {
+/** Opening an existing file costs microseconds; only the fsync waits for the device, off this thread. */
+async function fsyncFile(file: string): Promise<void> {
   const fd = openSync(file, 'r');
   try {
-    await fdatasyncAsync(fd);
+    await fsyncAsync(fd);
   } finally {
     closeSync(fd);
   }
@@ -381,7 +382,7 @@ export class SqliteStateStore implements StateStore {
         (entry) => entry.name === 'main',
       )?.file;
       this.#walFile = journalMode === 'wal' && mainFile ? `${mainFile}-wal` : undefined;
-      this.#syncWal = options.syncWal ?? fdatasyncFile;
+      this.#syncWal = options.syncWal ?? fsyncFile;
     } catch (err) {
       throw isBridgeError(err)
         ? err

@@ -265,7 +265,7 @@ describe('SqliteStateStore (local specifics)', () => {
         store.recordMessage(record('mb', 'f2'), []),
       ]);
       for (let i = 0; i < 50 && held.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-      held.calls[0]!.fail(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      held.calls[0]!.fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
       for (const result of await results) {
         expect(result.status).toBe('rejected');
         expect(isBridgeError((result as PromiseRejectedResult).reason, 'STATE_ERR_IO')).toBe(true);
@@ -306,7 +306,7 @@ describe('SqliteStateStore (local specifics)', () => {
       expect(await pending).toBe('created');
     });
 
-    it('the default sync (fdatasync of the real WAL file) resolves records', async () => {
+    it('the default sync (fsync of the real WAL file) resolves records', async () => {
       const store = new SqliteStateStore(file, { groupCommit: { windowMs: 0 } });
       expect(await store.recordMessage(record('mb', 'd1'), [])).toBe('created');
       await store.close();
