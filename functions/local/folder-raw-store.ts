@@ -8,7 +8,9 @@
  * A put streams into a temp file in the same file system, hashing on the way,
  * fsyncs it, renames it into place and fsyncs the directory: after the
  * promise resolves the object survives a crash. A rename is atomic, so a
- * reader never sees a partial object.
+ * reader never sees a partial object. An attachment whose key is already
+ * stored is discarded before its fsync (the stored copy was fsynced when it
+ * was put).
  *
  * Why the metadata calls and the writes are synchronous and only the fsyncs
  * are not: measured on this machine (Node 20, ext4), an `fs/promises`
@@ -96,15 +98,20 @@ function pipeInto(input: Readable, sink: Writable): Promise<void> {
   });
 }
 
-/** Writes every chunk fully before accepting the next, hashing and counting as it goes; fsyncs at the end. */
+/**
+ * Writes every chunk fully before accepting the next, hashing and counting as it goes; with `syncAtEnd`, fsyncs
+ * at the end (without it the caller decides, once it knows the key).
+ */
 class HashingFileSink extends Writable {
   readonly #fd: number;
+  readonly #syncAtEnd: boolean;
   readonly #hash = createHash('sha256');
   #size = 0;
 
-  constructor(fd: number) {
+  constructor(fd: number, syncAtEnd: boolean) {
     super({ highWaterMark: WRITE_HIGH_WATER_MARK });
     this.#fd = fd;
+    this.#syncAtEnd = syncAtEnd;
   }
 
   get size(): number {
@@ -126,7 +133,8 @@ class HashingFileSink extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    fsync(this.#fd, (error) => callback(error));
+    if (this.#syncAtEnd) fsync(this.#fd, (error) => callback(error));
+    else callback();
   }
 
   #writeAll(chunk: Buffer): void {
@@ -227,19 +235,25 @@ export class FolderRawStore implements RawStore {
       this.#ensureDir(tmpDir);
       tmp = join(tmpDir, `${randomUUID()}.part`);
       fd = this.#retryOnMissingDir(tmpDir, () => openSync(tmp!, 'wx', FILE_MODE)).value;
-      const sink = new HashingFileSink(fd);
+      // Raw messages are unique (a re-fetch after a crash is the only repeat), so they are fsynced as they
+      // finish. An attachment is fsynced only once its key is known to be new: one seen before (a logo in
+      // every signature) is discarded unsynced, since the copy we keep was fsynced when it was stored.
+      const dedupe = kind === 'attachment';
+      const sink = new HashingFileSink(fd, !dedupe);
       await pipeInto(input, sink);
-      closeSync(fd);
-      fd = undefined;
 
       const sha256 = sink.digest();
       const key = keyFor(sha256, kind);
       const target = join(this.dir, key);
       const shardDir = dirname(target);
       let created = this.#ensureDir(shardDir);
-      // Same key, same content: keep the copy we have. Raw messages are unique (a re-fetch after a crash is
-      // the only repeat), so for them the check is skipped: a rename over an identical object is harmless.
-      if (kind === 'attachment' && existsSync(target)) {
+      // Same key, same content: keep the copy we have. For raw messages the check is skipped: a rename over
+      // an identical object is harmless.
+      const seenBefore = dedupe && existsSync(target);
+      if (dedupe && !seenBefore) await fsyncAsync(fd);
+      closeSync(fd);
+      fd = undefined;
+      if (seenBefore) {
         rmSync(tmp, { force: true });
       } else {
         const renamed = this.#retryOnMissingDir(shardDir, () => renameSync(tmp!, target));
