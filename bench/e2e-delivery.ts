@@ -100,10 +100,16 @@ export function verifierArg(argv: ReadonlyArray<string> = process.argv): Verifie
   return verifier;
 }
 
-/** The arguments bench/support.ts's parseArgs knows: `--workers N` and `--verifier V` taken out. */
-export function withoutOwnArgs(argv: ReadonlyArray<string> = process.argv.slice(2)): string[] {
+/**
+ * The arguments bench/support.ts's parseArgs knows: `--workers N`, `--verifier V` and any `more` options (each
+ * with one value) taken out.
+ */
+export function withoutOwnArgs(
+  argv: ReadonlyArray<string> = process.argv.slice(2),
+  more: ReadonlyArray<string> = [],
+): string[] {
   const rest = [...argv];
-  for (const name of ['--workers', '--verifier']) {
+  for (const name of ['--workers', '--verifier', ...more]) {
     const at = rest.indexOf(name);
     if (at !== -1) rest.splice(at, 2);
   }

@@ -56,7 +56,7 @@ function repeatsArg(argv: ReadonlyArray<string> = process.argv): number {
 }
 
 export async function threads(): Promise<void> {
-  const args = parseArgs(withoutOwnArgs().filter((arg, i, all) => arg !== '--repeats' && all[i - 1] !== '--repeats'));
+  const args = parseArgs(withoutOwnArgs(process.argv.slice(2), ['--repeats']));
   const n = args.n ?? (args.quick ? 500 : 3000);
   const repeats = repeatsArg();
   const dovecot = await startDovecot();

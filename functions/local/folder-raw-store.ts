@@ -26,15 +26,13 @@
  * cold read blocks its thread for one disk read of at most READ_CHUNK_BYTES.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { finished, Readable, Writable } from 'node:stream';
-import { promisify } from 'node:util';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type { ObjectKind, RawStore, StoredObject } from '../core/ports.js';
-
-const fsyncAsync = promisify(fsync);
+import { fsyncFd, fsyncPath } from './fsync-path.js';
 
 const LAYOUT = {
   raw: { prefix: 'raw', ext: '.eml' },
@@ -60,17 +58,8 @@ export function isValidKey(key: string): boolean {
   return KEY.test(key) && key.slice(4, 6) === key.slice(7, 9);
 }
 
-async function fsyncDir(path: string): Promise<void> {
-  const fd = openSync(path, 'r');
-  try {
-    await fsyncAsync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
- * `input.pipe(sink)`, settled when the sink has finished (its fsync done) or either side failed; on failure both
+ * `input.pipe(sink)`, settled when the sink has finished or either side failed; on failure both
  * are destroyed. What `stream/promises` `pipeline` does for two streams, without its cost: pipeline makes an
  * AbortController per call and aborts it when done, and the AbortError it creates captures a stack trace —
  * ≈ 70 µs of CPU per call against ≈ 8 µs here (Node 20, measured 2026-11-27), and every stored message and
@@ -99,19 +88,17 @@ function pipeInto(input: Readable, sink: Writable): Promise<void> {
 }
 
 /**
- * Writes every chunk fully before accepting the next, hashing and counting as it goes; with `syncAtEnd`, fsyncs
- * at the end (without it the caller decides, once it knows the key).
+ * Writes every chunk fully before accepting the next, hashing and counting as it goes. It does not fsync:
+ * `put` does, once it knows the key (an attachment stored before is discarded unsynced).
  */
 class HashingFileSink extends Writable {
   readonly #fd: number;
-  readonly #syncAtEnd: boolean;
   readonly #hash = createHash('sha256');
   #size = 0;
 
-  constructor(fd: number, syncAtEnd: boolean) {
+  constructor(fd: number) {
     super({ highWaterMark: WRITE_HIGH_WATER_MARK });
     this.#fd = fd;
-    this.#syncAtEnd = syncAtEnd;
   }
 
   get size(): number {
@@ -130,11 +117,6 @@ class HashingFileSink extends Writable {
       return;
     }
     callback();
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    if (this.#syncAtEnd) fsync(this.#fd, (error) => callback(error));
-    else callback();
   }
 
   #writeAll(chunk: Buffer): void {
@@ -235,11 +217,7 @@ export class FolderRawStore implements RawStore {
       this.#ensureDir(tmpDir);
       tmp = join(tmpDir, `${randomUUID()}.part`);
       fd = this.#retryOnMissingDir(tmpDir, () => openSync(tmp!, 'wx', FILE_MODE)).value;
-      // Raw messages are unique (a re-fetch after a crash is the only repeat), so they are fsynced as they
-      // finish. An attachment is fsynced only once its key is known to be new: one seen before (a logo in
-      // every signature) is discarded unsynced, since the copy we keep was fsynced when it was stored.
-      const dedupe = kind === 'attachment';
-      const sink = new HashingFileSink(fd, !dedupe);
+      const sink = new HashingFileSink(fd);
       await pipeInto(input, sink);
 
       const sha256 = sink.digest();
@@ -247,10 +225,11 @@ export class FolderRawStore implements RawStore {
       const target = join(this.dir, key);
       const shardDir = dirname(target);
       let created = this.#ensureDir(shardDir);
-      // Same key, same content: keep the copy we have. For raw messages the check is skipped: a rename over
-      // an identical object is harmless.
-      const seenBefore = dedupe && existsSync(target);
-      if (dedupe && !seenBefore) await fsyncAsync(fd);
+      // Same key, same content: keep the copy we have, which was fsynced when it was stored, and discard this
+      // one unsynced (a logo in every signature). Raw messages are unique (a re-fetch after a crash is the only
+      // repeat), so for them the check is skipped: a rename over an identical object is harmless.
+      const seenBefore = kind === 'attachment' && existsSync(target);
+      if (!seenBefore) await fsyncFd(fd);
       closeSync(fd);
       fd = undefined;
       if (seenBefore) {
@@ -258,11 +237,11 @@ export class FolderRawStore implements RawStore {
       } else {
         const renamed = this.#retryOnMissingDir(shardDir, () => renameSync(tmp!, target));
         created ??= renamed.created;
-        await fsyncDir(shardDir);
+        await fsyncPath(shardDir);
         if (created !== undefined) {
           // New shard (and maybe kind) directories: make their entries durable too.
-          await fsyncDir(dirname(shardDir));
-          await fsyncDir(this.dir);
+          await fsyncPath(dirname(shardDir));
+          await fsyncPath(this.dir);
         }
       }
       tmp = undefined;

@@ -38,8 +38,6 @@
  *
  * Schema changes are numbered migrations tracked in `PRAGMA user_version`.
  */
-import { closeSync, fsync, openSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { BridgeError, isBridgeError } from '../core/errors.js';
@@ -53,6 +51,7 @@ import type {
   MessageRecord,
   StateStore,
 } from '../core/ports.js';
+import { fsyncPath } from './fsync-path.js';
 
 export interface SqliteStateStoreOptions {
   /** How long a write waits for another connection's lock before failing. */
@@ -64,18 +63,6 @@ export interface SqliteStateStoreOptions {
    * which use it to hold or fail the sync and see that no record resolves before it.
    */
   readonly syncWal?: (walFile: string) => Promise<void>;
-}
-
-const fsyncAsync = promisify(fsync);
-
-/** Opening an existing file costs microseconds; only the fsync waits for the device, off this thread. */
-async function fsyncFile(file: string): Promise<void> {
-  const fd = openSync(file, 'r');
-  try {
-    await fsyncAsync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 interface QueuedRecord {
@@ -382,7 +369,7 @@ export class SqliteStateStore implements StateStore {
         (entry) => entry.name === 'main',
       )?.file;
       this.#walFile = journalMode === 'wal' && mainFile ? `${mainFile}-wal` : undefined;
-      this.#syncWal = options.syncWal ?? fsyncFile;
+      this.#syncWal = options.syncWal ?? fsyncPath;
     } catch (err) {
       throw isBridgeError(err)
         ? err

@@ -18,6 +18,18 @@ afterEach(async () => {
   await harness?.cleanup();
 });
 
+/**
+ * Forgets Dovecot's UID bookkeeping (its dovecot-* files), as a server migration or a rebuilt maildir would:
+ * the next session hands out new UIDLs for the same messages. UIDVALIDITY is a timestamp: wait for a new second.
+ */
+async function forgetUidls(user: string): Promise<void> {
+  const maildir = path.join(dovecot.facts.mailRoot, user);
+  for (const name of await readdir(maildir)) {
+    if (name.startsWith('dovecot')) await rm(path.join(maildir, name), { recursive: true, force: true });
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+}
+
 function messages(n: number, tag: string): Buffer[] {
   return Array.from({ length: n }, (_, i) =>
     Buffer.from(`Subject: ${tag} ${i}\r\nMessage-ID: <${tag}${i}@x>\r\n\r\n${tag} body ${i}\r\n`),
@@ -31,12 +43,7 @@ it('matches the known messages by content hash after a UIDL reset and delivers o
   expect(first.fetched).toBe(15);
   const jobsBefore = await harness.state.listDeliveries({ mailbox: 'inbox' });
 
-  // Forget Dovecot's UID bookkeeping. UIDVALIDITY is a timestamp: wait for a new second.
-  const maildir = path.join(dovecot.facts.mailRoot, account.user);
-  for (const name of await readdir(maildir)) {
-    if (name.startsWith('dovecot')) await rm(path.join(maildir, name), { recursive: true, force: true });
-  }
-  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await forgetUidls(account.user);
   await dovecot.appendMessages(account.user, messages(1, 'new'));
 
   const second = await harness.poll(target());
@@ -62,11 +69,7 @@ it('a small mailbox (under 10 known UIDLs) is matched too, once every known UIDL
   expect((await harness.poll(target())).fetched).toBe(3);
   const jobsBefore = await harness.state.listDeliveries({ mailbox: 'inbox' });
 
-  const maildir = path.join(dovecot.facts.mailRoot, account.user);
-  for (const name of await readdir(maildir)) {
-    if (name.startsWith('dovecot')) await rm(path.join(maildir, name), { recursive: true, force: true });
-  }
-  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await forgetUidls(account.user);
   await dovecot.appendMessages(account.user, messages(1, 'fresh'));
 
   const second = await harness.poll(target());

@@ -49,19 +49,10 @@ const SEED = 0x5711_7e25;
 
 /** A plain record of what the splitter emitted, taken the moment it was emitted (nodes change later). */
 type Emitted =
-  | {
-      type: 'node';
-      parent: number;
-      headers: string | null;
-      partNr: string;
-      contentType: string | false;
-      multipart: string | false;
-      encoding: string | false;
-      charset: string | false;
-      disposition: string | false;
-      filename: string | false;
-      messageNode: boolean | undefined;
-    }
+  | ({ type: 'node'; parent: number; headers: string | null; partNr: string } & Pick<
+      SplitterNode,
+      'contentType' | 'multipart' | 'encoding' | 'charset' | 'disposition' | 'filename' | 'messageNode'
+    >)
   | { type: 'body' | 'data'; node: number; value: string };
 
 interface SplitResult {
