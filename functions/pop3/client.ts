@@ -442,27 +442,32 @@ export class Pop3Client {
   ): Promise<number> {
     const depth = this.pipelining ? Math.max(1, options.depth ?? 4) : 1;
     const overlap = Math.max(1, options.overlap ?? 1);
-    const requested: Array<Promise<Readable>> = [];
+    // Only the bodies requested and not yet handed out (at most `depth`): a body handed out is the
+    // consumer's, and keeping it here would keep every message's stream, and whatever its consumer hung on
+    // it, alive until the last message of the session.
+    const waiting: Array<Promise<Readable>> = [];
+    let requested = 0;
     const running = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     let handedOut = 0;
     let consumed = 0;
     let stopped = false;
     const request = () => {
-      while (!stopped && !failure && requested.length < ns.length && requested.length - handedOut < depth) {
+      while (!stopped && !failure && requested < ns.length && requested - handedOut < depth) {
         if (options.shouldContinue && !options.shouldContinue()) {
           stopped = true;
           break;
         }
-        const body = this.retr(ns[requested.length]!);
+        const body = this.retr(ns[requested]!);
         body.catch(() => {});
-        requested.push(body);
+        waiting.push(body);
+        requested += 1;
       }
     };
     request();
     try {
-      while (handedOut < requested.length && !failure) {
-        const body = await requested[handedOut]!;
+      while (handedOut < requested && !failure) {
+        const body = await waiting.shift()!;
         const work = consume(ns[handedOut]!, body).then(
           () => {
             consumed += 1;
