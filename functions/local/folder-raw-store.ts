@@ -3,7 +3,8 @@
  *
  *   <dir>/raw/<sha[0..2]>/<sha>.eml     raw messages
  *   <dir>/att/<sha[0..2]>/<sha>.bin     attachments
- *   <dir>/tmp/<uuid>.part               writes in progress
+ *   <dir>/tmp/raw/<uuid>.part           writes in progress, one folder per kind
+ *   <dir>/tmp/att/<uuid>.part
  *
  * A put streams into a temp file in the same file system, hashing on the way,
  * fsyncs it, renames it into place and fsyncs the directory: after the
@@ -24,6 +25,15 @@
  * renames exactly as before, so durability is unchanged. Reads are synchronous
  * too: an object is usually read soon after it was written (page cache), and a
  * cold read blocks its thread for one disk read of at most READ_CHUNK_BYTES.
+ *
+ * Why one temp folder per kind: creating a file takes its folder's lock
+ * (i_rwsem) for the whole inode allocation, and the poll stores raw messages
+ * on the main thread while the event worker stores attachments. Sharing one
+ * folder made each wait for the other; Linux spins for a lock whose holder is
+ * running, so the wait burned CPU: 2–3 % of the bridge's CPU in a `perf` run
+ * of `bench/threads.ts`, none with a folder per kind (2026-11-27, on ext4
+ * without a journal, where allocating an inode also walks the group's
+ * recently deleted inodes, so the lock is held longer).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
@@ -210,7 +220,7 @@ export class FolderRawStore implements RawStore {
   }
 
   async put(input: Readable, kind: ObjectKind): Promise<StoredObject> {
-    const tmpDir = join(this.dir, 'tmp');
+    const tmpDir = join(this.dir, 'tmp', LAYOUT[kind].prefix);
     let tmp: string | undefined;
     let fd: number | undefined;
     try {
@@ -283,21 +293,24 @@ export class FolderRawStore implements RawStore {
    * long as the age exceeds the longest put.
    */
   async sweepTemp(olderThanMs: number, now: number = Date.now()): Promise<number> {
-    const tmpDir = join(this.dir, 'tmp');
-    let names: string[];
-    try {
-      names = await readdir(tmpDir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-      throw new BridgeError('STORE_ERR_IO', 'could not list temp files', { cause: err });
-    }
+    const tmpRoot = join(this.dir, 'tmp');
     let removed = 0;
-    for (const name of names) {
-      const path = join(tmpDir, name);
-      const info = await stat(path).catch(() => undefined);
-      if (info !== undefined && now - info.mtimeMs > olderThanMs) {
-        await rm(path, { force: true });
-        removed++;
+    // tmp/ itself too: versions before 2026-11-27 wrote every temp file there.
+    for (const tmpDir of [tmpRoot, ...Object.values(LAYOUT).map(({ prefix }) => join(tmpRoot, prefix))]) {
+      let names: string[];
+      try {
+        names = await readdir(tmpDir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw new BridgeError('STORE_ERR_IO', 'could not list temp files', { cause: err });
+      }
+      for (const name of names) {
+        const path = join(tmpDir, name);
+        const info = await stat(path).catch(() => undefined);
+        if (info?.isFile() && now - info.mtimeMs > olderThanMs) {
+          await rm(path, { force: true });
+          removed++;
+        }
       }
     }
     return removed;

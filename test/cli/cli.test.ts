@@ -120,7 +120,7 @@ describe('pop3-bridge CLI', () => {
     expect(first.stderr).not.toContain(account.password);
 
     // A put killed mid-write leaves its temp file; the next poll removes those older than a day, not newer ones.
-    const tmp = path.join(dir, 'state', 'mail', 'tmp');
+    const tmp = path.join(dir, 'state', 'mail', 'tmp', 'raw');
     await mkdir(tmp, { recursive: true });
     await writeFile(path.join(tmp, 'stale.part'), 'half a message');
     await writeFile(path.join(tmp, 'recent.part'), 'half a message');

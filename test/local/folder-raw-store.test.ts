@@ -16,6 +16,13 @@ async function listFiles(root: string): Promise<string[]> {
     .sort();
 }
 
+function listFilesSync(root: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(root, join(e.parentPath, e.name)))
+    .sort();
+}
+
 describeRawStoreContract('FolderRawStore', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pop3-bridge-raw-'));
   return {
@@ -59,7 +66,7 @@ describe('FolderRawStore (local specifics)', () => {
   it('streams a 50 MB message without holding more than a few chunks at once', async () => {
     const total = 50 * 1024 * 1024;
     const chunk = randomBytes(64 * 1024);
-    const tmpDir = join(dir, 'tmp');
+    const tmpDir = join(dir, 'tmp', 'raw');
     let produced = 0;
     let maxAhead = 0;
     let samples = 0;
@@ -106,17 +113,43 @@ describe('FolderRawStore (local specifics)', () => {
     expect(await listFiles(join(dir, 'tmp'))).toEqual([]);
   });
 
-  it('sweepTemp removes only old temp files', async () => {
+  it('sweepTemp removes only old temp files, from the folder of each kind and from tmp/ itself', async () => {
     await store.put(chunked(Buffer.from('x')), 'raw');
-    const old = join(dir, 'tmp', 'old.part');
-    const fresh = join(dir, 'tmp', 'fresh.part');
-    await writeFile(old, 'partial');
-    await writeFile(fresh, 'partial');
+    await store.put(chunked(Buffer.from('y')), 'attachment');
     const hourAgo = new Date(Date.now() - 3_600_000);
-    await utimes(old, hourAgo, hourAgo);
-    expect(await store.sweepTemp(600_000)).toBe(1);
-    expect(await listFiles(join(dir, 'tmp'))).toEqual(['fresh.part']);
+    // tmp/old-layout.part: where versions before per-kind folders wrote every temp file.
+    for (const name of ['raw/old.part', 'att/old.part', 'old-layout.part', 'raw/fresh.part']) {
+      const path = join(dir, 'tmp', name);
+      await writeFile(path, 'partial');
+      if (name.includes('old')) await utimes(path, hourAgo, hourAgo);
+    }
+    expect(await store.sweepTemp(600_000)).toBe(3);
+    expect(await listFiles(join(dir, 'tmp'))).toEqual(['raw/fresh.part']);
     expect(await new FolderRawStore(join(dir, 'absent')).sweepTemp(0)).toBe(0);
+  });
+
+  it('raw messages and attachments are written in separate temp folders', async () => {
+    // The poll stores raw messages on the main thread while the event worker stores attachments; files
+    // created in one folder wait for each other on that folder's lock.
+    const seen: Record<string, string[]> = {};
+    for (const kind of ['raw', 'attachment'] as const) {
+      let sent = false;
+      const input = new Readable({
+        read() {
+          if (!sent) {
+            sent = true;
+            this.push(Buffer.from(`${kind} content`));
+            return;
+          }
+          seen[kind] = listFilesSync(join(dir, 'tmp'));
+          this.push(null);
+        },
+      });
+      await store.put(input, kind);
+    }
+    expect(seen.raw).toEqual([expect.stringMatching(/^raw\/[0-9a-f-]{36}\.part$/)]);
+    expect(seen.attachment).toEqual([expect.stringMatching(/^att\/[0-9a-f-]{36}\.part$/)]);
+    expect(await listFiles(join(dir, 'tmp'))).toEqual([]);
   });
 
   it('a put into an unwritable place is STORE_ERR_IO and consumes the input no further', async () => {
