@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FolderRawStore, isValidKey, keyFor } from '../../functions/local/folder-raw-store.js';
+import { FolderRawStore, HOLD_ATTACHMENT_BYTES, isValidKey, keyFor } from '../../functions/local/folder-raw-store.js';
 import { chunked, describeRawStoreContract, sha256Hex } from '../contract/raw-store.contract.js';
 
 async function listFiles(root: string): Promise<string[]> {
@@ -76,7 +76,8 @@ describe('FolderRawStore (local specifics)', () => {
     const input = new Readable({
       highWaterMark: 64 * 1024,
       read() {
-        if (produced > 0) {
+        // The temp file is opened by the first write, which may come after this second read.
+        if (produced > 0 && existsSync(tmpDir)) {
           const names = readdirSync(tmpDir);
           if (names.length === 1) {
             const onDisk = statSync(join(tmpDir, names[0]!)).size;
@@ -128,6 +129,39 @@ describe('FolderRawStore (local specifics)', () => {
     expect(await new FolderRawStore(join(dir, 'absent')).sweepTemp(0)).toBe(0);
   });
 
+  it('a repeated attachment up to HOLD_ATTACHMENT_BYTES is recognised without a temp file', async () => {
+    const logo = randomBytes(HOLD_ATTACHMENT_BYTES);
+    const first = await store.put(chunked(logo), 'attachment');
+    // A temp folder that cannot hold a file: any put that creates one fails from here on. A new store
+    // instance, so no directory is remembered as made.
+    await rm(join(dir, 'tmp', 'att'), { recursive: true, force: true });
+    await writeFile(join(dir, 'tmp', 'att'), 'not a folder');
+    const again = new FolderRawStore(dir);
+    expect(await again.put(chunked(logo), 'attachment')).toEqual(first);
+    // The check is real: a new attachment, or a repeat past the limit, needs the temp folder and fails.
+    await expect(again.put(chunked(randomBytes(1024)), 'attachment')).rejects.toMatchObject({
+      code: 'STORE_ERR_IO',
+    });
+    const large = randomBytes(HOLD_ATTACHMENT_BYTES + 1);
+    await rm(join(dir, 'tmp', 'att'));
+    const largeFirst = await store.put(chunked(large), 'attachment');
+    await rm(join(dir, 'tmp', 'att'), { recursive: true });
+    await writeFile(join(dir, 'tmp', 'att'), 'not a folder');
+    await expect(new FolderRawStore(dir).put(chunked(large), 'attachment')).rejects.toMatchObject({
+      code: 'STORE_ERR_IO',
+    });
+    expect(await readFile(join(dir, largeFirst.key))).toEqual(large);
+    expect(await readFile(join(dir, first.key))).toEqual(logo);
+  });
+
+  it('a repeated attachment past HOLD_ATTACHMENT_BYTES leaves no temp file behind', async () => {
+    const large = randomBytes(HOLD_ATTACHMENT_BYTES + 64 * 1024);
+    const first = await store.put(chunked(large), 'attachment');
+    expect(await store.put(chunked(large), 'attachment')).toEqual(first);
+    expect(await listFiles(join(dir, 'tmp'))).toEqual([]);
+    expect(await readFile(join(dir, first.key))).toEqual(large);
+  });
+
   it('raw messages and attachments are written in separate temp folders', async () => {
     // The poll stores raw messages on the main thread while the event worker stores attachments; files
     // created in one folder wait for each other on that folder's lock.
@@ -138,11 +172,15 @@ describe('FolderRawStore (local specifics)', () => {
         read() {
           if (!sent) {
             sent = true;
-            this.push(Buffer.from(`${kind} content`));
+            // Past what an attachment may hold in memory, so both kinds have their temp file open.
+            this.push(randomBytes(HOLD_ATTACHMENT_BYTES + 1));
             return;
           }
-          seen[kind] = listFilesSync(join(dir, 'tmp'));
-          this.push(null);
+          // Once the sink has taken the first chunk.
+          setTimeout(() => {
+            seen[kind] = listFilesSync(join(dir, 'tmp'));
+            this.push(null);
+          }, 20);
         },
       });
       await store.put(input, kind);
