@@ -8,7 +8,15 @@
  *                                 should expire them and abort incomplete
  *                                 multipart uploads after a day)
  *
- * A put streams the input through a hashing Transform into a lib-storage
+ * A put of at most DIRECT_PUT_MAX_BYTES (most messages and attachments) is
+ * read into memory and hashed first, then written straight to its content
+ * key with one conditional PutObject (`If-None-Match: *`: S3 answers 412 when
+ * the key exists, which for a content key means the same bytes are stored).
+ * One request instead of four (temp upload, HeadObject, CopyObject,
+ * DeleteObject), so half the billed write requests and three fewer round
+ * trips per stored object.
+ *
+ * A larger put streams the input through a hashing Transform into a lib-storage
  * multipart upload to a temp key (one 8 MB part in memory at a time with the
  * default queue size of 1), then — the key is only known once the last byte
  * is hashed — copies it server-side to its content key unless that exists
@@ -21,13 +29,14 @@
  * as s3:GetObject, or S3 answers 403 instead of 404 for a missing key.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -39,6 +48,12 @@ import { isValidKey, keyFor } from '../local/folder-raw-store.js';
 
 /** Prefix of uploads in progress: the CDK stack expires it with a lifecycle rule. */
 export const TEMP_PREFIX = 'tmp/';
+/**
+ * Objects up to this size are stored with one conditional PutObject to their content key, read into memory
+ * first (the key is their hash). The poll stores a few messages at once and deliver one attachment at a
+ * time, so this adds a few MiB at most to a function's memory.
+ */
+export const DIRECT_PUT_MAX_BYTES = 1024 * 1024;
 /** lib-storage part size: S3's minimum is 5 MiB; each part in flight is held in memory. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -60,6 +75,8 @@ export interface S3RawStoreOptions {
   readonly queueSize?: 1 | 2;
   /** Called with upload progress (bytes acknowledged by S3): tests use it to measure read-ahead. */
   readonly onProgress?: (uploadedBytes: number) => void;
+  /** Largest object stored with one PutObject (default DIRECT_PUT_MAX_BYTES; 0: every put streams). */
+  readonly directPutMaxBytes?: number;
 }
 
 export interface PresignOptions extends LinkMeta {
@@ -129,6 +146,16 @@ function isNotFound(err: unknown): boolean {
   return name === 'NoSuchKey' || name === 'NotFound' || statusOf(err) === 404;
 }
 
+/** The chunks read already, then the rest of the input. */
+async function* heldThenRest(held: Buffer[], rest: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
+  yield* held.splice(0);
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) return;
+    yield Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
+  }
+}
+
 /** RFC 6266 / RFC 8187: an ASCII fallback name and the exact UTF-8 one. */
 export function contentDisposition(filename: string): string {
   const ascii = filename.replace(/[^\x20-\x7e]|["\\%]/g, '_');
@@ -151,6 +178,7 @@ export class S3RawStore implements RawStore {
   readonly #partSize: number;
   readonly #queueSize: 1 | 2;
   readonly #onProgress: ((uploadedBytes: number) => void) | undefined;
+  readonly #directPutMaxBytes: number;
 
   constructor(s3: S3Client, options: S3RawStoreOptions) {
     const partSize = options.partSize ?? DEFAULT_PART_SIZE;
@@ -164,9 +192,61 @@ export class S3RawStore implements RawStore {
     this.#partSize = partSize;
     this.#queueSize = options.queueSize ?? 1;
     this.#onProgress = options.onProgress;
+    this.#directPutMaxBytes = options.directPutMaxBytes ?? DIRECT_PUT_MAX_BYTES;
   }
 
   async put(input: Readable, kind: ObjectKind): Promise<StoredObject> {
+    // Read up to the direct-put limit; `destroyOnReturn: false` keeps the input open for the streaming path.
+    const iterator = input.iterator({ destroyOnReturn: false });
+    const held: Buffer[] = [];
+    let heldBytes = 0;
+    let ended = false;
+    try {
+      while (heldBytes <= this.#directPutMaxBytes) {
+        const next = await iterator.next();
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
+        held.push(chunk);
+        heldBytes += chunk.length;
+      }
+      if (ended) return await this.#putDirect(held, heldBytes, kind);
+      return await this.#putStreaming(Readable.from(heldThenRest(held, iterator), { objectMode: false }), kind);
+    } catch (err) {
+      if (isBridgeError(err)) throw err;
+      throw new BridgeError('STORE_ERR_IO', `could not store a ${kind} object`, { cause: err, context: { kind } });
+    } finally {
+      if (!input.destroyed && !input.readableEnded) input.destroy();
+    }
+  }
+
+  /** One conditional PutObject to the content key; 412 (the key exists) means the same bytes are stored. */
+  async #putDirect(chunks: Buffer[], size: number, kind: ObjectKind): Promise<StoredObject> {
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const key = keyFor(sha256, kind);
+    try {
+      await this.#s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentType: CONTENT_TYPES[kind],
+          IfNoneMatch: '*',
+        }),
+      );
+    } catch (err) {
+      // 412: stored already. 409 (ConditionalRequestConflict): another write of this key is in flight.
+      const status = statusOf(err);
+      if (status !== 412 && !(status === 409 && (await this.#waitForKey(key)))) throw err;
+    }
+    this.#onProgress?.(size);
+    return { key, sha256, size };
+  }
+
+  async #putStreaming(input: Readable, kind: ObjectKind): Promise<StoredObject> {
     const tmpKey = `${TEMP_PREFIX}${randomUUID()}`;
     const hasher = new HashingPassThrough();
     // The input's own failure, as it was: the upload only sees a broken stream.
@@ -203,8 +283,7 @@ export class S3RawStore implements RawStore {
       return { key, sha256, size: hasher.bytesSeen };
     } catch (err) {
       await this.#discard(tmpKey, uploaded ? undefined : (upload as unknown as { uploadId?: string }).uploadId);
-      if (isBridgeError(err)) throw err;
-      throw new BridgeError('STORE_ERR_IO', `could not store a ${kind} object`, { cause: err, context: { kind } });
+      throw err;
     } finally {
       if (!hasher.destroyed && !hasher.readableEnded) hasher.destroy();
       if (!input.destroyed && !input.readableEnded) input.destroy();

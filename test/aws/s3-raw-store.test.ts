@@ -10,7 +10,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsClients } from '../../functions/aws/clients.js';
-import { contentDisposition, DEFAULT_PART_SIZE, S3RawStore } from '../../functions/aws/s3-raw-store.js';
+import {
+  contentDisposition,
+  DEFAULT_PART_SIZE,
+  DIRECT_PUT_MAX_BYTES,
+  S3RawStore,
+} from '../../functions/aws/s3-raw-store.js';
 import { isBridgeError } from '../../functions/core/errors.js';
 import { chunked, describeRawStoreContract, readAll, sha256Hex } from '../contract/raw-store.contract.js';
 import { type Moto, startMoto, uniqueName } from '../support/moto.js';
@@ -89,6 +94,86 @@ describe('S3RawStore (AWS specifics)', () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: raw.key }));
     expect(head.ContentType).toBe('message/rfc822');
     expect(head.ContentLength).toBe(bytes.length);
+  });
+
+  /** An S3 client that records each command (name, key, If-None-Match) and can fail some before sending. */
+  function recording(fail?: (name: string) => unknown): { client: S3Client; sent: string[] } {
+    const sent: string[] = [];
+    const client = Object.create(s3) as S3Client;
+    client.send = (async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+      const name = command.constructor.name.replace(/Command$/, '');
+      const key = String(command.input.Key ?? '').replace(/^tmp\/.*/, 'tmp/…');
+      sent.push(`${name} ${key}${command.input.IfNoneMatch === undefined ? '' : ' if-none-match'}`.trim());
+      const failure = fail?.(name);
+      if (failure !== undefined) throw failure;
+      return s3.send(command as never);
+    }) as S3Client['send'];
+    return { client, sent };
+  }
+
+  it('an object up to DIRECT_PUT_MAX_BYTES is one conditional PutObject to its content key, and so is a repeat', async () => {
+    const bytes = randomBytes(DIRECT_PUT_MAX_BYTES);
+    const { client, sent } = recording();
+    const direct = new S3RawStore(client, { bucket });
+    const stored = await direct.put(chunked(bytes), 'attachment');
+    expect(stored).toEqual({
+      key: `att/${stored.sha256.slice(0, 2)}/${stored.sha256}.bin`,
+      sha256: sha256Hex(bytes),
+      size: bytes.length,
+    });
+    expect(sent).toEqual([`PutObject ${stored.key} if-none-match`]);
+    // A repeat: S3 answers 412 (the key exists), which is success for a content key.
+    expect(await direct.put(chunked(bytes), 'attachment')).toEqual(stored);
+    expect(sent).toHaveLength(2);
+    expect(await listObjects(bucket)).toEqual([stored.key]);
+    expect((await readAll(await store.get(stored.key))).equals(bytes)).toBe(true);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: stored.key }));
+    expect(head.ContentType).toBe('application/octet-stream');
+  });
+
+  it('one byte past DIRECT_PUT_MAX_BYTES streams through a temp key, then copies, as before', async () => {
+    const bytes = randomBytes(DIRECT_PUT_MAX_BYTES + 1);
+    const { client, sent } = recording();
+    const stored = await new S3RawStore(client, { bucket }).put(chunked(bytes), 'raw');
+    expect(sent).toEqual([
+      'PutObject tmp/…',
+      `HeadObject ${stored.key}`,
+      `CopyObject ${stored.key} if-none-match`,
+      'DeleteObject tmp/…',
+    ]);
+    expect(await listObjects(bucket)).toEqual([stored.key]);
+    expect(sha256Hex(await readAll(await store.get(stored.key)))).toBe(sha256Hex(bytes));
+  });
+
+  it('a conditional PutObject that conflicts (409) succeeds once the other write has stored the key', async () => {
+    const bytes = Buffer.from('the same logo, stored by a concurrent put');
+    const first = await store.put(chunked(bytes), 'attachment');
+    const conflict = Object.assign(new Error('ConditionalRequestConflict'), { $metadata: { httpStatusCode: 409 } });
+    const { client, sent } = recording((name) => (name === 'PutObject' ? conflict : undefined));
+    expect(await new S3RawStore(client, { bucket }).put(chunked(bytes), 'attachment')).toEqual(first);
+    expect(sent).toEqual([`PutObject ${first.key} if-none-match`, `HeadObject ${first.key}`]);
+  });
+
+  it('an input that fails before or after DIRECT_PUT_MAX_BYTES leaves nothing, and its error is the cause', async () => {
+    for (const failAt of [64 * 1024, DIRECT_PUT_MAX_BYTES + 256 * 1024]) {
+      const chunk = randomBytes(64 * 1024);
+      let produced = 0;
+      const input = new Readable({
+        read() {
+          if (produced >= failAt) {
+            setImmediate(() => this.destroy(new Error('connection reset')));
+            return;
+          }
+          produced += chunk.length;
+          this.push(chunk);
+        },
+      });
+      const err = await store.put(input, 'raw').catch((e: unknown) => e);
+      expect(isBridgeError(err, 'STORE_ERR_IO'), `failing at ${failAt}`).toBe(true);
+      expect((err as Error).cause).toMatchObject({ message: 'connection reset' });
+      expect(input.destroyed).toBe(true);
+    }
+    expect(await listObjects(bucket)).toEqual([]);
   });
 
   it('streams 20 MB as a multipart upload, reading no more than one part ahead of what S3 acknowledged', async () => {
