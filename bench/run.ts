@@ -19,6 +19,7 @@ const BENCHES = [
   'idle-poll',
   'e2e-delivery',
   'rss-delivery',
+  'rss-aws-handlers',
   'handlers-cold-init',
   'cost-model',
   'fuzz',

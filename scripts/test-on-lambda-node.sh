@@ -19,25 +19,11 @@
 # Not the rest: files that open SQLite need better-sqlite3 built for Node 24 (local mode runs on the
 # machine's Node, not on Lambda's); the rest of test/events passes on Node 24 too.
 #
-# Node comes from the npm registry's official binary package (node-linux-<arch>), whose
-# integrity npm checks against the registry; it is kept under node_modules/.cache.
+# Node comes from scripts/lambda-node.sh (the npm registry's official binary package, under node_modules/.cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NODE_VERSION=24.21.0
-case "$(uname -m)" in
-  x86_64) arch=x64 ;;
-  aarch64 | arm64) arch=arm64 ;;
-  *) echo "test-on-lambda-node: no Node binary package for $(uname -m)" >&2; exit 1 ;;
-esac
-dir="node_modules/.cache/lambda-node/node-linux-${arch}-${NODE_VERSION}"
-if [ ! -x "$dir/package/bin/node" ]; then
-  mkdir -p "$dir"
-  tarball=$(cd "$dir" && npm pack --silent "node-linux-${arch}@${NODE_VERSION}")
-  tar -xzf "$dir/$tarball" -C "$dir"
-  rm -f "$dir/$tarball"
-fi
-node_bin="$(pwd)/$dir/package/bin"
+node_bin="$(bash scripts/lambda-node.sh)"
 echo "test-on-lambda-node: $("$node_bin/node" --version), ICU $("$node_bin/node" -p process.versions.icu)"
 PATH="$node_bin:$PATH" npx vitest run test/aws test/contract test/security test/pop3 test/events/charset-adapter.test.ts test/events/japanese-adapter.test.ts \
   test/events/hostile.test.ts test/events/patched-mailsplit.test.ts test/events/patched-libbase64.test.ts
