@@ -50,8 +50,8 @@ import { isValidKey, keyFor } from '../local/folder-raw-store.js';
 export const TEMP_PREFIX = 'tmp/';
 /**
  * Objects up to this size are stored with one conditional PutObject to their content key, read into memory
- * first (the key is their hash). The poll stores a few messages at once and deliver one attachment at a
- * time, so this adds a few MiB at most to a function's memory.
+ * first (the key is their hash). No memory the streaming path did not use: lib-storage also holds a whole
+ * part (up to partSize) before its first request, so a small object was in memory whole either way.
  */
 export const DIRECT_PUT_MAX_BYTES = 1024 * 1024;
 /** lib-storage part size: S3's minimum is 5 MiB; each part in flight is held in memory. */
