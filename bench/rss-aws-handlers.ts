@@ -30,6 +30,8 @@ import { RECEIVER_SECRET, startReceiver } from './e2e-delivery.js';
 import { load, MiB, machineLine, markdownTable, parseArgs, REPO_DIR, table, writeSummary } from './support.js';
 
 const TARGET_MIB = 160;
+/** Lambda's own limit for poll (5 min); deliver's is 2 min. */
+const INVOCATION_TIMEOUT_MS = 5 * 60_000;
 
 /**
  * The child: the bundle's handler, then one invocation per line of stdin (a JSON event); for each it writes one
@@ -168,7 +170,9 @@ try {
       async invoke(event: unknown, measure = false): Promise<ChildResult> {
         const reply = next();
         child.stdin.write(`${JSON.stringify({ event, measure })}\n`);
-        const result = JSON.parse(await reply) as ChildResult & { failed: number };
+        // A handler that hangs must not hang the benchmark: killing the child ends `next` with an error.
+        const timer = setTimeout(() => child.kill('SIGKILL'), INVOCATION_TIMEOUT_MS);
+        const result = JSON.parse(await reply.finally(() => clearTimeout(timer))) as ChildResult & { failed: number };
         if (result.failed > 0) throw new Error(`${path.basename(path.dirname(bundle))}: a record failed: ${stderr}`);
         return result;
       },
