@@ -16,22 +16,20 @@
  * DeleteObject), so half the billed write requests and three fewer round
  * trips per stored object.
  *
- * A larger put streams the input through a hashing Transform into a lib-storage
- * multipart upload to a temp key (one 8 MB part in memory at a time with the
- * default queue size of 1), then — the key is only known once the last byte
- * is hashed — copies it server-side to its content key unless that exists
- * already, and deletes the temp object. A reader never sees a partial object
- * under a content key: S3 makes an object visible only when its upload or
- * copy completes. If the input fails, lib-storage aborts the multipart upload
- * and nothing is left behind.
+ * A larger put hashes the input on its way into a multipart upload to a temp
+ * key (s3-part-upload.ts: one part buffer of 8 MiB, filled and uploaded in
+ * turn), then — the key is only known once the last byte is hashed — copies it
+ * server-side to its content key unless that exists already, and deletes the
+ * temp object. A reader never sees a partial object under a content key: S3
+ * makes an object visible only when its upload or copy completes. If the input
+ * fails, the multipart upload is aborted and nothing is left behind.
  *
  * IAM: the exists check (HeadObject) and `has()` need s3:ListBucket as well
  * as s3:GetObject, or S3 answers 403 instead of 404 for a missing key.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 import {
-  AbortMultipartUploadCommand,
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -39,22 +37,22 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type { ObjectKind, RawStore, StoredObject } from '../core/ports.js';
 import type { LinkMeta, LinkSigner } from '../events/link-signer.js';
 import { isValidKey, keyFor } from '../local/folder-raw-store.js';
+import { uploadInParts } from './s3-part-upload.js';
 
 /** Prefix of uploads in progress: the CDK stack expires it with a lifecycle rule. */
 export const TEMP_PREFIX = 'tmp/';
 /**
  * Objects up to this size are stored with one conditional PutObject to their content key, read into memory
- * first (the key is their hash). No memory the streaming path did not use: lib-storage also holds a whole
- * part (up to partSize) before its first request, so a small object was in memory whole either way.
+ * first (the key is their hash). No memory the streaming path does not use: it also holds a whole part
+ * (up to partSize) before its first request, so a small object is in memory whole either way.
  */
 export const DIRECT_PUT_MAX_BYTES = 1024 * 1024;
-/** lib-storage part size: S3's minimum is 5 MiB; each part in flight is held in memory. */
+/** Multipart part size: S3's minimum is 5 MiB; one part buffer per put in progress. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** Presigned GET links last this long unless asked otherwise (seconds). */
@@ -71,8 +69,6 @@ export interface S3RawStoreOptions {
   readonly bucket: string;
   /** Bytes per multipart part (default 8 MiB, at least 5 MiB). */
   readonly partSize?: number;
-  /** Parts uploaded at once (1 or 2): memory is about `partSize × (queueSize + 1)` per put at most. */
-  readonly queueSize?: 1 | 2;
   /** Called with upload progress (bytes acknowledged by S3): tests use it to measure read-ahead. */
   readonly onProgress?: (uploadedBytes: number) => void;
   /** Largest object stored with one PutObject (default DIRECT_PUT_MAX_BYTES; 0: every put streams). */
@@ -82,30 +78,6 @@ export interface S3RawStoreOptions {
 export interface PresignOptions extends LinkMeta {
   /** Seconds the link is valid (default 24 h, at most 7 days). */
   readonly expiresIn?: number;
-}
-
-/** Hashes and counts the bytes that pass through. */
-class HashingPassThrough extends Transform {
-  readonly #hash = createHash('sha256');
-  #size = 0;
-
-  /**
-   * Bytes hashed so far. Not called `size`: lib-storage reads `Body.size` as
-   * the total length of the body, and would expect zero parts.
-   */
-  get bytesSeen(): number {
-    return this.#size;
-  }
-
-  digest(): string {
-    return this.#hash.digest('hex');
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#hash.update(chunk);
-    this.#size += chunk.length;
-    callback(null, chunk);
-  }
 }
 
 /** Passes bytes through and fails, instead of ending quietly, if fewer or more than `expected` arrive. */
@@ -176,7 +148,6 @@ export class S3RawStore implements RawStore {
   readonly bucket: string;
   readonly #s3: S3Client;
   readonly #partSize: number;
-  readonly #queueSize: 1 | 2;
   readonly #onProgress: ((uploadedBytes: number) => void) | undefined;
   readonly #directPutMaxBytes: number;
 
@@ -190,7 +161,6 @@ export class S3RawStore implements RawStore {
     this.#s3 = s3;
     this.bucket = options.bucket;
     this.#partSize = partSize;
-    this.#queueSize = options.queueSize ?? 1;
     this.#onProgress = options.onProgress;
     this.#directPutMaxBytes = options.directPutMaxBytes ?? DIRECT_PUT_MAX_BYTES;
   }
@@ -213,7 +183,7 @@ export class S3RawStore implements RawStore {
         heldBytes += chunk.length;
       }
       if (ended) return await this.#putDirect(held, heldBytes, kind);
-      return await this.#putStreaming(Readable.from(heldThenRest(held, iterator), { objectMode: false }), kind);
+      return await this.#putStreaming(heldThenRest(held, iterator), kind);
     } catch (err) {
       if (isBridgeError(err)) throw err;
       throw new BridgeError('STORE_ERR_IO', `could not store a ${kind} object`, { cause: err, context: { kind } });
@@ -246,47 +216,34 @@ export class S3RawStore implements RawStore {
     return { key, sha256, size };
   }
 
-  async #putStreaming(input: Readable, kind: ObjectKind): Promise<StoredObject> {
+  async #putStreaming(chunks: AsyncIterable<Buffer>, kind: ObjectKind): Promise<StoredObject> {
     const tmpKey = `${TEMP_PREFIX}${randomUUID()}`;
-    const hasher = new HashingPassThrough();
-    // The input's own failure, as it was: the upload only sees a broken stream.
-    let inputError: Error | undefined;
-    pipeline(input, hasher, (err) => {
-      if (err) inputError = err;
-    });
-    const upload = new Upload({
-      client: this.#s3,
-      params: { Bucket: this.bucket, Key: tmpKey, Body: hasher, ContentType: CONTENT_TYPES[kind] },
-      partSize: this.#partSize,
-      queueSize: this.#queueSize,
-      leavePartsOnError: false,
-    });
-    const onProgress = this.#onProgress;
-    if (onProgress !== undefined) {
-      upload.on('httpUploadProgress', (progress) => {
-        if (progress.loaded !== undefined) onProgress(progress.loaded);
-      });
-    }
-
-    let uploaded = false;
-    try {
-      try {
-        await upload.done();
-        uploaded = true;
-      } catch (err) {
-        throw inputError ?? err;
+    const hash = createHash('sha256');
+    let size = 0;
+    const hashed = async function* (): AsyncGenerator<Buffer> {
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        size += chunk.length;
+        yield chunk;
       }
-      if (inputError !== undefined) throw inputError;
-      const sha256 = hasher.digest();
+    };
+    try {
+      // The input's own failure comes out of here as it was; the upload has been aborted by then.
+      await uploadInParts(hashed(), {
+        s3: this.#s3,
+        bucket: this.bucket,
+        key: tmpKey,
+        contentType: CONTENT_TYPES[kind],
+        partSize: this.#partSize,
+        ...(this.#onProgress && { onProgress: this.#onProgress }),
+      });
+      const sha256 = hash.digest('hex');
       const key = keyFor(sha256, kind);
       await this.#publish(tmpKey, key);
-      return { key, sha256, size: hasher.bytesSeen };
+      return { key, sha256, size };
     } catch (err) {
-      await this.#discard(tmpKey, uploaded ? undefined : (upload as unknown as { uploadId?: string }).uploadId);
+      await this.#discard(tmpKey);
       throw err;
-    } finally {
-      if (!hasher.destroyed && !hasher.readableEnded) hasher.destroy();
-      if (!input.destroyed && !input.readableEnded) input.destroy();
     }
   }
 
@@ -322,15 +279,9 @@ export class S3RawStore implements RawStore {
     return false;
   }
 
-  /** Best effort: the temp object and any multipart upload left by a failed put. */
-  async #discard(tmpKey: string, uploadId: string | undefined): Promise<void> {
-    const cleanups: Promise<unknown>[] = [this.#s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: tmpKey }))];
-    if (uploadId !== undefined) {
-      cleanups.push(
-        this.#s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: tmpKey, UploadId: uploadId })),
-      );
-    }
-    await Promise.allSettled(cleanups);
+  /** Best effort: the temp object a failed put may have left (its multipart upload was aborted already). */
+  async #discard(tmpKey: string): Promise<void> {
+    await this.#s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: tmpKey })).catch(() => {});
   }
 
   async #exists(key: string): Promise<boolean> {

@@ -206,7 +206,7 @@ describe('S3RawStore (AWS specifics)', () => {
     expect(stored.size).toBe(total);
     // Three parts (8 + 8 + 4 MiB), acknowledged one after the other.
     expect(acks).toEqual([DEFAULT_PART_SIZE, 2 * DEFAULT_PART_SIZE, total]);
-    // One part being uploaded plus the stream buffers (source, hasher, lib-storage's carry-over chunk).
+    // One part being uploaded plus the stream buffers (source, the chunk that found the part full).
     expect(maxAhead).toBeGreaterThan(DEFAULT_PART_SIZE - 1);
     expect(maxAhead).toBeLessThanOrEqual(DEFAULT_PART_SIZE + 4 * 64 * 1024);
     const back = await readAll(await measured.get(stored.key));

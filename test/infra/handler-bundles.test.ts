@@ -73,7 +73,7 @@ describe('handler bundles carry only what their handler uses', () => {
 
   it('poll has the POP3 client and uploads, but no MIME parser or webhook delivery', () => {
     expect(has('poll', /^functions\/pop3\/client\.ts$/)).toBe(true);
-    expect(has('poll', /node_modules\/@aws-sdk\/lib-storage\//)).toBe(true);
+    expect(has('poll', /^functions\/aws\/s3-part-upload\.ts$/)).toBe(true);
     expect(has('poll', /node_modules\/mailparser\//)).toBe(false);
     expect(has('poll', /^functions\/delivery\//)).toBe(false);
   });
