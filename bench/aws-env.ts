@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsClients, createAwsClients } from '../functions/aws/clients.js';
 import { createTable } from '../functions/aws/table-schema.js';
 import { type Moto, uniqueName } from '../test/support/moto.js';
@@ -77,4 +77,30 @@ export async function provisionBenchAws(moto: Moto, prefix: string): Promise<Ben
       POWERTOOLS_METRICS_NAMESPACE: 'Pop3Bridge',
     }),
   };
+}
+
+/** The registry handler as the benchmarks import it from its bundle. */
+export type RegistryHandler = (event: Record<string, unknown>) => Promise<{ outcome?: string }>;
+
+/** The event SSM sends EventBridge when parameter `name` (under the mailbox path) is created. */
+export function parameterCreated(aws: BenchAws, name: string): Record<string, unknown> {
+  return {
+    source: 'aws.ssm',
+    'detail-type': 'Parameter Store Change',
+    detail: { name: `${aws.path}/${name}`, operation: 'Create', type: 'SecureString' },
+  };
+}
+
+/** Writes mailbox `name`'s parameter, then has the registry register and seal it; fails unless it did. */
+export async function registerMailbox(
+  aws: BenchAws,
+  registry: RegistryHandler,
+  name: string,
+  config: Record<string, unknown>,
+): Promise<void> {
+  await aws.ssm.send(
+    new PutParameterCommand({ Name: `${aws.path}/${name}`, Type: 'SecureString', Value: JSON.stringify(config) }),
+  );
+  const registered = await registry(parameterCreated(aws, name));
+  if (registered.outcome !== 'written') throw new Error(`${name} was not registered`);
 }

@@ -46,7 +46,7 @@ import { pathToFileURL } from 'node:url';
 import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { bundleHandlers } from '../test/support/bundle-handlers.js';
-import { startDovecot } from '../test/support/dovecot.js';
+import { mailboxConfigFor, startDovecot } from '../test/support/dovecot.js';
 import { startMoto } from '../test/support/moto.js';
 import { provisionBenchAws } from './aws-env.js';
 import {
@@ -359,20 +359,12 @@ try {
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   for (let box = 0; box < mailboxCount; box += 1) {
     const account = await dovecot.createMailbox(Array.from({ length: messagesEach }, (_, i) => message(box, i)));
-    const config = {
-      name: `box-${box}`,
-      host: dovecot.facts.host,
-      port: dovecot.facts.tlsPort,
-      tls: 'implicit',
-      ca: dovecot.facts.caPem,
-      servername: dovecot.facts.servername,
-      username: account.user,
-      password: account.password,
+    const config = mailboxConfigFor(`box-${box}`, dovecot.facts, account, {
       mode: 'leave',
       // The modelled interval: the bench's clock moves 5 minutes per round, so each is due once per round.
       pollIntervalSeconds: POLL_INTERVAL_S,
       webhooks: [{ id: 'receiver', url: 'https://receiver.example.test/hook', secret }],
-    };
+    });
     await ssm.send(
       new PutParameterCommand({
         Name: `${path}/box-${box}`,

@@ -13,12 +13,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { bundleHandlers } from '../test/support/bundle-handlers.js';
-import { startDovecot } from '../test/support/dovecot.js';
+import { mailboxConfigFor, startDovecot } from '../test/support/dovecot.js';
 import { bigMessage } from '../test/support/fixtures.js';
 import { startMoto } from '../test/support/moto.js';
-import { provisionBenchAws } from './aws-env.js';
+import { provisionBenchAws, type RegistryHandler, registerMailbox } from './aws-env.js';
 import { load, MiB, machineLine, parseArgs, runProcess, table } from './support.js';
 
 /** The child: the bundle's handler on a warm-up mailbox, then the measured records; one JSON line on stderr. */
@@ -44,7 +43,6 @@ const BATCH = 10;
 const [bundles, moto, dovecot] = await Promise.all([bundleHandlers(), startMoto(), startDovecot()]);
 try {
   const aws = await provisionBenchAws(moto, 'rss');
-  const { ssm, path } = aws;
   const env = {
     ...process.env,
     ...aws.handlerEnv({ endpoint: moto.endpoint, logLevel: 'WARN' }),
@@ -54,33 +52,21 @@ try {
   // mailbox from the change event SSM would send EventBridge; poll reads the sealed config.
   Object.assign(process.env, env);
   const { handler: registry } = (await import(pathToFileURL(bundles.handlers.registry.path).href)) as {
-    handler: (event: Record<string, unknown>) => Promise<{ outcome?: string }>;
+    handler: RegistryHandler;
   };
 
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   const addMailbox = async (name: string, messages: Buffer[]) => {
     const account = await dovecot.createMailbox(messages);
-    const config = {
+    await registerMailbox(
+      aws,
+      registry,
       name,
-      host: dovecot.facts.host,
-      port: dovecot.facts.tlsPort,
-      tls: 'implicit',
-      ca: dovecot.facts.caPem,
-      servername: dovecot.facts.servername,
-      username: account.user,
-      password: account.password,
-      mode: 'leave',
-      webhooks: [{ id: 'receiver', url: 'https://receiver.example.test/hook', secret }],
-    };
-    await ssm.send(
-      new PutParameterCommand({ Name: `${path}/${name}`, Type: 'SecureString', Value: JSON.stringify(config) }),
+      mailboxConfigFor(name, dovecot.facts, account, {
+        mode: 'leave',
+        webhooks: [{ id: 'receiver', url: 'https://receiver.example.test/hook', secret }],
+      }),
     );
-    const registered = await registry({
-      source: 'aws.ssm',
-      'detail-type': 'Parameter Store Change',
-      detail: { name: `${path}/${name}`, operation: 'Create', type: 'SecureString' },
-    });
-    if (registered.outcome !== 'written') throw new Error(`${name} was not registered`);
   };
   const size = messageMiB * MiB;
   await addMailbox('warm', [bigMessage(64 * 1024, 999)]);

@@ -20,12 +20,11 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { bundleHandlers } from '../test/support/bundle-handlers.js';
-import { startDovecot } from '../test/support/dovecot.js';
+import { mailboxConfigFor, startDovecot } from '../test/support/dovecot.js';
 import { bigMessage } from '../test/support/fixtures.js';
 import { startMoto } from '../test/support/moto.js';
-import { provisionBenchAws } from './aws-env.js';
+import { provisionBenchAws, type RegistryHandler, registerMailbox } from './aws-env.js';
 import { RECEIVER_SECRET, startReceiver } from './e2e-delivery.js';
 import { load, MiB, machineLine, markdownTable, parseArgs, REPO_DIR, table, writeSummary } from './support.js';
 
@@ -102,31 +101,19 @@ try {
   // mailbox from the change event SSM would send EventBridge; poll and deliver read the sealed config.
   Object.assign(process.env, env);
   const { handler: registry } = (await import(pathToFileURL(bundles.handlers.registry.path).href)) as {
-    handler: (event: Record<string, unknown>) => Promise<{ outcome?: string }>;
+    handler: RegistryHandler;
   };
   const addMailbox = async (name: string, message: Buffer): Promise<void> => {
     const account = await dovecot.createMailbox([message]);
-    const config = {
+    await registerMailbox(
+      aws,
+      registry,
       name,
-      host: dovecot.facts.host,
-      port: dovecot.facts.tlsPort,
-      tls: 'implicit',
-      ca: dovecot.facts.caPem,
-      servername: dovecot.facts.servername,
-      username: account.user,
-      password: account.password,
-      mode: 'delete',
-      webhooks: [{ id: 'receiver', url: receiver.url, secret: RECEIVER_SECRET, allowHttp: true }],
-    };
-    await aws.ssm.send(
-      new PutParameterCommand({ Name: `${aws.path}/${name}`, Type: 'SecureString', Value: JSON.stringify(config) }),
+      mailboxConfigFor(name, dovecot.facts, account, {
+        mode: 'delete',
+        webhooks: [{ id: 'receiver', url: receiver.url, secret: RECEIVER_SECRET, allowHttp: true }],
+      }),
     );
-    const registered = await registry({
-      source: 'aws.ssm',
-      'detail-type': 'Parameter Store Change',
-      detail: { name: `${aws.path}/${name}`, operation: 'Create', type: 'SecureString' },
-    });
-    if (registered.outcome !== 'written') throw new Error(`${name} was not registered`);
   };
   const wakeUps = async (): Promise<string[]> => {
     const bodies: string[] = [];

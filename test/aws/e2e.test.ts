@@ -34,7 +34,7 @@ import { listRegistry } from '../../functions/aws/mailbox-registry.js';
 import { createTable } from '../../functions/aws/table-schema.js';
 import type { HandlerBundles, HandlerName } from '../support/bundle-handlers.js';
 import { bundleHandlers } from '../support/bundle-handlers.js';
-import { dovecotFromInjected } from '../support/dovecot.js';
+import { dovecotFromInjected, mailboxConfigFor } from '../support/dovecot.js';
 import { DYNAMODB_FAULTS, startFaultProxy } from '../support/fault-proxy.js';
 import { type Moto, startMoto, uniqueName } from '../support/moto.js';
 
@@ -292,21 +292,12 @@ const queues = { poll: '', delivery: '' };
 const savedEnv = { ...process.env };
 
 function mailboxConfig(receiverUrl: string, secret: string): Record<string, unknown> {
-  const { facts } = dovecot;
-  return {
-    name: MAILBOX,
-    host: facts.host,
-    port: facts.tlsPort,
-    tls: 'implicit',
-    ca: facts.caPem,
-    servername: facts.servername,
-    username: account.user,
-    password: account.password,
+  return mailboxConfigFor(MAILBOX, dovecot.facts, account, {
     mode: 'delete',
     // The schema's minimum; with dispatch's 30 s slack the mailbox is due on every dispatch.
     pollIntervalSeconds: 30,
     webhooks: [{ id: 'receiver', url: receiverUrl, secret, allowHttp: true }],
-  };
+  });
 }
 
 /**

@@ -55,6 +55,29 @@ export interface MailboxCredentials {
   password: string;
 }
 
+/**
+ * A mailbox config (the bridge's schema) for one account on this Dovecot over implicit TLS, verified against
+ * its CA; `fields` (mode, webhooks, …) complete or override it.
+ */
+export function mailboxConfigFor(
+  name: string,
+  facts: DovecotFacts,
+  account: MailboxCredentials,
+  fields: Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    name,
+    host: facts.host,
+    port: facts.tlsPort,
+    tls: 'implicit',
+    ca: facts.caPem,
+    servername: facts.servername,
+    username: account.user,
+    password: account.password,
+    ...fields,
+  };
+}
+
 export interface CreateMailboxOptions {
   user?: string;
   password?: string;
