@@ -13,7 +13,8 @@
  *
  * The requests are lib-storage's: one PutObject when everything fits the first
  * part; otherwise CreateMultipartUpload (with the CRC32 checksum algorithm when
- * the client computes request checksums, as it does by default), UploadPart
+ * the client computes request checksums, the SDK's default; the bridge's own
+ * clients compute them only where S3 requires them, see clients.ts), UploadPart
  * one at a time (the stream is not read while a part uploads: that is the
  * backpressure), CompleteMultipartUpload with each part's ETag and checksum,
  * and AbortMultipartUpload when anything fails.
