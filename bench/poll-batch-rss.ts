@@ -2,7 +2,8 @@
  * Peak memory of the bundled poll handler while it fetches a batch of 10
  * mailboxes at once (the event source's batch size), each with one large
  * message, beside one invocation with a single such mailbox: the check behind
- * poll's 512 MB (infra/bridge-stack.ts). Real Dovecot (implicit TLS), S3 and
+ * poll's 512 MB (infra/bridge-stack.ts), on this machine's Node and on Node 24, the functions' Lambda
+ * runtime (fetched by scripts/lambda-node.sh). Real Dovecot (implicit TLS), S3 and
  * DynamoDB on moto. Each invocation runs in its own plain `node` process that
  * imports only the bundle, as Lambda does (no tsx, no fixtures in memory): it
  * warms up on a small mailbox, then reports its resident memory before the
@@ -18,7 +19,7 @@ import { mailboxConfigFor, startDovecot } from '../test/support/dovecot.js';
 import { bigMessage } from '../test/support/fixtures.js';
 import { startMoto } from '../test/support/moto.js';
 import { provisionBenchAws, type RegistryHandler, registerMailbox } from './aws-env.js';
-import { load, MiB, machineLine, parseArgs, runProcess, table } from './support.js';
+import { lambdaNodeBinary, load, MiB, machineLine, parseArgs, runProcess, table } from './support.js';
 
 /** The child: the bundle's handler on a warm-up mailbox, then the measured records; one JSON line on stderr. */
 const CHILD = `
@@ -70,11 +71,18 @@ try {
   };
   const size = messageMiB * MiB;
   await addMailbox('warm', [bigMessage(64 * 1024, 999)]);
-  await addMailbox('single', [bigMessage(size, 0)]);
-  for (let i = 1; i <= BATCH; i += 1) await addMailbox(`batch-${i}`, [bigMessage(size, i)]);
+  // Leave mode: a mailbox polled once has nothing new, so each runtime gets its own.
+  const runtimes = [
+    { label: `Node ${process.versions.node}`, bin: process.execPath },
+    { label: 'Node 24 (Lambda)', bin: lambdaNodeBinary() },
+  ];
+  for (const r of runtimes.keys()) {
+    await addMailbox(`single-${r}`, [bigMessage(size, 100 * r)]);
+    for (let i = 1; i <= BATCH; i += 1) await addMailbox(`batch-${r}-${i}`, [bigMessage(size, 100 * r + i)]);
+  }
 
-  const run = async (mailboxes: string[]) => {
-    const child = await runProcess(process.execPath, ['--input-type=module', '-e', CHILD], {
+  const run = async (bin: string, mailboxes: string[]) => {
+    const child = await runProcess(bin, ['--input-type=module', '-e', CHILD], {
       timeoutMs: 5 * 60_000,
       env: { ...env, BENCH_MAILBOXES: JSON.stringify(mailboxes) },
     });
@@ -89,19 +97,30 @@ try {
     if (result.failed > 0) throw new Error(`${mailboxes.join(',')}: a record failed`);
     return result;
   };
-  const single = await run(['single']);
-  const batch = await run(Array.from({ length: BATCH }, (_, i) => `batch-${i + 1}`));
+  const rows: string[][] = [];
+  for (const [r, runtime] of runtimes.entries()) {
+    const single = await run(runtime.bin, [`single-${r}`]);
+    const batch = await run(
+      runtime.bin,
+      Array.from({ length: BATCH }, (_, i) => `batch-${r}-${i + 1}`),
+    );
+    for (const [i, result] of [single, batch].entries()) {
+      rows.push([
+        i === 0 ? '1 mailbox' : `${BATCH} mailboxes at once`,
+        runtime.label,
+        result.before.toFixed(1),
+        result.peak.toFixed(1),
+        (result.peak - result.before).toFixed(1),
+        (result.ms / 1000).toFixed(1),
+      ]);
+    }
+  }
 
   console.log(`\npoll handler (bundle), one ${messageMiB} MiB message per mailbox`);
   console.log(`${machineLine()}, load average ${load()}`);
-  const rows = [single, batch].map((r, i) => [
-    i === 0 ? '1 mailbox' : `${BATCH} mailboxes at once`,
-    r.before.toFixed(1),
-    r.peak.toFixed(1),
-    (r.peak - r.before).toFixed(1),
-    (r.ms / 1000).toFixed(1),
-  ]);
-  console.log(table(['invocation', 'RSS before (MiB)', 'peak RSS (MiB)', 'added (MiB)', 'duration (s)'], rows));
+  console.log(
+    table(['invocation', 'runtime', 'RSS before (MiB)', 'peak RSS (MiB)', 'added (MiB)', 'duration (s)'], rows),
+  );
 } finally {
   await Promise.allSettled([moto.stop(), dovecot.stop(), bundles.cleanup()]);
 }

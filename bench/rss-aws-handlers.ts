@@ -15,7 +15,7 @@
  *
  *   npx tsx bench/rss-aws-handlers.ts [--quick] [--n MiB]   (--quick: a 20 MiB message)
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
@@ -26,7 +26,7 @@ import { bigMessage } from '../test/support/fixtures.js';
 import { startMoto } from '../test/support/moto.js';
 import { provisionBenchAws, type RegistryHandler, registerMailbox } from './aws-env.js';
 import { RECEIVER_SECRET, startReceiver } from './e2e-delivery.js';
-import { load, MiB, machineLine, markdownTable, parseArgs, REPO_DIR, table, writeSummary } from './support.js';
+import { lambdaNodeBinary, load, MiB, machineLine, markdownTable, parseArgs, table, writeSummary } from './support.js';
 
 const TARGET_MIB = 160;
 /** Lambda's own limit for poll (5 min); deliver's is 2 min. */
@@ -74,13 +74,7 @@ const args = parseArgs();
 const messageMiB = args.n ?? (args.quick ? 20 : 124);
 const nodes = [
   { label: `Node ${process.versions.node} (this machine)`, bin: process.execPath },
-  {
-    label: 'Node 24 (Lambda runtime)',
-    bin: path.join(
-      execFileSync('bash', [path.join(REPO_DIR, 'scripts', 'lambda-node.sh')], { encoding: 'utf8' }).trim(),
-      'node',
-    ),
-  },
+  { label: 'Node 24 (Lambda runtime)', bin: lambdaNodeBinary() },
 ];
 
 const [bundles, moto, dovecot, receiver] = await Promise.all([

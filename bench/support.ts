@@ -6,7 +6,7 @@
  * Benchmarks print figures and ratios against baselines measured in the same
  * run; they are not pass/fail tests.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
@@ -285,4 +285,13 @@ export async function bundleForBench(entryPath: string): Promise<string> {
     banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   });
   return outfile;
+}
+
+/**
+ * The `node` binary of AWS mode's Lambda runtime (Node 24, Runtime.NODEJS_24_X), fetched by
+ * scripts/lambda-node.sh on first use, so benchmarks can run the handler bundles on it.
+ */
+export function lambdaNodeBinary(): string {
+  const dir = execFileSync('bash', [path.join(REPO_DIR, 'scripts', 'lambda-node.sh')], { encoding: 'utf8' }).trim();
+  return path.join(dir, 'node');
 }

@@ -2,7 +2,7 @@
 # Prints the directory of the `node` binary of AWS mode's Lambda runtime (Node 24, infra:
 # Runtime.NODEJS_24_X), fetching it first if needed. It comes from the npm registry's official binary
 # package (node-linux-<arch>), whose integrity npm checks against the registry, and is kept under
-# node_modules/.cache. Used by scripts/test-on-lambda-node.sh and bench/rss-aws-handlers.ts.
+# node_modules/.cache. Used by scripts/test-on-lambda-node.sh and the benchmarks (lambdaNodeBinary in bench/support.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
