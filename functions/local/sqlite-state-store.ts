@@ -559,12 +559,9 @@ export class SqliteStateStore implements StateStore {
     let outcomes: Array<'created' | 'exists'>;
     try {
       const db = this.#statementsView;
-      if (walFile !== undefined) this.#db.pragma('synchronous = NORMAL');
-      try {
-        outcomes = db.transaction(() => group.map(({ record, jobs }) => insertRecord(db, record, jobs))).immediate();
-      } finally {
-        if (walFile !== undefined) this.#db.pragma('synchronous = FULL');
-      }
+      const commit = () =>
+        db.transaction(() => group.map(({ record, jobs }) => insertRecord(db, record, jobs))).immediate();
+      outcomes = walFile === undefined ? commit() : this.#withoutWalSync(commit);
     } catch (err) {
       rejectGroup(group, err);
       return;
@@ -587,6 +584,19 @@ export class SqliteStateStore implements StateStore {
     const syncing = synced.then(settle, (err: unknown) => rejectGroup(group, err));
     this.#syncing.add(syncing);
     void syncing.finally(() => this.#syncing.delete(syncing));
+  }
+
+  /**
+   * Runs `commit` with `synchronous=NORMAL`, so SQLite does not sync the WAL inside it, then restores the
+   * connection's FULL for every other write. Callers make the commit durable some other way (see their docs).
+   */
+  #withoutWalSync<T>(commit: () => T): T {
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      return commit();
+    } finally {
+      this.#db.pragma('synchronous = FULL');
+    }
   }
 
   /** One transaction: the record and its deliveries move together, or (new uid taken) neither does. */
@@ -701,14 +711,11 @@ export class SqliteStateStore implements StateStore {
   updateDeliveries(patches: ReadonlyArray<DeliveryUpdate>): Promise<void> {
     return this.#call('updateDeliveries', (db) => {
       if (patches.length === 0) return;
-      this.#db.pragma('synchronous = NORMAL');
-      try {
+      this.#withoutWalSync(() =>
         db.transaction(() => {
           for (const { webhookId, patch } of patches) applyDeliveryPatch(db, webhookId, patch);
-        })();
-      } finally {
-        this.#db.pragma('synchronous = FULL');
-      }
+        })(),
+      );
     });
   }
 
