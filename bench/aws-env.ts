@@ -15,6 +15,7 @@ import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsClients, createAwsClients } from '../functions/aws/clients.js';
 import { createTable } from '../functions/aws/table-schema.js';
+import { type DovecotInstance, mailboxConfigFor } from '../test/support/dovecot.js';
 import { type Moto, uniqueName } from '../test/support/moto.js';
 
 export interface BenchAws {
@@ -103,4 +104,17 @@ export async function registerMailbox(
   );
   const registered = await registry(parameterCreated(aws, name));
   if (registered.outcome !== 'written') throw new Error(`${name} was not registered`);
+}
+
+/** A new account on the benchmark's Dovecot holding `messages`, registered and sealed as mailbox `name`. */
+export async function addMailbox(
+  aws: BenchAws,
+  registry: RegistryHandler,
+  dovecot: DovecotInstance,
+  name: string,
+  messages: Buffer[],
+  fields: Record<string, unknown>,
+): Promise<void> {
+  const account = await dovecot.createMailbox(messages);
+  await registerMailbox(aws, registry, name, mailboxConfigFor(name, dovecot.facts, account, fields));
 }

@@ -15,27 +15,12 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { bundleHandlers } from '../test/support/bundle-handlers.js';
-import { mailboxConfigFor, startDovecot } from '../test/support/dovecot.js';
+import { startDovecot } from '../test/support/dovecot.js';
 import { bigMessage } from '../test/support/fixtures.js';
 import { startMoto } from '../test/support/moto.js';
-import { provisionBenchAws, type RegistryHandler, registerMailbox } from './aws-env.js';
-import { lambdaNodeBinary, load, MiB, machineLine, parseArgs, runProcess, table } from './support.js';
-
-/** The child: the bundle's handler on a warm-up mailbox, then the measured records; one JSON line on stderr. */
-const CHILD = `
-import { readFileSync, writeFileSync } from 'node:fs';
-const status = (field) => Number(readFileSync('/proc/self/status', 'utf8').split('\\n').find((l) => l.startsWith(field + ':')).replace(/[^0-9]/g, '')) / 1024;
-const { handler } = await import(process.env.BENCH_BUNDLE_URL);
-const context = { getRemainingTimeInMillis: () => 300000 };
-const records = (names) => ({ Records: names.map((m, i) => ({ messageId: 'job-' + i, body: JSON.stringify({ mailbox: m }) })) });
-await handler(records(['warm']), context);
-const before = status('VmRSS');
-writeFileSync('/proc/self/clear_refs', '5');
-const start = performance.now();
-const response = await handler(records(JSON.parse(process.env.BENCH_MAILBOXES)), context);
-const ms = performance.now() - start;
-process.stderr.write('RESULT ' + JSON.stringify({ before, peak: status('VmHWM'), ms, failed: response.batchItemFailures.length }) + '\\n');
-`;
+import { addMailbox, provisionBenchAws, type RegistryHandler } from './aws-env.js';
+import { sqsEvent, startHandlerChild } from './handler-child.js';
+import { lambdaNodeBinary, load, MiB, machineLine, parseArgs, table } from './support.js';
 
 const args = parseArgs();
 const messageMiB = args.n ?? (args.quick ? 8 : 24);
@@ -47,7 +32,6 @@ try {
   const env = {
     ...process.env,
     ...aws.handlerEnv({ endpoint: moto.endpoint, logLevel: 'WARN' }),
-    BENCH_BUNDLE_URL: pathToFileURL(bundles.handlers.poll.path).href,
   };
   // The registry handler (in this process: its module scope reads the environment) registers and seals each
   // mailbox from the change event SSM would send EventBridge; poll reads the sealed config.
@@ -57,45 +41,30 @@ try {
   };
 
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
-  const addMailbox = async (name: string, messages: Buffer[]) => {
-    const account = await dovecot.createMailbox(messages);
-    await registerMailbox(
-      aws,
-      registry,
-      name,
-      mailboxConfigFor(name, dovecot.facts, account, {
-        mode: 'leave',
-        webhooks: [{ id: 'receiver', url: 'https://receiver.example.test/hook', secret }],
-      }),
-    );
-  };
+  const fields = { mode: 'leave', webhooks: [{ id: 'receiver', url: 'https://receiver.example.test/hook', secret }] };
+  const add = (name: string, messages: Buffer[]) => addMailbox(aws, registry, dovecot, name, messages, fields);
   const size = messageMiB * MiB;
-  await addMailbox('warm', [bigMessage(64 * 1024, 999)]);
+  await add('warm', [bigMessage(64 * 1024, 999)]);
   // Leave mode: a mailbox polled once has nothing new, so each runtime gets its own.
   const runtimes = [
     { label: `Node ${process.versions.node}`, bin: process.execPath },
     { label: 'Node 24 (Lambda)', bin: lambdaNodeBinary() },
   ];
   for (const r of runtimes.keys()) {
-    await addMailbox(`single-${r}`, [bigMessage(size, 100 * r)]);
-    for (let i = 1; i <= BATCH; i += 1) await addMailbox(`batch-${r}-${i}`, [bigMessage(size, 100 * r + i)]);
+    await add(`single-${r}`, [bigMessage(size, 100 * r)]);
+    for (let i = 1; i <= BATCH; i += 1) await add(`batch-${r}-${i}`, [bigMessage(size, 100 * r + i)]);
   }
 
+  const polls = (mailboxes: ReadonlyArray<string>) => sqsEvent(mailboxes.map((m) => JSON.stringify({ mailbox: m })));
+  /** One measured invocation in a fresh child, after a warm-up poll of the small mailbox. */
   const run = async (bin: string, mailboxes: string[]) => {
-    const child = await runProcess(bin, ['--input-type=module', '-e', CHILD], {
-      timeoutMs: 5 * 60_000,
-      env: { ...env, BENCH_MAILBOXES: JSON.stringify(mailboxes) },
-    });
-    const line = child.stderr.split('\n').find((l) => l.startsWith('RESULT '));
-    if (child.code !== 0 || line === undefined) throw new Error(`child failed (${child.code}): ${child.stderr}`);
-    const result = JSON.parse(line.slice('RESULT '.length)) as {
-      before: number;
-      peak: number;
-      ms: number;
-      failed: number;
-    };
-    if (result.failed > 0) throw new Error(`${mailboxes.join(',')}: a record failed`);
-    return result;
+    const child = await startHandlerChild(bin, bundles.handlers.poll.path, env);
+    try {
+      await child.invoke(polls(['warm']));
+      return await child.invoke(polls(mailboxes), true);
+    } finally {
+      child.stop();
+    }
   };
   const rows: string[][] = [];
   for (const [r, runtime] of runtimes.entries()) {
