@@ -52,6 +52,7 @@ import type {
   StateStore,
 } from '../core/ports.js';
 import { fsyncPath } from './fsync-path.js';
+import { stateOpenError } from './sqlite-open-error.js';
 
 export interface SqliteStateStoreOptions {
   /** How long a write waits for another connection's lock before failing. */
@@ -371,9 +372,7 @@ export class SqliteStateStore implements StateStore {
       this.#walFile = journalMode === 'wal' && mainFile ? `${mainFile}-wal` : undefined;
       this.#syncWal = options.syncWal ?? fsyncPath;
     } catch (err) {
-      throw isBridgeError(err)
-        ? err
-        : new BridgeError('STATE_ERR_IO', `cannot open state database ${file}`, { cause: err });
+      throw stateOpenError(file, err);
     }
   }
 
