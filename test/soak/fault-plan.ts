@@ -55,6 +55,8 @@ export class FaultPlan {
   readonly #streams = new Map<string, () => number>();
   /** Chances taken and faults fired per stream (for `forceAfter`). */
   readonly #chances = new Map<string, { taken: number; fired: number }>();
+  /** Picks made per stream (for `pick`'s cover). */
+  readonly #picks = new Map<string, number>();
 
   constructor(
     readonly seed: number,
@@ -76,6 +78,18 @@ export class FaultPlan {
   /** Integer in [min, max]. */
   int(stream: string, min: number, max: number): number {
     return min + Math.floor(this.random(stream) * (max - min + 1));
+  }
+
+  /**
+   * Which kind of fault to fire: an integer in [min, max]. In small runs (`forceAfter` set) the first picks of
+   * a stream are `cover`, in order, so each kind listed there fires once before any kind repeats, however few
+   * faults the run has; then, and in long runs from the start, uniform as `int`.
+   */
+  pick(stream: string, min: number, max: number, cover: ReadonlyArray<number> = []): number {
+    const made = this.#picks.get(stream) ?? 0;
+    this.#picks.set(stream, made + 1);
+    if (this.rates.forceAfter !== undefined && made < cover.length) return cover[made]!;
+    return this.int(stream, min, max);
   }
 
   chance(stream: string, p: number): boolean {

@@ -237,8 +237,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         target: moto.endpoint,
         onExchange: witness.observe,
         decide: (request) => {
-          if (!plan.chance('aws', options.rates.aws)) return undefined;
-          const pick = plan.int('aws-kind', 0, 5);
+          // One stream per service: which requests fail then depends only on how many requests each service
+          // got, not on how S3's and DynamoDB's requests interleaved (timing). Picks 0, 1 and 5 are the three
+          // kinds of each service (SlowDown or throttling, 5xx, dropped connection): a small run covers them first.
+          const service = request.service === 's3' ? 's3' : 'dynamodb';
+          if (!plan.chance(`aws-${service}`, options.rates.aws)) return undefined;
+          const pick = plan.pick(`aws-kind-${service}`, 0, 5, [0, 1, 5]);
           if (pick === 5) {
             plan.count('aws: connection dropped');
             return { kind: plan.chance('aws-drop', 0.5) ? 'drop' : 'drop-after' };

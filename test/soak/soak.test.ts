@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { webhookIdFor } from '../../functions/core/webhook-id.js';
 import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
-import { FAULT_KINDS, type FaultRates } from './fault-plan.js';
+import { FAULT_KINDS, FaultPlan, type FaultRates } from './fault-plan.js';
 import { outcomeLines, soakTable } from './report-table.js';
 import { runSoak, type SoakReport } from './run-soak.js';
 import { combineSegments, segmentSeeds } from './segments.js';
@@ -113,6 +113,19 @@ describe('soak under faults (seeded)', () => {
       { seed: 102, messages: 10 },
     ]);
     expect(segmentSeeds(7, 5000, 250)).toHaveLength(20);
+  });
+
+  it('fault kinds: a small run picks each covered kind first, per stream; a long run picks at random', () => {
+    const small = new FaultPlan(SEED, CI_RATES);
+    // After the cover, the stream's own random draws (the cover consumed none of them).
+    const firstDraw = new FaultPlan(SEED, CI_RATES).int('s3', 0, 5);
+    expect([0, 1, 2, 3].map(() => small.pick('s3', 0, 5, [0, 1, 5]))).toEqual([0, 1, 5, firstDraw]);
+    // Another stream starts its own cover, whatever the first one did.
+    expect(small.pick('dynamodb', 0, 5, [0, 1, 5])).toBe(0);
+    const { forceAfter: _, ...longRates } = CI_RATES;
+    const long = new FaultPlan(SEED, longRates);
+    const picks = Array.from({ length: 600 }, () => long.pick('s3', 0, 5, [0, 1, 5]));
+    for (let kind = 0; kind <= 5; kind += 1) expect(picks.filter((p) => p === kind).length).toBeGreaterThan(60);
   });
 
   it('AWS mode stops moto and fails without a verdict when moto passes its memory cap', async () => {
