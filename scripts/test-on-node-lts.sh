@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs what a newcomer runs first, on the current Node LTS (26) with the npm the registry serves as latest
+# (12), while `npm test` runs on the machine's Node 20: a fresh `npm ci` (which must compile
+# better-sqlite3 for that Node; npm 12 runs its install script only because package.json's allowScripts
+# approves it), `npm run demo`, and the local-mode tests (engine, CLI, SQLite and folder store,
+# delivery, events).
+#
+# Why: local mode is the embedded default and the README promises Node 20+. Two breaks reached a newcomer
+# on a current machine without any test noticing: better-sqlite3 12.6.2 did not compile on Node 26, and
+# npm 12 silently skipped its build. Node 24 is covered by scripts/test-on-lambda-node.sh for AWS mode.
+#
+# The install happens in a copy of the checkout (the native module is built per Node version, so the
+# machine's node_modules cannot be shared), removed at the end. Node and npm come from the npm registry
+# (scripts/fetch-node.sh; npm pack), checked against its integrity data; Node's headers come with the
+# binary package, so nothing is fetched from nodejs.org.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NODE_LTS_VERSION=26.12.1
+NPM_VERSION=12.2.2
+
+node_bin="$(bash scripts/fetch-node.sh "$NODE_LTS_VERSION")"
+npm_dir="node_modules/.cache/npm-${NPM_VERSION}"
+if [ ! -f "$npm_dir/package/bin/npm-cli.js" ]; then
+  mkdir -p "$npm_dir"
+  tarball=$(cd "$npm_dir" && npm pack --silent "npm@${NPM_VERSION}")
+  tar -xzf "$npm_dir/$tarball" -C "$npm_dir"
+  rm -f "$npm_dir/$tarball"
+fi
+npm_cli="$(pwd)/$npm_dir/package/bin/npm-cli.js"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/pop3-bridge-node-lts.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+tar -c --exclude=./node_modules --exclude=./.git --exclude=./bench/.work --exclude=./.pop3-bridge-demo \
+  --exclude=./cdk.out . | tar -x -C "$work"
+cd "$work"
+
+export PATH="$node_bin:$PATH"
+# Build native modules against this Node's own headers (the machine's npm config may point elsewhere).
+export npm_config_nodedir="$node_bin/.."
+echo "test-on-node-lts: node $(node --version), npm $(node "$npm_cli" --version)"
+node "$npm_cli" ci --no-audit --no-fund
+node "$npm_cli" run demo
+npx vitest run test/local test/core test/cli test/delivery test/events test/infra/install-scripts.test.ts
