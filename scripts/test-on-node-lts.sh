@@ -11,8 +11,8 @@
 #
 # The install happens in a copy of the checkout (the native module is built per Node version, so the
 # machine's node_modules cannot be shared), removed at the end. Node and npm come from the npm registry
-# (scripts/fetch-node.sh; npm pack), checked against its integrity data; Node's headers come with the
-# binary package, so nothing is fetched from nodejs.org.
+# (scripts/fetch-node.sh, scripts/registry-package.sh: npm pack, checked against its integrity data);
+# Node's headers come with the binary package, so nothing is fetched from nodejs.org.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,14 +20,7 @@ NODE_LTS_VERSION=26.12.1
 NPM_VERSION=12.2.2
 
 node_bin="$(bash scripts/fetch-node.sh "$NODE_LTS_VERSION")"
-npm_dir="node_modules/.cache/npm-${NPM_VERSION}"
-if [ ! -f "$npm_dir/package/bin/npm-cli.js" ]; then
-  mkdir -p "$npm_dir"
-  tarball=$(cd "$npm_dir" && npm pack --silent "npm@${NPM_VERSION}")
-  tar -xzf "$npm_dir/$tarball" -C "$npm_dir"
-  rm -f "$npm_dir/$tarball"
-fi
-npm_cli="$(pwd)/$npm_dir/package/bin/npm-cli.js"
+npm_cli="$(bash scripts/registry-package.sh "npm@${NPM_VERSION}")/bin/npm-cli.js"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/pop3-bridge-node-lts.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
