@@ -33,5 +33,6 @@ export PATH="$node_bin:$PATH"
 export npm_config_nodedir="$node_bin/.."
 echo "test-on-node-lts: node $(node --version), npm $(node "$npm_cli" --version)"
 node "$npm_cli" ci --no-audit --no-fund
-node "$npm_cli" run demo
-npx vitest run test/local test/core test/cli test/delivery test/events test/infra/install-scripts.test.ts
+node "$npm_cli" run demo   # the README's first command; npm runs the script with the `node` on PATH
+# vitest's bin runs under the `node` first on PATH, i.e. this Node (not through the machine's npx).
+node_modules/.bin/vitest run test/local test/core test/cli test/delivery test/events test/infra/install-scripts.test.ts
