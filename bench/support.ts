@@ -280,7 +280,7 @@ export async function bundleForBench(entryPath: string): Promise<string> {
     format: 'esm',
     target: 'node20',
     outfile,
-    external: ['better-sqlite3'],
+    external: ['better-sqlite3', 'better-sqlite3-13'],
     logLevel: 'error',
     banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   });

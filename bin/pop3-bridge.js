@@ -69,12 +69,15 @@ function cacheDir() {
   }
 }
 
-/** better-sqlite3 loads a native addon, so it is not bundled; imported by absolute path, the bundle may live anywhere. */
+/**
+ * better-sqlite3 loads a native addon, so it is not bundled; imported by absolute path, the bundle may live
+ * anywhere. Both builds: 12 for Node 20, 13 (alias better-sqlite3-13) for Node 22+ (functions/local/sqlite-driver.ts).
+ */
 const nativeAddons = {
   name: 'native-addons',
   setup(build) {
     const requireFromRoot = createRequire(path.join(root, 'package.json'));
-    build.onResolve({ filter: /^better-sqlite3$/ }, (args) => ({
+    build.onResolve({ filter: /^better-sqlite3(-13)?$/ }, (args) => ({
       path: requireFromRoot.resolve(args.path),
       external: true,
     }));

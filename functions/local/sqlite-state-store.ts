@@ -39,7 +39,7 @@
  * Schema changes are numbered migrations tracked in `PRAGMA user_version`.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type {
   DeliveryJob,
@@ -52,6 +52,7 @@ import type {
   StateStore,
 } from '../core/ports.js';
 import { fsyncPath } from './fsync-path.js';
+import { Database } from './sqlite-driver.js';
 import { stateOpenError } from './sqlite-open-error.js';
 
 export interface SqliteStateStoreOptions {
@@ -183,8 +184,8 @@ interface DeliveryRow {
 
 /** What the methods use of the connection: cached statements and transactions. */
 interface Statements {
-  prepare(sql: string): Database.Statement;
-  transaction<F extends (...args: never[]) => unknown>(fn: F): Database.Transaction<F>;
+  prepare(sql: string): BetterSqlite3.Statement;
+  transaction<F extends (...args: never[]) => unknown>(fn: F): BetterSqlite3.Transaction<F>;
   close(): void;
 }
 
@@ -308,7 +309,7 @@ export function decodeUids(blob: Buffer): Set<string> {
   return new Set(text === '' ? [] : text.split('\n'));
 }
 
-function applyMigrations(db: Database.Database): void {
+function applyMigrations(db: BetterSqlite3.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new BridgeError(
@@ -338,8 +339,8 @@ function rejectGroup(group: ReadonlyArray<QueuedRecord>, err: unknown): void {
 
 export class SqliteStateStore implements StateStore {
   readonly file: string;
-  readonly #db: Database.Database;
-  readonly #statements = new Map<string, Database.Statement>();
+  readonly #db: BetterSqlite3.Database;
+  readonly #statements = new Map<string, BetterSqlite3.Statement>();
   #roundTrips = 0;
   readonly #groupWindowMs: number;
   readonly #groupMax: number;

@@ -34,8 +34,8 @@ beforeAll(async () => {
   await mkdir(path.join(tree, 'node_modules/.cache'), { recursive: true });
   await cp(path.join(REPO, 'bin'), path.join(tree, 'bin'), { recursive: true });
   await cp(path.join(REPO, 'package.json'), path.join(tree, 'package.json'));
-  // Only what the launcher needs from node_modules: esbuild to bundle, better-sqlite3 to resolve.
-  for (const dep of ['esbuild', '@esbuild', 'better-sqlite3']) {
+  // Only what the launcher needs from node_modules: esbuild to bundle, both better-sqlite3 builds to resolve.
+  for (const dep of ['esbuild', '@esbuild', 'better-sqlite3', 'better-sqlite3-13']) {
     await symlink(path.join(REPO, 'node_modules', dep), path.join(tree, 'node_modules', dep));
   }
 });

@@ -8,9 +8,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BridgeError, isBridgeError } from '../../functions/core/errors.js';
+import { Database, sqliteDriverFor } from '../../functions/local/sqlite-driver.js';
 import { isDriverLoadFailure, stateOpenError } from '../../functions/local/sqlite-open-error.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
 
@@ -49,8 +49,9 @@ describe('stateOpenError', () => {
     const error = stateOpenError('/var/lib/bridge/state.db', cause);
     expect(error.code).toBe('STATE_ERR_IO');
     expect(error.message).toContain('/var/lib/bridge/state.db');
-    expect(error.message).toContain('npm rebuild better-sqlite3');
+    expect(error.message).toContain('Reinstall with this Node: `npm ci`');
     expect(error.message).toContain(process.version);
+    expect(error.message).toContain(`${sqliteDriverFor()}'s native module`);
     expect(error.cause).toBe(cause);
   });
 
@@ -59,13 +60,13 @@ describe('stateOpenError', () => {
       (require('bindings') as (options: object) => unknown)({ bindings: 'better_sqlite3.node', module_root: dir }),
     );
     expect((cause as Error).message).toMatch(/^Could not locate the bindings file/);
-    expect(stateOpenError('state.db', cause).message).toContain('npm rebuild better-sqlite3');
+    expect(stateOpenError('state.db', cause).message).toContain('Reinstall with this Node: `npm ci`');
   });
 
   it('a missing native module file is named as the driver', () => {
     const cause = thrown(() => new Database(':memory:', { nativeBinding: join(dir, 'better_sqlite3.node') }));
     expect((cause as NodeJS.ErrnoException).code).toBe('MODULE_NOT_FOUND');
-    expect(stateOpenError('state.db', cause).message).toContain('npm rebuild better-sqlite3');
+    expect(stateOpenError('state.db', cause).message).toContain('Reinstall with this Node: `npm ci`');
   });
 
   it('a path SQLite cannot open names the file and SQLite code, not the driver', async () => {

@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBridgeError } from '../../functions/core/errors.js';
+import { Database } from '../../functions/local/sqlite-driver.js';
 import { decodeUids, encodeUids, SCHEMA_VERSION, SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
 import { describeStateStoreContract, job, record } from '../contract/state-store.contract.js';
 

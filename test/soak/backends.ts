@@ -16,7 +16,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { createAwsClients } from '../../functions/aws/clients.js';
 import { DynamoStateStore } from '../../functions/aws/dynamo-state-store.js';
 import { S3RawStore } from '../../functions/aws/s3-raw-store.js';
@@ -32,6 +32,7 @@ import { type DeliveryDeps, type Endpoint, endpointOf } from '../../functions/de
 import { eventSource } from '../../functions/delivery/event-source.js';
 import { AllowList } from '../../functions/delivery/ssrf-guard.js';
 import { openLocalRuntime } from '../../functions/local/runtime.js';
+import { Database } from '../../functions/local/sqlite-driver.js';
 import type { Pop3Limits } from '../../functions/pop3/limits.js';
 import type { ProxiedExchange } from '../support/fault-proxy.js';
 
@@ -161,7 +162,7 @@ export function localDurability(
   isDurable: (uid: string, sha256: string) => boolean;
   close: () => void;
 } {
-  let db: Database.Database | undefined;
+  let db: BetterSqlite3.Database | undefined;
   return {
     isDurable: (uid, sha256) => {
       // Opened lazily: the runtime creates the schema on first use.
