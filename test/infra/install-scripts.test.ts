@@ -1,10 +1,12 @@
 /**
  * npm 12 (the registry's `latest` since 2026) runs a dependency's install scripts only when package.json's
  * `allowScripts` approves it; npm 11.16+ warns about unapproved ones, older npm ignores the field. Without
- * approval a newcomer's `npm ci` "succeeds" but better-sqlite3 is never compiled, and `npm run demo` fails
- * opening the state database (reproduced with npm 12.2.2 on Node 24.21 on 2026-11-27; with the approval the
- * demo passes). These tests keep the approvals exactly in step with the lockfile: every locked dependency
- * with an install script is approved, and nothing else is.
+ * approval npm 12's `npm ci` "succeeded" but never compiled better-sqlite3, and `npm run demo` failed opening
+ * the state database (reproduced with npm 12.2.2 on Node 24.21 on 2026-11-27). Local mode on Node 22+ has
+ * since moved to better-sqlite3 13, a prebuilt binary with no install script (functions/local/sqlite-driver.ts);
+ * the approvals keep the install the same under every npm (better-sqlite3 12, Node 20's driver, compiled;
+ * esbuild's binary checked) and free of warnings. These tests keep them exactly in step with the lockfile:
+ * every locked dependency with an install script is approved, and nothing else is.
  *
  * Approvals are by name, not `name@version`: npm pins an approval to the lockfile's `resolved` URL, and this
  * project's lockfile is written without them (omit-lockfile-registry-resolved, so it installs through any
