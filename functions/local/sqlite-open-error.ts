@@ -37,8 +37,7 @@ export function stateOpenError(file: string, error: unknown): BridgeError {
       'STATE_ERR_IO',
       `cannot open state database ${file}: the SQLite driver (${sqliteDriverFor()}'s native module) did not load ` +
         `in Node ${process.version}; it is missing or was built for another Node version. Reinstall with this ` +
-        'Node: `npm ci` (on Node 20 it compiles better-sqlite3, which npm 12 and later do only when ' +
-        "package.json's allowScripts approves it)",
+        'Node: `npm ci`',
       { cause: error },
     );
   }
