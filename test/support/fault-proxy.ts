@@ -186,6 +186,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           return;
         }
         res.once('close', () => answer.resume());
+        // The emulator's connection closed mid-answer (moto SIGKILLed, e.g. over its memory cap in the soak):
+        // cut the client's too, or it waits out its request timeout on an answer that will never end. The
+        // upstream request's 'error' covers a failed connect, not an answer cut short.
+        answer.once('close', () => {
+          if (!answer.complete) req.socket.destroy();
+        });
         res.writeHead(status, answer.headers);
         answer.pipe(res);
       },
