@@ -118,13 +118,18 @@ function isNotFound(err: unknown): boolean {
   return name === 'NoSuchKey' || name === 'NotFound' || statusOf(err) === 404;
 }
 
+/** A chunk of a byte stream as a Buffer (a stream with an encoding set yields strings). */
+function asBuffer(chunk: unknown): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+}
+
 /** The chunks read already, then the rest of the input. */
 async function* heldThenRest(held: Buffer[], rest: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
   yield* held.splice(0);
   for (;;) {
     const next = await rest.next();
     if (next.done) return;
-    yield Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
+    yield asBuffer(next.value);
   }
 }
 
@@ -178,7 +183,7 @@ export class S3RawStore implements RawStore {
           ended = true;
           break;
         }
-        const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as string);
+        const chunk = asBuffer(next.value);
         held.push(chunk);
         heldBytes += chunk.length;
       }

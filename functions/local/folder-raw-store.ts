@@ -130,11 +130,6 @@ class HashingFileSink extends Writable {
     return this.#size;
   }
 
-  /** The temp file's descriptor, once opened. */
-  get fd(): number | undefined {
-    return this.#fd;
-  }
-
   digest(): string {
     return this.#hash.digest('hex');
   }
