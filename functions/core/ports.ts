@@ -24,6 +24,13 @@ export interface RawStore {
    * If `input` errors, nothing is left behind under a content key.
    */
   put(input: Readable, kind: ObjectKind): Promise<StoredObject>;
+  /**
+   * How many puts a pipelining caller (the poll) may have running at once: the one still reading its input
+   * and those that have read it to the end and are making it durable. Absent: the caller's default (4).
+   * A store whose finishing puts hold no message bytes can take more; one that buffers a put's bytes until
+   * it is acknowledged bounds memory with this.
+   */
+  readonly putsInFlight?: number;
   /** A stream of the stored bytes; fails with STORE_ERR_NOT_FOUND. */
   get(key: string): Promise<Readable>;
   has(key: string): Promise<boolean>;

@@ -50,7 +50,8 @@ async function storedFiles(dir: string): Promise<string[]> {
 
 /**
  * Group commit (sqlite-state-store.ts) pinned so the boundaries are known: records commit three at a time (the
- * engine overlaps up to 4 messages, so 1–3 commit together), the rest when the 200 ms window ends.
+ * engine has up to `FolderRawStore.putsInFlight` messages storing at once, so records queue while a group
+ * waits), the rest when the 200 ms window ends.
  */
 const GROUPS_OF_3 = { windowMs: 200, maxRecords: 3 };
 

@@ -34,6 +34,12 @@ import { identitiesFromHeaders, identitiesFromUidl, type ServerMessage } from '.
 import { pendingWork, type ServerCheck, sameMailboxState } from './pending-work.js';
 
 const DAY_MS = 86_400_000;
+/**
+ * Puts running at once when the store does not say (RawStore.putsInFlight). The S3 store does not: a put of
+ * up to 1 MiB holds its bytes until S3 answers and a larger one holds a part buffer, so this bounds the
+ * poll's memory there.
+ */
+const DEFAULT_PUTS_IN_FLIGHT = 4;
 
 export interface PollTarget {
   readonly name: string;
@@ -597,9 +603,10 @@ class MailboxPoll {
         const m = byMsg.get(n)!;
         await store(m, body, false, true, this.target.mode === 'delete');
       },
-      // Up to 4 messages finish storing and recording while the next body is already streaming in:
-      // each still goes store → record → (DELE at the end) on its own, so crash safety is unchanged.
-      { shouldContinue: () => this.budgetLeft(), overlap: 4 },
+      // Messages finish storing and recording while the next body is already streaming in (as many as the
+      // store takes, RawStore.putsInFlight): each still goes store → record → (DELE at the end) on its own,
+      // so crash safety is unchanged.
+      { shouldContinue: () => this.budgetLeft(), overlap: this.deps.store.putsInFlight ?? DEFAULT_PUTS_IN_FLIGHT },
     );
     this.remaining += normal.length - consumed;
   }
