@@ -12,6 +12,11 @@ import { readdir, readFile } from 'node:fs/promises';
 export interface MemoryWatch {
   /** Highest sum of VmRSS over the group seen so far, in MiB; undefined if never measured. */
   peakMb(): number | undefined;
+  /**
+   * Takes a sample now (after any in progress), calling `onOverCap` if it is over the cap. A run that ends
+   * between two timer samples is still held to the cap: on a fast machine a short run can end before the first.
+   */
+  check(): Promise<void>;
   /** Takes one more sample, then stops the timer. */
   stop(): Promise<void>;
 }
@@ -77,6 +82,10 @@ export function watchGroupMemory(pgid: number, options: MemoryWatchOptions = {})
   timer.unref();
   return {
     peakMb: () => peak,
+    check: async () => {
+      sampling = sampling.then(sample);
+      await sampling;
+    },
     stop: async () => {
       clearInterval(timer);
       sampling = sampling.then(sample);

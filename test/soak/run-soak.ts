@@ -367,6 +367,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       }
     }
 
+    // The timer samples every 2 s; a run can end before its first sample.
+    await motoMemory?.check();
     if (overCap !== undefined) {
       throw new Error(`${overCap} with ${added} of ${all.length} messages arrived: stopped without a verdict`);
     }
