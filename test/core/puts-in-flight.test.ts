@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 /** Long enough that the poll, free to start another put, always does so within it (loopback, tiny messages). */
-const QUIET_MS = 400;
+const QUIET_MS = 1_000;
 
 class HoldingStore implements RawStore {
   readonly putsInFlight?: number;
