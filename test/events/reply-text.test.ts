@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { extractReplyText, MARKER_PATTERNS, mayStartMarker, probe } from '../../functions/events/reply-text.js';
+import { referenceExtractReplyText } from './reply-text-reference.js';
 
 const t = (...lines: string[]): string => lines.join('\n');
 
@@ -126,6 +127,84 @@ describe('the first-character gate of extractReplyText', () => {
         if (!mayStartMarker(head)) for (const pattern of MARKER_PATTERNS) expect(pattern.test(head)).toBe(false);
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('extractReplyText against its reference model', () => {
+  // The product tests characters where the reference (reply-text-reference.ts) runs regular expressions and
+  // String#trim on every line; lines are built from the pieces where the two could part: every marker form,
+  // quotes at any indent, each kind of whitespace String#trim knows (and U+180E, which it no longer does),
+  // padding past the 400-character probe, CR, and letters that only look like ASCII ones.
+  const spaces = fc.constantFrom(' ', '\t', '\u00a0', '\u2028', '\u3000', '\ufeff', '\u180e', '\v', '\r', '');
+  const words = fc.constantFrom(
+    '-----Original Message-----',
+    '---------- Forwarded message ---------',
+    'Begin forwarded message:',
+    'From: Alice <a@example.test>',
+    '*From:* Alice',
+    'Von: Bob',
+    'De : Carol',
+    'Sent: Tuesday',
+    'Date: 1 Jan',
+    'Gesendet: Dienstag',
+    'On Tue, 14 Nov 2023 Alice wrote:',
+    'On Tue, 14 Nov 2023 Alice',
+    'wrote:',
+    'Am 14.11.2023 schrieb Bob:',
+    'Le 14 nov. 2023, Bob a écrit :',
+    'El 14 nov 2023, Bob escribió:',
+    'Op 14 nov 2023 schreef Bob:',
+    '________________________________',
+    '> quoted',
+    '>> deeper',
+    'on',
+    'op',
+    'de',
+    'fr',
+    'vo',
+    'be',
+    '--',
+    '*',
+    '-',
+    'ſrom: x',
+    'İn 1',
+    'K',
+    'Hello',
+    'Thanks',
+    '12:00',
+  );
+  const line = fc
+    .tuple(
+      fc.array(spaces, { maxLength: 3 }).map((pad) => pad.join('')),
+      fc.oneof(
+        words,
+        words.map((w) => w.toUpperCase()),
+        fc.string({ unit: 'grapheme', maxLength: 12 }),
+      ),
+      fc.array(spaces, { maxLength: 2 }).map((pad) => pad.join('')),
+      fc.boolean(),
+    )
+    .map(([pad, body, tail, far]) => (far ? ' '.repeat(398) : '') + pad + body + tail);
+  const text = fc
+    .tuple(fc.array(line, { maxLength: 25 }), fc.constantFrom('\n', '\r\n'))
+    .map(([lines, eol]) => lines.join(eol));
+
+  it('gives exactly what the reference gives', () => {
+    fc.assert(
+      fc.property(text, (input) => {
+        expect(extractReplyText(input)).toBe(referenceExtractReplyText(input));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('gives exactly what the reference gives for any string', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (input) => {
+        expect(extractReplyText(input)).toBe(referenceExtractReplyText(input));
+      }),
+      { numRuns: 5000 },
     );
   });
 });
