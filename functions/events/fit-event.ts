@@ -18,6 +18,7 @@
  * Every step sets its `truncated` flag. With the fixed caps of single fields
  * (limits.ts) the result of all steps fits in MIN_BODY_BYTES.
  */
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { RawStore } from '../core/ports.js';
 import { PARSE_ERROR_CAPS } from './limits.js';
@@ -65,8 +66,72 @@ export async function fitEventBody(event: EmailReceivedEvent, deps: FitDeps): Pr
 }
 
 export function serialise(event: EmailReceivedEvent): EventWithBody {
-  const body = JSON.stringify(event);
+  const body = stringifyEvent(event);
   return { event, body, bytes: Buffer.byteLength(body, 'utf8') };
+}
+
+/** Below this many characters a text is escaped twice: the second pass over the rest of the event costs more. */
+export const SPLICE_MIN_CHARS = 4096;
+/**
+ * Stand in for the text and the reply text in the skeleton. The random part keeps them out of any message in
+ * practice, and `stringifyEvent` does not rely on that: it splices only when each is found exactly once (the
+ * place it put it). Exported for the test that plants them in a message.
+ */
+const SPLICE_NONCE = randomUUID();
+export const SPLICE_MARKERS = {
+  text: `\u0000pop3-bridge:text:${SPLICE_NONCE}\u0000`,
+  replyText: `\u0000pop3-bridge:replyText:${SPLICE_NONCE}\u0000`,
+} as const;
+const TEXT_MARKER_JSON = JSON.stringify(SPLICE_MARKERS.text);
+const REPLY_MARKER_JSON = JSON.stringify(SPLICE_MARKERS.replyText);
+
+/**
+ * Exactly `JSON.stringify(event)`, escaping the text once. Escaping is most of the cost of serialising an
+ * event, and `replyText` is usually the text itself or the text up to a cut (a message that quotes nothing;
+ * mailparser's text ends with a line break that replyText trims), which JSON.stringify would escape again.
+ * The rest is serialised with markers in those two places, and the text's JSON (and the reply text's, a
+ * prefix of it) spliced in; when a marker is not found exactly once (only a message that contains it could
+ * add one), the event is serialised the plain way.
+ */
+export function stringifyEvent(event: EmailReceivedEvent): string {
+  const { text, replyText } = event.data;
+  if (text === null || replyText === null || text.length < SPLICE_MIN_CHARS) return JSON.stringify(event);
+  const cut = replyText.length;
+  if (cut > text.length || !text.startsWith(replyText) || splitsSurrogatePair(text, cut)) return JSON.stringify(event);
+  // Spreading keeps every key where it was, so the skeleton has the same shape and order as the event.
+  const skeleton = JSON.stringify({
+    ...event,
+    data: { ...event.data, text: SPLICE_MARKERS.text, replyText: SPLICE_MARKERS.replyText },
+  });
+  const textAt = onlyIndexOf(skeleton, TEXT_MARKER_JSON);
+  const replyAt = onlyIndexOf(skeleton, REPLY_MARKER_JSON);
+  if (textAt === -1 || replyAt === -1) return JSON.stringify(event);
+  const textJson = JSON.stringify(text);
+  // JSON escapes each code unit on its own (a surrogate pair, kept whole above, is the one pair of units
+  // escaped together), so the prefix's JSON is the text's without the escaped rest.
+  const restJson = cut === text.length ? '""' : JSON.stringify(text.slice(cut));
+  const replyJson = `${textJson.slice(0, textJson.length - (restJson.length - 1))}"`;
+  const [first, firstJson, firstEnd, second, secondJson, secondEnd] =
+    textAt < replyAt
+      ? [textAt, textJson, textAt + TEXT_MARKER_JSON.length, replyAt, replyJson, replyAt + REPLY_MARKER_JSON.length]
+      : [replyAt, replyJson, replyAt + REPLY_MARKER_JSON.length, textAt, textJson, textAt + TEXT_MARKER_JSON.length];
+  return (
+    skeleton.slice(0, first) + firstJson + skeleton.slice(firstEnd, second) + secondJson + skeleton.slice(secondEnd)
+  );
+}
+
+/** Where `part` is in `whole` when it is there exactly once (overlaps counted), else -1. */
+function onlyIndexOf(whole: string, part: string): number {
+  const at = whole.indexOf(part);
+  return at !== -1 && whole.indexOf(part, at + 1) === -1 ? at : -1;
+}
+
+/** Whether `at` falls between the two halves of a surrogate pair. */
+function splitsSurrogatePair(text: string, at: number): boolean {
+  if (at === 0 || at >= text.length) return false;
+  const before = text.charCodeAt(at - 1);
+  const after = text.charCodeAt(at);
+  return before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff;
 }
 
 /** The reduction steps; `last` is the serialisation of the final state, when the last check made it. */
