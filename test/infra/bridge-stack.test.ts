@@ -3,12 +3,14 @@
  * never resource counts or logical IDs. Bundling is skipped through context;
  * scripts/cdk-synth.sh covers the real esbuild bundles.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TEMP_PREFIX } from '../../functions/aws/s3-raw-store.js';
 import { TABLE_SCHEMA } from '../../functions/aws/table-schema.js';
 import { BridgeStack, type BridgeStackProps, InvalidStackPropError } from '../../infra/bridge-stack.js';
@@ -25,8 +27,18 @@ interface Statement {
 
 const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Json };
 
+// Without an outdir, every App makes its own cdk.out* folder in the system temp folder and leaves it there
+// (16 per run of this file); here they all go in one folder that is removed at the end.
+const outRoot = mkdtempSync(path.join(tmpdir(), 'pop3-bridge-cdk-test-'));
+afterAll(() => rmSync(outRoot, { recursive: true, force: true }));
+let apps = 0;
+
 function newApp(context: Json = {}): App {
-  return new App({ context: { ...cdkJson.context, ...context, 'aws:cdk:bundling-stacks': [] } });
+  apps += 1;
+  return new App({
+    outdir: path.join(outRoot, String(apps)),
+    context: { ...cdkJson.context, ...context, 'aws:cdk:bundling-stacks': [] },
+  });
 }
 
 function synth(props: BridgeStackProps = {}) {
