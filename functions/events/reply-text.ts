@@ -48,9 +48,9 @@ export const MARKER_PATTERNS: ReadonlyArray<RegExp> = [SEPARATOR, OUTLOOK_FROM, 
  * `Vo`, `De`) or an attribution (`On`, `Am`, `Le`, `El`, `Op`) can start with, once trimmed. Most lines
  * start with something else and skip the patterns altogether (the first character alone was the gate until
  * 2026-11-27: it let 33 % of the lines of the benchmark mailbox's prose through to three regular expressions,
- * two characters let 7.5 %). The gate is exact
- * because those patterns are case-insensitive without the `u` flag, where no non-ASCII character matches
- * an ASCII letter, and none of them allows whitespace in its first two characters.
+ * two characters let 7.5 %). The gate is exact because those patterns are case-insensitive without the `u`
+ * flag, where no non-ASCII character matches an ASCII letter, and none of them allows whitespace in its first
+ * two characters.
  */
 const MARKER_PAIRS = new Set(['--', 'be', '*f', '*v', '*d', 'fr', 'vo', 'de', 'on', 'am', 'le', 'el', 'op']);
 const MARKER_FIRST = new Uint8Array(128);
@@ -108,7 +108,8 @@ function lineMayStartMarker(line: string, indent: number): boolean {
   let at = indent;
   while (at < end && isTrimmable(line.charCodeAt(at))) at += 1;
   if (at + 1 >= end || !MARKER_FIRST[line.charCodeAt(at)]) return false;
-  // A trimmable second character ends the probe's head (or is inside it): no pattern has one there either.
+  // No marker pair has a trimmable second character, so a head of one character (the probe trimmed the
+  // rest) and a whitespace second character both answer no, as mayStartMarker(probe(line)) does.
   return isMarkerPair(line.charCodeAt(at), line.charCodeAt(at + 1));
 }
 
