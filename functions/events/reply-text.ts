@@ -53,12 +53,10 @@ export const MARKER_PATTERNS: ReadonlyArray<RegExp> = [SEPARATOR, OUTLOOK_FROM, 
  * two characters.
  */
 const MARKER_PAIRS = new Set(['--', 'be', '*f', '*v', '*d', 'fr', 'vo', 'de', 'on', 'am', 'le', 'el', 'op']);
-const MARKER_FIRST = new Uint8Array(128);
-const MARKER_SECOND = new Uint8Array(128 * 128);
+const MARKER_PAIR_CODES = new Uint8Array(128 * 128);
 for (const pair of MARKER_PAIRS) {
   for (const first of caseForms(pair[0]!)) {
-    MARKER_FIRST[first] = 1;
-    for (const second of caseForms(pair[1]!)) MARKER_SECOND[first * 128 + second] = 1;
+    for (const second of caseForms(pair[1]!)) MARKER_PAIR_CODES[first * 128 + second] = 1;
   }
 }
 
@@ -67,7 +65,7 @@ function caseForms(char: string): number[] {
 }
 
 function isMarkerPair(first: number, second: number): boolean {
-  return first < 128 && second < 128 && MARKER_SECOND[first * 128 + second] === 1;
+  return first < 128 && second < 128 && MARKER_PAIR_CODES[first * 128 + second] === 1;
 }
 
 /** Whether a trimmed line start (`probe`) may begin a separator, an Outlook header or an attribution. */
@@ -107,7 +105,7 @@ function lineMayStartMarker(line: string, indent: number): boolean {
   const end = Math.min(line.length, PROBE_CHARS);
   let at = indent;
   while (at < end && isTrimmable(line.charCodeAt(at))) at += 1;
-  if (at + 1 >= end || !MARKER_FIRST[line.charCodeAt(at)]) return false;
+  if (at + 1 >= end) return false;
   // No marker pair has a trimmable second character, so a head of one character (the probe trimmed the
   // rest) and a whitespace second character both answer no, as mayStartMarker(probe(line)) does.
   return isMarkerPair(line.charCodeAt(at), line.charCodeAt(at + 1));
