@@ -17,7 +17,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { constants, type PerformanceEntry, PerformanceObserver, performance } from 'node:perf_hooks';
 import { startDovecot } from '../test/support/dovecot.js';
 import { processTreeCpuMs } from './cpu-time.js';
 import { benchEventPool, runOurs, startReceiver, verifierArg, withoutOwnArgs, workersArg } from './e2e-delivery.js';
@@ -48,6 +48,26 @@ async function threadCpu(): Promise<Map<string, ThreadCpu>> {
   return cpu;
 }
 
+/**
+ * Counts the main thread's garbage collections (perf_hooks reports only the isolate it runs in). V8 counts
+ * the Buffer memory allocated since the last full GC against the old generation's limit, so a thread that
+ * streams many Buffers while its JS heap stays small runs a full GC every few megabytes of them: the
+ * concurrent marking behind each one is most of "V8's platform threads" (docs/performance.md, 2026-11-28).
+ */
+function countMainThreadGcs(): { readonly counts: () => { full: number; young: number }; readonly stop: () => void } {
+  let full = 0;
+  let young = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries() as Array<PerformanceEntry & { detail?: { kind?: number } }>) {
+      const kind = entry.detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) full += 1;
+      else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) young += 1;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return { counts: () => ({ full, young }), stop: () => observer.disconnect() };
+}
+
 function repeatsArg(argv: ReadonlyArray<string> = process.argv): number {
   const at = argv.indexOf('--repeats');
   const repeats = at === -1 ? 3 : Number.parseInt(argv[at + 1] ?? '', 10);
@@ -68,12 +88,17 @@ export async function threads(): Promise<void> {
     const mailbox = await fillMailbox(dovecot, n, (i) => mixedMessage(i, SEED));
     console.log(`mailbox: ${n} messages, ${fmt.mib(mailbox.bytes)}; event workers: ${workers}`);
     const initial = new Set((await threadCpu()).keys());
+    const gcs = countMainThreadGcs();
     for (let repeat = 0; repeat < repeats; repeat += 1) {
       const before = await threadCpu();
       const others = { receiver: processTreeCpuMs(receiver.pid!), dovecot: processTreeCpuMs(dovecot.pid!) };
       const elu = performance.eventLoopUtilization();
+      const gcBefore = gcs.counts();
       const ms = await runOurs({ work, dovecot, mailbox, receiver, pool, n }, 'beside');
       const busy = performance.eventLoopUtilization(elu).utilization;
+      // GC entries are delivered on a later turn of the event loop: let the last ones of the run arrive.
+      await new Promise((resolve) => setImmediate(resolve));
+      const gcAfter = gcs.counts();
       const after = await threadCpu();
       const perMsg = (value: number) => (value / n).toFixed(2);
       const groups = new Map<string, { user: number; system: number; threads: number }>();
@@ -104,10 +129,12 @@ export async function threads(): Promise<void> {
       rows.push(['Dovecot', '', perMsg(dovecotMs), '', '']);
       console.log(
         `\nrun ${repeat + 1}: ${fmt.ms(ms)}, ${(ms / n).toFixed(2)} ms per message; main thread busy ${(busy * 100).toFixed(0)} %; ` +
-          `cores busy ${((bridge + receiverMs + dovecotMs) / ms).toFixed(2)}; load ${load()}`,
+          `cores busy ${((bridge + receiverMs + dovecotMs) / ms).toFixed(2)}; load ${load()}\n` +
+          `main thread GCs: ${gcAfter.full - gcBefore.full} full (mark-compact), ${gcAfter.young - gcBefore.young} young (scavenge)`,
       );
       console.log(table(['thread', 'threads', 'CPU ms/msg', 'user', 'system'], rows));
     }
+    gcs.stop();
   } finally {
     await pool?.close();
     receiver.stop();
