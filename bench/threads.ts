@@ -96,7 +96,8 @@ export async function threads(): Promise<void> {
       const gcBefore = gcs.counts();
       const ms = await runOurs({ work, dovecot, mailbox, receiver, pool, n }, 'beside');
       const busy = performance.eventLoopUtilization(elu).utilization;
-      // GC entries are delivered on a later turn of the event loop: let the last ones of the run arrive.
+      // GC entries reach the observer asynchronously: one turn of the event loop lets those of the run's last
+      // moments arrive (a diagnostic count; a GC at the very edge may land in the next run's).
       await new Promise((resolve) => setImmediate(resolve));
       const gcAfter = gcs.counts();
       const after = await threadCpu();
