@@ -27,7 +27,7 @@ import { Deadline } from './deadline.js';
 import { type Pop3Limits, resolveLimits, SASL_INITIAL_RESPONSE_MAX_LINE } from './limits.js';
 import { type PendingReply, type Reply, ReplyReader, type ReplyShape } from './reply-reader.js';
 import { createMechanism, type SaslMechanism, type SaslMechanismName } from './sasl.js';
-import { openSocket, type Pop3Socket, upgradeToTls } from './transport.js';
+import { type OpenedSocket, openSocket, type Pop3Socket, upgradeToTls } from './transport.js';
 import type {
   AuthMethod,
   Capabilities,
@@ -102,13 +102,14 @@ export class Pop3Client {
   /** Identifies this session in logs; carries nothing secret. */
   readonly sessionId = randomUUID();
 
-  private constructor(options: Pop3ConnectOptions, limits: Pop3Limits, socket: Pop3Socket, encrypted: boolean) {
+  private constructor(options: Pop3ConnectOptions, limits: Pop3Limits, opened: OpenedSocket, encrypted: boolean) {
+    const { socket, reads } = opened;
     this.options = options;
     this.limits = limits;
     this.socket = socket;
     this.encrypted = encrypted;
     this.reader = new ReplyReader(limits, () => this.teardown());
-    this.reader.attach(socket);
+    this.reader.attach(socket, reads);
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
@@ -122,8 +123,8 @@ export class Pop3Client {
     const limits = resolveLimits(options.limits);
     const deadline = new Deadline(limits.connectTimeoutMs + limits.tlsHandshakeTimeoutMs + limits.greetingTimeoutMs);
     const mode = options.tls ?? 'implicit';
-    const socket = await openSocket(options, limits, deadline);
-    const client = new Pop3Client(options, limits, socket, mode === 'implicit');
+    const opened = await openSocket(options, limits, deadline);
+    const client = new Pop3Client(options, limits, opened, mode === 'implicit');
     try {
       const greeting = await deadline.run(
         'greeting',

@@ -64,14 +64,15 @@ export class DotDecoder {
         if (buf[pos] === DOT) {
           // Need the bytes after the dot to tell the terminator from a stuffed line.
           if (pos + 1 >= len) {
-            this.carry = buf.subarray(pos);
+            // A copy: the input may be a socket's reused read buffer (borrowed-reads.ts).
+            this.carry = Buffer.from(buf.subarray(pos));
             break;
           }
           const next = buf[pos + 1];
           if (next === LF) return this.finish(out, buf.subarray(pos + 2));
           if (next === CR) {
             if (pos + 2 >= len) {
-              this.carry = buf.subarray(pos);
+              this.carry = Buffer.from(buf.subarray(pos));
               break;
             }
             if (buf[pos + 2] === LF) return this.finish(out, buf.subarray(pos + 3));

@@ -12,6 +12,7 @@
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
 import { BridgeError, isBridgeError } from '../core/errors.js';
+import type { BorrowedReads } from './borrowed-reads.js';
 import { parseStatusLine, type StatusLine } from './commands.js';
 import { DotDecoder } from './dot-decoder.js';
 import type { Pop3Limits } from './limits.js';
@@ -45,18 +46,27 @@ interface BodyInProgress {
   readonly pending: PendingReply;
   readonly decoder: DotDecoder;
   readonly stream: BodyStream;
-  /** Decoded slices not yet pushed: coalesced up to COALESCE_BYTES (see feedBody). */
-  held: Buffer[];
-  heldBytes: number;
+  /** Decoded bytes not yet pushed, copied into `gather[0, gathered)` (see gatherBody). */
+  gather: Buffer | undefined;
+  gathered: number;
+  /** Size of the next gathering buffer: doubles from FIRST_GATHER_BYTES up to GATHER_BYTES. */
+  nextGatherBytes: number;
 }
 
 /**
  * Servers send bodies in small TLS records (Dovecot: about 4 KiB), one socket
- * read each. Handing those on one by one costs the consumer a write per 4 KiB
- * (a thread-pool trip for a file); gathering them into chunks of up to 64 KiB
- * (the stream's high-water mark) costs one copy and bounds what we hold.
+ * read each. Handing those on one by one costs the consumer a write per 4 KiB;
+ * gathering them into chunks of up to 64 KiB (the stream's high-water mark)
+ * costs one copy and bounds what we hold. The copy is also what lets the
+ * socket read into one reused buffer (borrowed-reads.ts): nothing pushed
+ * points into it.
  */
-const COALESCE_BYTES = 64 * 1024;
+const GATHER_BYTES = 64 * 1024;
+/**
+ * A message's first gathering buffer is smaller, and each next one twice the size up to GATHER_BYTES, so a
+ * small message does not allocate 64 KiB for a few kilobytes (V8 counts whole buffers, not the bytes used).
+ */
+const FIRST_GATHER_BYTES = 16 * 1024;
 
 interface ListInProgress {
   readonly pending: PendingReply;
@@ -88,6 +98,7 @@ class BodyStream extends Readable {
 export class ReplyReader {
   private readonly queue: PendingReply[] = [];
   private socket: Duplex | undefined;
+  private reads: BorrowedReads | undefined;
   private buffer: Buffer | undefined;
   private body: BodyInProgress | undefined;
   private list: ListInProgress | undefined;
@@ -117,9 +128,15 @@ export class ReplyReader {
     return this.queue.length;
   }
 
-  attach(socket: Duplex): void {
+  /**
+   * Reads replies from `socket`: from its 'data' events, or, when it was opened with `onread`, from `reads`,
+   * whose bytes are valid only during the call (onBorrowed keeps copies).
+   */
+  attach(socket: Duplex, reads?: BorrowedReads): void {
     this.socket = socket;
-    socket.on('data', this.listeners.data);
+    this.reads = reads;
+    if (reads) reads.setConsumer((view) => this.onBorrowed(view));
+    else socket.on('data', this.listeners.data);
     socket.on('end', this.listeners.end);
     socket.on('close', this.listeners.close);
     socket.on('error', this.listeners.error);
@@ -134,7 +151,9 @@ export class ReplyReader {
   detach(): void {
     const socket = this.socket;
     if (!socket) return;
-    socket.off('data', this.listeners.data);
+    if (this.reads) this.reads.setConsumer(undefined);
+    else socket.off('data', this.listeners.data);
+    this.reads = undefined;
     socket.off('end', this.listeners.end);
     socket.off('close', this.listeners.close);
     socket.off('error', this.listeners.error);
@@ -178,6 +197,13 @@ export class ReplyReader {
   private onData(chunk: Buffer): void {
     this.buffer = this.buffer === undefined || this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     this.process();
+  }
+
+  /** Bytes from the socket's reused read buffer: whatever is left unprocessed is copied before the next read. */
+  private onBorrowed(view: Buffer): void {
+    this.onData(view);
+    const left = this.buffer;
+    if (left !== undefined && left.length > 0 && left.buffer === view.buffer) this.buffer = Buffer.from(left);
   }
 
   private onEnd(): void {
@@ -272,7 +298,14 @@ export class ReplyReader {
         // A pipelined body may fail before anyone reads it (the connection dropped while the previous
         // message streamed): that must not crash the process. A later reader still sees `errored`.
         stream.on('error', () => {});
-        this.body = { pending: head, decoder: new DotDecoder(this.limits), stream, held: [], heldBytes: 0 };
+        this.body = {
+          pending: head,
+          decoder: new DotDecoder(this.limits),
+          stream,
+          gather: undefined,
+          gathered: 0,
+          nextGatherBytes: FIRST_GATHER_BYTES,
+        };
         head.settle({ status, body: stream });
       }
     }
@@ -283,12 +316,9 @@ export class ReplyReader {
     const input = this.buffer!;
     this.buffer = undefined;
     const result = body.decoder.feed(input);
-    for (const chunk of result.out) {
-      body.held.push(chunk);
-      body.heldBytes += chunk.length;
-    }
-    if (result.done || body.heldBytes >= COALESCE_BYTES) this.pushHeld(body);
+    for (const slice of result.out) this.gatherBody(body, slice);
     if (result.done) {
+      this.pushGathered(body);
       // The finished body needs no more backpressure: its last bytes are already queued in the stream.
       this.paused = false;
       this.buffer = result.rest;
@@ -306,11 +336,27 @@ export class ReplyReader {
     return false;
   }
 
-  private pushHeld(body: BodyInProgress): void {
-    if (body.heldBytes === 0) return;
-    const chunk = body.held.length === 1 ? body.held[0]! : Buffer.concat(body.held, body.heldBytes);
-    body.held = [];
-    body.heldBytes = 0;
+  /** Copies a decoded slice into the gathering buffer, pushing each buffer as it fills. */
+  private gatherBody(body: BodyInProgress, slice: Buffer): void {
+    let offset = 0;
+    while (offset < slice.length) {
+      if (body.gather === undefined) {
+        body.gather = Buffer.allocUnsafe(body.nextGatherBytes);
+        body.nextGatherBytes = Math.min(GATHER_BYTES, body.nextGatherBytes * 2);
+      }
+      const copied = slice.copy(body.gather, body.gathered, offset);
+      body.gathered += copied;
+      offset += copied;
+      if (body.gathered === body.gather.length) this.pushGathered(body);
+    }
+  }
+
+  private pushGathered(body: BodyInProgress): void {
+    const gather = body.gather;
+    if (gather === undefined || body.gathered === 0) return;
+    const chunk = body.gathered === gather.length ? gather : gather.subarray(0, body.gathered);
+    body.gather = undefined;
+    body.gathered = 0;
     if (!body.stream.push(chunk)) this.paused = true;
   }
 

@@ -9,6 +9,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { BridgeError } from '../core/errors.js';
+import { BorrowedReads } from './borrowed-reads.js';
 import type { Deadline } from './deadline.js';
 import type { Pop3Limits } from './limits.js';
 import type { Pop3ConnectOptions } from './types.js';
@@ -102,33 +103,86 @@ function tune(socket: net.Socket): void {
   socket.setKeepAlive(true, 30_000);
 }
 
+/** The socket under a session, and its reads when they come through one reused buffer (implicit TLS). */
+export interface OpenedSocket {
+  readonly socket: Pop3Socket;
+  /** Set when the socket was opened with `onread`: it then emits no 'data' events. */
+  readonly reads?: BorrowedReads;
+}
+
+function waitForConnect(socket: net.Socket, host: string, port: number): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    const onError = (error: Error) => {
+      socket.off('connect', onConnect);
+      reject(connectError(error, host, port));
+    };
+    const onConnect = () => {
+      socket.off('error', onError);
+      resolve(socket);
+    };
+    socket.once('connect', onConnect);
+    socket.once('error', onError);
+  });
+}
+
 /** TCP connect, then (for implicit TLS) the handshake, each inside the shared deadline. */
 export async function openSocket(
   options: Pop3ConnectOptions,
   limits: Pop3Limits,
   deadline: Deadline,
-): Promise<Pop3Socket> {
+): Promise<OpenedSocket> {
   const mode = options.tls ?? 'implicit';
   const port = options.port ?? (mode === 'implicit' ? 995 : 110);
+  if (mode === 'implicit') return openImplicitTls(options, port, limits, deadline);
   const socket = net.connect({ host: options.host, port });
   tune(socket);
-  const connected = new Promise<net.Socket>((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', (error) => reject(connectError(error, options.host, port)));
-  });
-  await deadline.run('connect', limits.connectTimeoutMs, connected, {
+  await deadline.run('connect', limits.connectTimeoutMs, waitForConnect(socket, options.host, port), {
     signal: options.signal,
     onTimeout: () => socket.destroy(),
   });
-  socket.removeAllListeners('error');
   // Until the reply reader attaches, a socket error must not crash the process; the reader (or the
   // TLS handshake) then sees the close and reports POP3_ERR_CLOSED / POP3_ERR_TLS.
   socket.on('error', () => socket.destroy());
-  if (mode !== 'implicit') return socket;
-  return upgradeToTls(socket, options, limits, deadline);
+  return { socket };
 }
 
-/** Wraps an open TCP socket in TLS (implicit TLS, or after the server said +OK to STLS). */
+/**
+ * Implicit TLS (RFC 8314 §3.3): TLS from the first byte, so `tls.connect` makes the TCP connection itself.
+ * That is what lets its reads go through one reused buffer: Node ignores `onread` when TLS wraps a socket
+ * that is already open (the STLS upgrade below).
+ */
+async function openImplicitTls(
+  options: Pop3ConnectOptions,
+  port: number,
+  limits: Pop3Limits,
+  deadline: Deadline,
+): Promise<OpenedSocket> {
+  const reads = new BorrowedReads();
+  // `onread` is documented for tls.connect (nodejs/node#35753) but missing from @types/node's ConnectionOptions.
+  const connectOptions: tls.ConnectionOptions & { onread: net.OnReadOpts } = {
+    ...tlsOptions(options),
+    port,
+    onread: reads.onread,
+  };
+  const secure = tls.connect(connectOptions);
+  tune(secure);
+  const connected = waitForConnect(secure, options.host, port);
+  // Listening from the start: a failure during the connect is reported by `connected`, and this one's
+  // rejection is then only observed, never thrown.
+  const handshake = settleTls(secure, options);
+  handshake.catch(() => {});
+  await deadline.run('connect', limits.connectTimeoutMs, connected, {
+    signal: options.signal,
+    onTimeout: () => secure.destroy(),
+  });
+  await deadline.run('TLS handshake', limits.tlsHandshakeTimeoutMs, handshake, {
+    signal: options.signal,
+    onTimeout: () => secure.destroy(),
+  });
+  return { socket: secure, reads };
+}
+
+/** Wraps an open TCP socket in TLS (after the server said +OK to STLS, RFC 2595 §4). */
 export async function upgradeToTls(
   socket: net.Socket,
   options: Pop3ConnectOptions,

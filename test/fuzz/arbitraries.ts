@@ -2,8 +2,10 @@
  * Generators shared by the property tests and the fuzz targets (test/fuzz/targets.ts), so the CI property
  * tests, the CI fuzz slice and `bench/fuzz.ts` all search the same input space.
  */
+
 import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
+import type { BorrowedReads } from '../../functions/pop3/borrowed-reads.js';
 import { defaultLimits, type Pop3Limits } from '../../functions/pop3/limits.js';
 
 export const LF = 0x0a;
@@ -263,6 +265,19 @@ export class FakeSocket extends EventEmitter {
   }
   resume(): this {
     return this;
+  }
+}
+
+/**
+ * Hands `chunk` to `reads` the way a socket opened with `onread` does: copied into its one read buffer, at
+ * most a buffer's worth per read, and the buffer is overwritten with junk after every read, as the next read
+ * would. A reader that kept bytes without copying them then sees junk.
+ */
+export function readThrough(reads: BorrowedReads, chunk: Buffer): void {
+  const readBuffer = reads.onread.buffer;
+  for (let offset = 0; offset < chunk.length; offset += readBuffer.length) {
+    reads.onread.callback(chunk.copy(readBuffer, 0, offset));
+    readBuffer.fill(0xee);
   }
 }
 

@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { parseConfig } from '../../functions/config/validate.js';
 import { BridgeError, type ErrorCode } from '../../functions/core/errors.js';
 import { buildEvent } from '../../functions/events/build-event.js';
+import { BorrowedReads } from '../../functions/pop3/borrowed-reads.js';
 import { Pop3Client } from '../../functions/pop3/client.js';
 import {
   errorForReply,
@@ -40,6 +41,7 @@ import {
   mutation,
   nearGrammar,
   READER_LIMITS,
+  readThrough,
   referenceStuff,
   replyFragments,
   scanListingLines,
@@ -219,12 +221,20 @@ const replyReader: FuzzTarget = {
       }),
       replyFragments,
       cutPoints(8),
+      // Bytes as 'data' events, or through one reused read buffer (implicit TLS) that is overwritten after
+      // every read: a byte the reader kept without copying then turns into junk.
+      fc.boolean(),
     ),
-    async run([shapes, bytes, cuts]: [Array<[ReplyShape, boolean]>, Buffer, number[]]) {
+    async run([shapes, bytes, cuts, borrowed]: [Array<[ReplyShape, boolean]>, Buffer, number[], boolean]) {
       const fatal: unknown[] = [];
       const reader = new ReplyReader(READER_LIMITS, (error) => fatal.push(error));
       const socket = new FakeSocket();
-      reader.attach(socket as unknown as Duplex);
+      const reads = borrowed ? new BorrowedReads() : undefined;
+      reader.attach(socket as unknown as Duplex, reads);
+      const feed = (chunk: Buffer): void => {
+        if (reads) readThrough(reads, chunk);
+        else socket.emit('data', chunk);
+      };
       const ends: Array<'pending' | 'settled' | 'failed'> = shapes.map(() => 'pending');
       const bodies: Array<Promise<unknown>> = [];
       const failures: unknown[] = [];
@@ -247,7 +257,7 @@ const replyReader: FuzzTarget = {
         });
       });
       for (const chunk of split(bytes, cuts)) {
-        socket.emit('data', chunk);
+        feed(chunk);
         await new Promise((resolve) => setImmediate(resolve));
       }
       socket.emit('end');

@@ -7,6 +7,7 @@ import type { Duplex, Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BridgeError } from '../../functions/core/errors.js';
+import { BorrowedReads } from '../../functions/pop3/borrowed-reads.js';
 import {
   errorForReply,
   parseCapabilities,
@@ -25,6 +26,7 @@ import {
   lineBytes,
   nearGrammar,
   READER_LIMITS,
+  readThrough,
   referenceStuff,
   replyFragments,
   split,
@@ -151,10 +153,18 @@ async function drain(stream: Readable): Promise<{ bytes: Buffer } | { error: unk
   }
 }
 
+/**
+ * How bytes reach the reader: as 'data' events (owned Buffers), or through one reused read buffer
+ * (borrowed-reads.ts, implicit TLS), which is overwritten with junk after every read, so anything the
+ * reader kept without copying shows up as corrupted output.
+ */
+type Delivery = 'data' | 'borrowed';
+
 /** Feeds `chunks` to a reader expecting `shapes`, then ends the connection. */
 async function runReader(
   shapes: ReadonlyArray<[ReplyShape, boolean]>,
   chunks: ReadonlyArray<Buffer>,
+  delivery: Delivery = 'data',
 ): Promise<{
   outcomes: Outcome[];
   bodies: Array<{ bytes: Buffer } | { error: unknown } | undefined>;
@@ -163,7 +173,12 @@ async function runReader(
   const fatal: unknown[] = [];
   const reader = new ReplyReader(READER_LIMITS, (error) => fatal.push(error));
   const socket = new FakeSocket();
-  reader.attach(socket as unknown as Duplex);
+  const reads = delivery === 'borrowed' ? new BorrowedReads() : undefined;
+  reader.attach(socket as unknown as Duplex, reads);
+  const feed = (chunk: Buffer): void => {
+    if (reads) readThrough(reads, chunk);
+    else socket.emit('data', chunk);
+  };
   const outcomes: Outcome[] = shapes.map(() => ({ settled: undefined, failed: undefined, completed: false }));
   shapes.forEach(([shape, allowContinuation], i) => {
     const outcome = outcomes[i]!;
@@ -191,7 +206,7 @@ async function runReader(
       if (o.settled?.body && bodyPromises[i] === undefined) bodyPromises[i] = drain(o.settled.body);
     });
   for (const chunk of chunks) {
-    expect(() => socket.emit('data', chunk)).not.toThrow();
+    expect(() => feed(chunk)).not.toThrow();
     watch();
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -203,33 +218,36 @@ async function runReader(
 
 describe('ReplyReader', () => {
   const shapeArb = fc.tuple(fc.constantFrom<ReplyShape>('line', 'list', 'body'), fc.boolean());
-  it('arbitrary bytes at arbitrary cuts: no synchronous throw; every reply settles or fails with a BridgeError', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(shapeArb, { minLength: 1, maxLength: 5 }),
-        replyFragments,
-        fc.array(fc.nat(), { maxLength: 8 }),
-        async (shapes, bytes, cuts) => {
-          const { outcomes, bodies, fatal } = await runReader(shapes, split(bytes, cuts));
-          // The connection ended, so the reader must have given up with a typed error.
-          expect(fatal.length).toBe(1);
-          expect(fatal[0]).toBeInstanceOf(BridgeError);
-          // Typed on purpose, not an internal crash (a TypeError) wrapped as 'could not parse the reply'.
-          expect((fatal[0] as BridgeError).cause).toBeUndefined();
-          outcomes.forEach((o, i) => {
-            expect(o.settled !== undefined || o.failed !== undefined, `reply ${i} neither settled nor failed`).toBe(
-              true,
-            );
-            if (o.failed !== undefined) expect(o.failed).toBeInstanceOf(BridgeError);
-          });
-          for (const body of bodies) {
-            if (body && 'error' in body) expect(body.error).toBeInstanceOf(BridgeError);
-          }
-        },
-      ),
-      { seed: SEED, numRuns: 200 },
-    );
-  });
+  it.each<Delivery>(['data', 'borrowed'])(
+    'arbitrary bytes at arbitrary cuts (%s): no synchronous throw; every reply settles or fails with a BridgeError',
+    async (delivery) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(shapeArb, { minLength: 1, maxLength: 5 }),
+          replyFragments,
+          fc.array(fc.nat(), { maxLength: 8 }),
+          async (shapes, bytes, cuts) => {
+            const { outcomes, bodies, fatal } = await runReader(shapes, split(bytes, cuts), delivery);
+            // The connection ended, so the reader must have given up with a typed error.
+            expect(fatal.length).toBe(1);
+            expect(fatal[0]).toBeInstanceOf(BridgeError);
+            // Typed on purpose, not an internal crash (a TypeError) wrapped as 'could not parse the reply'.
+            expect((fatal[0] as BridgeError).cause).toBeUndefined();
+            outcomes.forEach((o, i) => {
+              expect(o.settled !== undefined || o.failed !== undefined, `reply ${i} neither settled nor failed`).toBe(
+                true,
+              );
+              if (o.failed !== undefined) expect(o.failed).toBeInstanceOf(BridgeError);
+            });
+            for (const body of bodies) {
+              if (body && 'error' in body) expect(body.error).toBeInstanceOf(BridgeError);
+            }
+          },
+        ),
+        { seed: SEED, numRuns: 200 },
+      );
+    },
+  );
 
   /** One well-formed reply: its wire bytes and what the reader must hand out. */
   const wellFormed = fc.oneof(
@@ -256,34 +274,38 @@ describe('ReplyReader', () => {
     })),
   );
 
-  it('well-formed replies at arbitrary cuts are read exactly as when unsplit', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(wellFormed, { minLength: 1, maxLength: 6 }),
-        fc.array(fc.nat(), { maxLength: 20 }),
-        async (replies, cuts) => {
-          const wire = Buffer.from(replies.map((r) => r.wire).join(''), 'latin1');
-          const { outcomes, bodies } = await runReader(
-            replies.map((r) => [r.shape, false]),
-            split(wire, cuts),
-          );
-          replies.forEach((r, i) => {
-            const o = outcomes[i]!;
-            expect(o.failed, `reply ${i} failed`).toBeUndefined();
-            expect(o.completed).toBe(true);
-            const status = o.settled!.status;
-            expect(
-              `${status.ok ? '+OK' : '-ERR'}${status.code ? ` [${status.code}]` : ''}${status.text ? ` ${status.text}` : ''}`,
-            ).toBe(r.status);
-            if (r.lines) expect(o.settled!.lines).toEqual(r.lines);
-            if (r.body) {
-              const body = bodies[i];
-              expect(body && 'bytes' in body && body.bytes.equals(r.body), `body ${i}`).toBe(true);
-            }
-          });
-        },
-      ),
-      { seed: SEED, numRuns: 200 },
-    );
-  });
+  it.each<Delivery>(['data', 'borrowed'])(
+    'well-formed replies at arbitrary cuts (%s) are read exactly as when unsplit',
+    async (delivery) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(wellFormed, { minLength: 1, maxLength: 6 }),
+          fc.array(fc.nat(), { maxLength: 20 }),
+          async (replies, cuts) => {
+            const wire = Buffer.from(replies.map((r) => r.wire).join(''), 'latin1');
+            const { outcomes, bodies } = await runReader(
+              replies.map((r) => [r.shape, false]),
+              split(wire, cuts),
+              delivery,
+            );
+            replies.forEach((r, i) => {
+              const o = outcomes[i]!;
+              expect(o.failed, `reply ${i} failed`).toBeUndefined();
+              expect(o.completed).toBe(true);
+              const status = o.settled!.status;
+              expect(
+                `${status.ok ? '+OK' : '-ERR'}${status.code ? ` [${status.code}]` : ''}${status.text ? ` ${status.text}` : ''}`,
+              ).toBe(r.status);
+              if (r.lines) expect(o.settled!.lines).toEqual(r.lines);
+              if (r.body) {
+                const body = bodies[i];
+                expect(body && 'bytes' in body && body.bytes.equals(r.body), `body ${i}`).toBe(true);
+              }
+            });
+          },
+        ),
+        { seed: SEED, numRuns: 200 },
+      );
+    },
+  );
 });
