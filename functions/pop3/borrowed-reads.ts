@@ -3,20 +3,22 @@
  * `onread` option of `net.connect` and `tls.connect`), instead of a fresh
  * Buffer for every read.
  *
- * Why: V8 counts the Buffer bytes allocated since its last full GC against
- * the old generation's headroom, which is small on the thread that runs the
- * poll (its JS heap is small). A Buffer per decrypted TLS record (Dovecot
- * sends ~4 KiB records) made that thread allocate about the size of every
- * message twice (records, then the reply reader's gathering), and run a full
- * GC every few megabytes: 23–36 per 2,000 bench messages
- * (docs/performance.md, 2026-11-28). With one read buffer only the gathering
- * allocates.
+ * Why: Dovecot sends a body in TLS records of about 4 KiB, and Node's TLS
+ * socket made a Buffer for each one's plaintext, on the thread that also runs
+ * the poll and the delivery: about the size of every message in Buffers,
+ * besides the reply reader's gathering copy, each with its ArrayBuffer to
+ * create and later collect. Measured with `bench/e2e-delivery.ts` (N=5000,
+ * four runs, old and new alternated, 2026-11-28 04:21–04:28 UTC): the
+ * bridge's CPU per message in the "beside" run went from 3.46 / 3.51 ms to
+ * 3.35 / 3.25 ms, and `bench/local-poll.ts` from 5.41 / 5.13 s to
+ * 4.93 / 4.83 s (store on tmpfs: 3.22 / 3.23 s to 2.74 / 2.75 s);
+ * docs/performance.md.
  *
  * The bytes handed on are valid only until the callback returns: the next
  * read overwrites them. The consumer (ReplyReader) copies what it keeps.
  */
 
-/** Large enough for the plaintext of several TLS records (at most 16 KiB each, RFC 8446 §5.1). */
+/** Holds a whole TLS record's plaintext (at most 16 KiB, RFC 8446 §5.1) with room to spare; one per connection. */
 export const READ_BUFFER_BYTES = 64 * 1024;
 
 export class BorrowedReads {

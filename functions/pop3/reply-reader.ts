@@ -46,11 +46,6 @@ interface BodyInProgress {
   readonly pending: PendingReply;
   readonly decoder: DotDecoder;
   readonly stream: BodyStream;
-  /** Decoded bytes not yet pushed, copied into `gather[0, gathered)` (see gatherBody). */
-  gather: Buffer | undefined;
-  gathered: number;
-  /** Size of the next gathering buffer: doubles from FIRST_GATHER_BYTES up to GATHER_BYTES. */
-  nextGatherBytes: number;
 }
 
 /**
@@ -62,11 +57,6 @@ interface BodyInProgress {
  * points into it.
  */
 const GATHER_BYTES = 64 * 1024;
-/**
- * A message's first gathering buffer is smaller, and each next one twice the size up to GATHER_BYTES, so a
- * small message does not allocate 64 KiB for a few kilobytes (V8 counts whole buffers, not the bytes used).
- */
-const FIRST_GATHER_BYTES = 16 * 1024;
 
 interface ListInProgress {
   readonly pending: PendingReply;
@@ -101,6 +91,13 @@ export class ReplyReader {
   private reads: BorrowedReads | undefined;
   private buffer: Buffer | undefined;
   private body: BodyInProgress | undefined;
+  /**
+   * Decoded body bytes not yet pushed, in `gather[0, gathered)`. A full buffer is pushed as it is and a new
+   * one taken; a body's last bytes are pushed as an exact-size copy and the buffer kept for the next body,
+   * so a message allocates about its own size, not a multiple of 64 KiB.
+   */
+  private gather: Buffer | undefined;
+  private gathered = 0;
   private list: ListInProgress | undefined;
   private paused = false;
   private processing = false;
@@ -298,14 +295,8 @@ export class ReplyReader {
         // A pipelined body may fail before anyone reads it (the connection dropped while the previous
         // message streamed): that must not crash the process. A later reader still sees `errored`.
         stream.on('error', () => {});
-        this.body = {
-          pending: head,
-          decoder: new DotDecoder(this.limits),
-          stream,
-          gather: undefined,
-          gathered: 0,
-          nextGatherBytes: FIRST_GATHER_BYTES,
-        };
+        this.gathered = 0;
+        this.body = { pending: head, decoder: new DotDecoder(this.limits), stream };
         head.settle({ status, body: stream });
       }
     }
@@ -318,7 +309,7 @@ export class ReplyReader {
     const result = body.decoder.feed(input);
     for (const slice of result.out) this.gatherBody(body, slice);
     if (result.done) {
-      this.pushGathered(body);
+      this.pushLastBytes(body);
       // The finished body needs no more backpressure: its last bytes are already queued in the stream.
       this.paused = false;
       this.buffer = result.rest;
@@ -340,24 +331,24 @@ export class ReplyReader {
   private gatherBody(body: BodyInProgress, slice: Buffer): void {
     let offset = 0;
     while (offset < slice.length) {
-      if (body.gather === undefined) {
-        body.gather = Buffer.allocUnsafe(body.nextGatherBytes);
-        body.nextGatherBytes = Math.min(GATHER_BYTES, body.nextGatherBytes * 2);
-      }
-      const copied = slice.copy(body.gather, body.gathered, offset);
-      body.gathered += copied;
+      this.gather ??= Buffer.allocUnsafe(GATHER_BYTES);
+      const copied = slice.copy(this.gather, this.gathered, offset);
+      this.gathered += copied;
       offset += copied;
-      if (body.gathered === body.gather.length) this.pushGathered(body);
+      if (this.gathered === GATHER_BYTES) {
+        const full = this.gather;
+        this.gather = undefined;
+        this.gathered = 0;
+        if (!body.stream.push(full)) this.paused = true;
+      }
     }
   }
 
-  private pushGathered(body: BodyInProgress): void {
-    const gather = body.gather;
-    if (gather === undefined || body.gathered === 0) return;
-    const chunk = body.gathered === gather.length ? gather : gather.subarray(0, body.gathered);
-    body.gather = undefined;
-    body.gathered = 0;
-    if (!body.stream.push(chunk)) this.paused = true;
+  private pushLastBytes(body: BodyInProgress): void {
+    if (this.gather === undefined || this.gathered === 0) return;
+    const last = Buffer.from(this.gather.subarray(0, this.gathered));
+    this.gathered = 0;
+    if (!body.stream.push(last)) this.paused = true;
   }
 
   private feedList(list: ListInProgress): boolean {
