@@ -12,7 +12,11 @@
  * bridge's CPU per message in the "beside" run went from 3.46 / 3.51 ms to
  * 3.35 / 3.25 ms, and `bench/local-poll.ts` from 5.41 / 5.13 s to
  * 4.93 / 4.83 s (store on tmpfs: 3.22 / 3.23 s to 2.74 / 2.75 s);
- * docs/performance.md.
+ * docs/performance.md. The cost: with fewer JS objects per byte, V8
+ * scavenges less often, so dead 64 KiB body chunks wait for its trigger on
+ * young backing stores (32 MB of them): the client alone fetching a 100 MiB
+ * message peaks at 88 MiB instead of 70 (`bench/rss-100mb.ts`, target 100);
+ * a constant, not a share of the message.
  *
  * The bytes handed on are valid only until the callback returns: the next
  * read overwrites them. The consumer (ReplyReader) copies what it keeps.
