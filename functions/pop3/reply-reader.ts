@@ -98,6 +98,14 @@ export class ReplyReader {
    */
   private gather: Buffer | undefined;
   private gathered = 0;
+  /**
+   * Bytes that arrived while a body's consumer made us wait, joined once when it reads again. A socket with
+   * `onread` (borrowed-reads.ts) keeps handing over what it had already decrypted after it is paused, and
+   * reports the end of the connection at once, where 'data' events would have come first.
+   */
+  private arrivedWhilePaused: Buffer[] = [];
+  /** The connection ended while bytes still waited in arrivedWhilePaused: handled once they are read. */
+  private endWaiting = false;
   private list: ListInProgress | undefined;
   private paused = false;
   private processing = false;
@@ -155,7 +163,7 @@ export class ReplyReader {
     socket.off('close', this.listeners.close);
     socket.off('error', this.listeners.error);
     this.socket = undefined;
-    if (this.buffer !== undefined && this.buffer.length > 0) {
+    if ((this.buffer !== undefined && this.buffer.length > 0) || this.arrivedWhilePaused.length > 0) {
       this.fatal(
         new BridgeError('POP3_ERR_PROTOCOL', 'server sent data after the STLS reply, before the TLS handshake'),
       );
@@ -176,6 +184,7 @@ export class ReplyReader {
   fatal(error: BridgeError): void {
     if (this.failure) return;
     this.failure = error;
+    this.arrivedWhilePaused = [];
     this.clearTimer();
     const body = this.body;
     this.body = undefined;
@@ -192,12 +201,20 @@ export class ReplyReader {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.paused) {
+      this.arrivedWhilePaused.push(chunk);
+      return;
+    }
     this.buffer = this.buffer === undefined || this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     this.process();
   }
 
   /** Bytes from the socket's reused read buffer: whatever is left unprocessed is copied before the next read. */
   private onBorrowed(view: Buffer): void {
+    if (this.paused) {
+      this.arrivedWhilePaused.push(Buffer.from(view));
+      return;
+    }
     this.onData(view);
     const left = this.buffer;
     if (left !== undefined && left.length > 0 && left.buffer === view.buffer) this.buffer = Buffer.from(left);
@@ -205,6 +222,11 @@ export class ReplyReader {
 
   private onEnd(): void {
     if (this.failure) return;
+    if (this.paused && this.arrivedWhilePaused.length > 0) {
+      // Everything before the end was received; the reply may well be complete in it.
+      this.endWaiting = true;
+      return;
+    }
     if (this.queue.length > 0 || this.body) {
       const what = this.body ? 'before the end of the message' : 'before the reply was complete';
       this.fatal(
@@ -243,6 +265,11 @@ export class ReplyReader {
     if (this.processing || this.failure) return;
     this.processing = true;
     try {
+      if (!this.paused && this.arrivedWhilePaused.length > 0) {
+        const parts = this.buffer !== undefined && this.buffer.length > 0 ? [this.buffer] : [];
+        this.buffer = Buffer.concat(parts.concat(this.arrivedWhilePaused));
+        this.arrivedWhilePaused = [];
+      }
       this.processLoop();
     } catch (error) {
       this.fatal(
@@ -252,6 +279,10 @@ export class ReplyReader {
       );
     } finally {
       this.processing = false;
+    }
+    if (this.endWaiting && !this.paused && !this.failure) {
+      this.endWaiting = false;
+      this.onEnd();
     }
     if (!this.failure) this.armTimer();
   }
