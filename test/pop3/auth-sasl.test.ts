@@ -4,17 +4,12 @@
  * Microsoft 365 run them (XOAUTH2, RFC 7628 OAUTHBEARER). Each case states
  * every line the server received.
  */
-import { execFile } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { BridgeError, type ErrorCode } from '../../functions/core/errors.js';
 import type { Pop3Credentials } from '../../functions/pop3/types.js';
 import { onVerb, reply, type ScriptedServerOptions } from '../../functions/scripted-server/index.js';
-import { connect, rejection, serve, USER } from './scripted-helpers.js';
+import { connect, localhostCertificate, rejection, serve, USER } from './scripted-helpers.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const { username, password, accessToken } = USER;
@@ -290,45 +285,18 @@ describe("method 'auto' picks the strongest mechanism offered", () => {
 
 describe('implicit TLS (the scripted server given a key and certificate)', () => {
   it('logs in with PLAIN without allowInsecureAuth, certificate verified', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'scripted-tls-'));
-    try {
-      await promisify(execFile)('openssl', [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost',
-      ]);
-      const [key, cert] = await Promise.all([
-        readFile(path.join(dir, 'key.pem'), 'utf8'),
-        readFile(path.join(dir, 'cert.pem'), 'utf8'),
-      ]);
-      const server = await serve({ tls: { key, cert } });
-      const client = await connect(server, {
-        tls: 'implicit',
-        allowInsecureAuth: false,
-        ca: cert,
-        servername: 'localhost',
-      });
-      expect(client.secure).toBe(true);
-      await client.login({ username, password });
-      expect(server.sessions[0]!.received[1]?.line).toMatch(/^AUTH CRAM-MD5$/);
-      await client.quit();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const { key, cert } = await localhostCertificate();
+    const server = await serve({ tls: { key, cert } });
+    const client = await connect(server, {
+      tls: 'implicit',
+      allowInsecureAuth: false,
+      ca: cert,
+      servername: 'localhost',
+    });
+    expect(client.secure).toBe(true);
+    await client.login({ username, password });
+    expect(server.sessions[0]!.received[1]?.line).toMatch(/^AUTH CRAM-MD5$/);
+    await client.quit();
   });
 });
 

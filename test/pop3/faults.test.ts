@@ -16,7 +16,7 @@ import {
   type ScriptedServerOptions,
   stall,
 } from '../../functions/scripted-server/index.js';
-import { connect, loggedIn, readAll, rejection, serve, sleep } from './scripted-helpers.js';
+import { connect, localhostCertificate, loggedIn, readAll, rejection, serve, sleep } from './scripted-helpers.js';
 
 const MESSAGE = Buffer.from('Subject: m\r\n\r\n.dot\r\nbody line\r\n', 'latin1');
 const FAST = { commandTimeoutMs: 300, idleTimeoutMs: 300, greetingTimeoutMs: 300 };
@@ -49,6 +49,42 @@ describe('connection dropped in the middle of a RETR body (never a clean end)', 
     const server = await serve({ messages: [MESSAGE], faults: { body: { dropAfterBodyBytes: 10 } } });
     const client = await loggedIn(server);
     await rejection(readAll(await client.retr(1)), 'POP3_ERR_CLOSED');
+    await rejection(client.stat(), 'POP3_ERR_CLOSED');
+  });
+});
+
+describe('implicit TLS: the server closes right after a whole body, while our consumer is slow', () => {
+  // Over implicit TLS the socket reads through one reused buffer (borrowed-reads.ts). Paused for a slow
+  // consumer, it still hands over what it had decrypted, and it reports the server's close at once: the
+  // reader must not take that close for a body cut short when every byte of the body has arrived.
+  it('the body arrives whole; the next command sees the closed connection', async () => {
+    const { key, cert } = await localhostCertificate();
+    const big = Buffer.from(
+      `Subject: big\r\n\r\n${'.a line that starts with a dot\r\nand a plain line of text after it\r\n'.repeat(20_000)}`,
+      'latin1',
+    );
+    const server = await serve({
+      tls: { key, cert },
+      messages: [big],
+      faults: {
+        override: onVerb('RETR', drop({ raw: Buffer.concat([Buffer.from('+OK\r\n'), multiLineBody(big, '\r\n')]) })),
+      },
+    });
+    const client = await loggedIn(server, undefined, {
+      tls: 'implicit',
+      allowInsecureAuth: false,
+      ca: cert,
+      servername: 'localhost',
+    });
+    const stream = await client.retr(1);
+    // By now the server has written everything and closed, and the reader has paused at its 64 KiB mark.
+    await sleep(200);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      await sleep(1);
+    }
+    expect(Buffer.concat(chunks).equals(big)).toBe(true);
     await rejection(client.stat(), 'POP3_ERR_CLOSED');
   });
 });
