@@ -15,7 +15,7 @@
  * docs/performance.md. The cost: with fewer JS objects per byte, V8
  * scavenges less often, so dead 64 KiB body chunks wait for its trigger on
  * young backing stores (32 MB of them): the client alone fetching a 100 MiB
- * message peaks at 88 MiB instead of 70 (`bench/rss-100mb.ts`, target 100);
+ * message peaks at 77 MiB instead of 70 (`bench/rss-100mb.ts`, target 100);
  * a constant, not a share of the message.
  *
  * The bytes handed on are valid only until the callback returns: the next
