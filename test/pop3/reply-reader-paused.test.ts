@@ -34,80 +34,71 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+interface Outcome {
+  reply: Reply | undefined;
+  failed: unknown;
+  complete: boolean;
+  readonly fatal: BridgeError[];
+}
+
+/**
+ * A reader expecting one RETR body gets `wire` 4 KiB at a time, as Dovecot's TLS records come, with nobody
+ * reading the body yet, then the end of the connection. It pauses after 64 KiB and the rest arrives anyway
+ * (FakeSocket, like an onread socket, does not stop).
+ */
+function receiveThenEnd(delivery: 'data' | 'borrowed', wire: Buffer): Outcome {
+  const outcome: Outcome = { reply: undefined, failed: undefined, complete: false, fatal: [] };
+  const reader = new ReplyReader(LIMITS, (error) => outcome.fatal.push(error));
+  const socket = new FakeSocket();
+  const reads = delivery === 'borrowed' ? new BorrowedReads() : undefined;
+  reader.attach(socket as unknown as Duplex, reads);
+  reader.expect({
+    verb: 'RETR',
+    shape: 'body',
+    allowContinuation: false,
+    settle: (reply) => {
+      outcome.reply = reply;
+    },
+    fail: (error) => {
+      outcome.failed = error;
+    },
+    complete: () => {
+      outcome.complete = true;
+    },
+  });
+  for (let offset = 0; offset < wire.length; offset += 4096) {
+    const chunk = wire.subarray(offset, offset + 4096);
+    if (reads) readThrough(reads, chunk);
+    else socket.emit('data', chunk);
+  }
+  socket.emit('end');
+  return outcome;
+}
+
 describe.each(['data', 'borrowed'] as const)(
   'ReplyReader, connection ends while the consumer waits (%s)',
   (delivery) => {
     it('hands out the whole body first, then reports the closed connection', async () => {
-      const fatal: BridgeError[] = [];
-      const reader = new ReplyReader(LIMITS, (error) => fatal.push(error));
-      const socket = new FakeSocket();
-      const reads = delivery === 'borrowed' ? new BorrowedReads() : undefined;
-      reader.attach(socket as unknown as Duplex, reads);
-      let reply: Reply | undefined;
-      let failed: unknown;
-      let complete = false;
-      reader.expect({
-        verb: 'RETR',
-        shape: 'body',
-        allowContinuation: false,
-        settle: (r) => {
-          reply = r;
-        },
-        fail: (error) => {
-          failed = error;
-        },
-        complete: () => {
-          complete = true;
-        },
-      });
       const { wire, decoded } = bodyLines();
-      // 4 KiB at a time, as Dovecot's TLS records come, with nobody reading the body yet: the reader pauses
-      // after 64 KiB and the rest arrives anyway (FakeSocket, like an onread socket, does not stop).
-      for (let offset = 0; offset < wire.length; offset += 4096) {
-        const chunk = wire.subarray(offset, offset + 4096);
-        if (reads) readThrough(reads, chunk);
-        else socket.emit('data', chunk);
-      }
-      socket.emit('end');
-      expect(fatal).toEqual([]);
-      expect(failed).toBeUndefined();
-      expect(reply?.body).toBeDefined();
-      const body = await readAll(reply!.body!);
+      const outcome = receiveThenEnd(delivery, wire);
+      expect(outcome.fatal).toEqual([]);
+      expect(outcome.failed).toBeUndefined();
+      expect(outcome.reply?.body).toBeDefined();
+      const body = await readAll(outcome.reply!.body!);
       expect(body.equals(decoded)).toBe(true);
-      expect(complete).toBe(true);
+      expect(outcome.complete).toBe(true);
       // Only now does the end count: the connection is gone, with nothing pending.
-      expect(fatal).toHaveLength(1);
-      expect(fatal[0]).toBeInstanceOf(BridgeError);
-      expect(fatal[0]!.code).toBe('POP3_ERR_CLOSED');
+      expect(outcome.fatal).toHaveLength(1);
+      expect(outcome.fatal[0]).toBeInstanceOf(BridgeError);
+      expect(outcome.fatal[0]!.code).toBe('POP3_ERR_CLOSED');
     });
 
     it('a body cut short by the end still fails, once the bytes before the end are read', async () => {
-      const fatal: BridgeError[] = [];
-      const reader = new ReplyReader(LIMITS, (error) => fatal.push(error));
-      const socket = new FakeSocket();
-      const reads = delivery === 'borrowed' ? new BorrowedReads() : undefined;
-      reader.attach(socket as unknown as Duplex, reads);
-      let reply: Reply | undefined;
-      reader.expect({
-        verb: 'RETR',
-        shape: 'body',
-        allowContinuation: false,
-        settle: (r) => {
-          reply = r;
-        },
-        fail: () => {},
-        complete: () => {},
-      });
       const { wire } = bodyLines();
-      const cut = wire.subarray(0, wire.length - 100);
-      for (let offset = 0; offset < cut.length; offset += 4096) {
-        const chunk = cut.subarray(offset, offset + 4096);
-        if (reads) readThrough(reads, chunk);
-        else socket.emit('data', chunk);
-      }
-      socket.emit('end');
-      await expect(readAll(reply!.body!)).rejects.toMatchObject({ code: 'POP3_ERR_CLOSED' });
-      expect(fatal.map((e) => e.code)).toEqual(['POP3_ERR_CLOSED']);
+      const outcome = receiveThenEnd(delivery, wire.subarray(0, wire.length - 100));
+      await expect(readAll(outcome.reply!.body!)).rejects.toMatchObject({ code: 'POP3_ERR_CLOSED' });
+      expect(outcome.fatal.map((e) => e.code)).toEqual(['POP3_ERR_CLOSED']);
+      expect(outcome.complete).toBe(false);
     });
   },
 );

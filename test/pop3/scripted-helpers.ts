@@ -2,12 +2,7 @@
  * Shared setup for the tests against the scripted server: every server and
  * client opened here is closed when the test finishes, pass or fail.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { expect, onTestFinished } from 'vitest';
 import { BridgeError, type ErrorCode } from '../../functions/core/errors.js';
 import { Pop3Client } from '../../functions/pop3/client.js';
@@ -17,6 +12,7 @@ import {
   type ScriptedServerOptions,
   startScriptedServer,
 } from '../../functions/scripted-server/index.js';
+import { selfSignedCertificate } from '../support/self-signed.js';
 
 export const USER = { username: 'alice', password: 'pa55-Secret!', accessToken: 'ya29.tok-SECRET-123' } as const;
 
@@ -81,35 +77,7 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A throw-away self-signed P-256 key and certificate for `localhost`, for the scripted server's implicit TLS. */
-export async function localhostCertificate(): Promise<{ key: string; cert: string }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'scripted-tls-'));
-  try {
-    await promisify(execFile)('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      path.join(dir, 'key.pem'),
-      '-out',
-      path.join(dir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost',
-    ]);
-    const [key, cert] = await Promise.all([
-      readFile(path.join(dir, 'key.pem'), 'utf8'),
-      readFile(path.join(dir, 'cert.pem'), 'utf8'),
-    ]);
-    return { key, cert };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+/** A throw-away self-signed certificate for `localhost`, for the scripted server's implicit TLS. */
+export function localhostCertificate(): Promise<{ key: string; cert: string }> {
+  return selfSignedCertificate('localhost');
 }

@@ -7,17 +7,14 @@
  * wire, not taken from the client's trace. (Wrong-CA, wrong-name and plaintext-refusal cases against Dovecot
  * directly live in test/pop3/dovecot-tls.test.ts.)
  */
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Pop3Client } from '../../functions/pop3/client.js';
 import { connectOptions, rejectionOf, TraceRecorder } from '../pop3/dovecot-support.js';
 import { dovecotFromInjected } from '../support/dovecot.js';
+import { selfSignedCertificate } from '../support/self-signed.js';
 
 const dovecot = dovecotFromInjected();
 const { facts } = dovecot;
@@ -46,36 +43,8 @@ interface Mitm {
 
 /** A self-signed certificate for localhost / 127.0.0.1: the right name, an untrusted issuer. */
 let impostor: { key: string; cert: string };
-beforeAll(() => {
-  const dir = mkdtempSync(join(tmpdir(), 'pop3-bridge-impostor-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${facts.servername}`,
-        '-addext',
-        `subjectAltName=DNS:${facts.servername},IP:127.0.0.1`,
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    impostor = { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+beforeAll(async () => {
+  impostor = await selfSignedCertificate(facts.servername);
 });
 
 async function startMitm(attack: Attack): Promise<Mitm> {
