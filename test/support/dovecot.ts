@@ -577,7 +577,16 @@ function mailboxes(facts: DovecotFacts): DovecotMailboxes {
     const dir = home(user);
     const list = async (sub: 'cur' | 'new'): Promise<string[]> =>
       (await readdir(path.join(dir, sub))).map((name) => `${sub}/${name}`);
-    return [...(await list('cur')), ...(await list('new'))].sort();
+    // new/ before cur/. Dovecot's pop3-login answers "+OK Logged in" before the mail process has synced the
+    // maildir, and that sync moves every message from new/ to cur/ (renamed, `:2,` and flags added to its
+    // unique name) while a test may be counting. Read cur/ first and a message that moves between the two
+    // reads is missed: all five of a mailbox, once, in CI (crash-safety.test.ts, killed right after login).
+    // Read new/ first and it is seen twice at worst, and counted once here by its unique name.
+    const inNew = await list('new');
+    const inCur = await list('cur');
+    const unique = (file: string) => file.slice('new/'.length).split(/[:,]/)[0];
+    const moved = new Set(inCur.map(unique));
+    return [...inCur, ...inNew.filter((file) => !moved.has(unique(file)))].sort();
   };
 
   return {
