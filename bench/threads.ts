@@ -49,10 +49,10 @@ async function threadCpu(): Promise<Map<string, ThreadCpu>> {
 }
 
 /**
- * Counts the main thread's garbage collections (perf_hooks reports only the isolate it runs in). V8 counts
- * the Buffer memory allocated since the last full GC against the old generation's limit, so a thread that
- * streams many Buffers while its JS heap stays small runs a full GC every few megabytes of them: the
- * concurrent marking behind each one is most of "V8's platform threads" (docs/performance.md, 2026-11-28).
+ * Counts the main thread's garbage collections (perf_hooks reports only the isolate it runs in). In warm runs
+ * that thread runs a full GC every few hundred milliseconds, and the concurrent marking behind them is a large
+ * part of "V8's platform threads". Removing the TLS layer's per-record Buffers did not make them much rarer,
+ * so what drives them is not settled (docs/performance.md, 2026-11-28, both sections).
  */
 function countMainThreadGcs(): { readonly counts: () => { full: number; young: number }; readonly stop: () => void } {
   let full = 0;
