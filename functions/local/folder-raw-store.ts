@@ -41,6 +41,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSyn
 import { readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { finished, Readable, Writable } from 'node:stream';
+import { type ChunkRecycler, claimChunkRecycling } from '../core/chunk-recycling.js';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type { ObjectKind, RawStore, StoredObject } from '../core/ports.js';
 import { fsyncFd, fsyncPath } from './fsync-path.js';
@@ -114,16 +115,19 @@ function pipeInto(input: Readable, sink: Writable): Promise<void> {
 class HashingFileSink extends Writable {
   readonly #open: () => number;
   readonly #holdBytes: number;
+  readonly #recycle: ChunkRecycler | undefined;
   readonly #hash = createHash('sha256');
   #fd: number | undefined;
   #held: Buffer[] = [];
   #heldBytes = 0;
   #size = 0;
 
-  constructor(open: () => number, holdBytes: number) {
+  /** `recycle`: gives a chunk back to its producer once it is hashed and written (core/chunk-recycling.ts). */
+  constructor(open: () => number, holdBytes: number, recycle?: ChunkRecycler) {
     super({ highWaterMark: WRITE_HIGH_WATER_MARK });
     this.#open = open;
     this.#holdBytes = holdBytes;
+    this.#recycle = recycle;
   }
 
   get size(): number {
@@ -141,7 +145,10 @@ class HashingFileSink extends Writable {
       const held = this.#held;
       this.#held = [];
       this.#heldBytes = 0;
-      for (const chunk of held) this.#writeAll(this.#fd, chunk);
+      for (const chunk of held) {
+        this.#writeAll(this.#fd, chunk);
+        this.#recycle?.(chunk);
+      }
     }
     return this.#fd;
   }
@@ -155,6 +162,8 @@ class HashingFileSink extends Writable {
         this.#heldBytes += chunk.length;
       } else {
         this.#writeAll(this.toFile(), chunk);
+        // Hashed (update copies into the hash's state) and written synchronously: nothing reads it again.
+        this.#recycle?.(chunk);
       }
     } catch (error) {
       callback(error as Error);
@@ -270,7 +279,12 @@ export class FolderRawStore implements RawStore {
     };
     try {
       // Raw messages are unique, so they go to disk from the first byte; small attachments wait for their key.
-      const sink = new HashingFileSink(openTemp, kind === 'attachment' ? HOLD_ATTACHMENT_BYTES : 0);
+      // The sink is the input's one reader (pipeInto), so it may give chunks back to a producer that offers it.
+      const sink = new HashingFileSink(
+        openTemp,
+        kind === 'attachment' ? HOLD_ATTACHMENT_BYTES : 0,
+        claimChunkRecycling(input),
+      );
       await pipeInto(input, sink);
 
       const sha256 = sink.digest();

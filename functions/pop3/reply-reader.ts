@@ -11,6 +11,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
+import { offerChunkRecycling } from '../core/chunk-recycling.js';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type { BorrowedReads } from './borrowed-reads.js';
 import { parseStatusLine, type StatusLine } from './commands.js';
@@ -57,6 +58,11 @@ interface BodyInProgress {
  * points into it.
  */
 const GATHER_BYTES = 64 * 1024;
+/**
+ * Gathering buffers given back by a consumer that claimed recycling (core/chunk-recycling.ts) and kept for the
+ * next chunks. Two cover a message up to 128 KiB between two returns; more would only hold memory.
+ */
+const SPARE_BUFFERS = 4;
 
 interface ListInProgress {
   readonly pending: PendingReply;
@@ -65,6 +71,9 @@ interface ListInProgress {
 }
 
 class BodyStream extends Readable {
+  /** A consumer claimed recycling: the last chunk may be handed out in its gathering buffer (no copy). */
+  recycling = false;
+
   constructor(
     private readonly onRead: () => void,
     private readonly onEarlyDestroy: () => void,
@@ -98,6 +107,14 @@ export class ReplyReader {
    */
   private gather: Buffer | undefined;
   private gathered = 0;
+  /** Gathering buffers given back, ready to be filled again. */
+  private readonly spare: Buffer[] = [];
+  /**
+   * The chunks handed out to a recycling consumer and not yet given back: their buffer, and the length pushed
+   * with it. Only those are taken back, whole and once, so a slice of one or a second return cannot put a
+   * buffer still in use on the spare list.
+   */
+  private readonly handedOut = new WeakMap<ArrayBufferLike, number>();
   /**
    * Bytes that arrived while a body's consumer made us wait, joined once when it reads again. A socket with
    * `onread` (borrowed-reads.ts) keeps handing over what it had already decrypted after it is paused, and
@@ -326,6 +343,10 @@ export class ReplyReader {
         // A pipelined body may fail before anyone reads it (the connection dropped while the previous
         // message streamed): that must not crash the process. A later reader still sees `errored`.
         stream.on('error', () => {});
+        offerChunkRecycling(stream, () => {
+          stream.recycling = true;
+          return (chunk) => this.takeBack(chunk);
+        });
         this.gathered = 0;
         this.body = { pending: head, decoder: new DotDecoder(this.limits), stream };
         head.settle({ status, body: stream });
@@ -362,7 +383,7 @@ export class ReplyReader {
   private gatherBody(body: BodyInProgress, slice: Buffer): void {
     let offset = 0;
     while (offset < slice.length) {
-      this.gather ??= Buffer.allocUnsafe(GATHER_BYTES);
+      this.gather ??= this.spare.pop() ?? Buffer.allocUnsafe(GATHER_BYTES);
       const copied = slice.copy(this.gather, this.gathered, offset);
       this.gathered += copied;
       offset += copied;
@@ -370,16 +391,37 @@ export class ReplyReader {
         const full = this.gather;
         this.gather = undefined;
         this.gathered = 0;
+        if (body.stream.recycling) this.handedOut.set(full.buffer, full.length);
         if (!body.stream.push(full)) this.paused = true;
       }
     }
   }
 
+  /**
+   * A consumer that recycles gets the last bytes in the gathering buffer itself, which comes back; any other
+   * gets an exact-size copy, and the buffer is kept for the next body (so a message allocates about its own
+   * size, not a multiple of 64 KiB).
+   */
   private pushLastBytes(body: BodyInProgress): void {
     if (this.gather === undefined || this.gathered === 0) return;
-    const last = Buffer.from(this.gather.subarray(0, this.gathered));
+    let last: Buffer;
+    if (body.stream.recycling) {
+      last = this.gather.subarray(0, this.gathered);
+      this.handedOut.set(last.buffer, last.length);
+      this.gather = undefined;
+    } else {
+      last = Buffer.from(this.gather.subarray(0, this.gathered));
+    }
     this.gathered = 0;
     if (!body.stream.push(last)) this.paused = true;
+  }
+
+  /** A recycling consumer gives a chunk back: its buffer becomes spare if it is one handed out, whole. */
+  private takeBack(chunk: Buffer): void {
+    const buffer = chunk.buffer;
+    if (chunk.byteOffset !== 0 || this.handedOut.get(buffer) !== chunk.length) return;
+    this.handedOut.delete(buffer);
+    if (this.spare.length < SPARE_BUFFERS) this.spare.push(Buffer.from(buffer, 0, GATHER_BYTES));
   }
 
   private feedList(list: ListInProgress): boolean {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { offerChunkRecycling } from '../../functions/core/chunk-recycling.js';
 import { FolderRawStore, HOLD_ATTACHMENT_BYTES, isValidKey, keyFor } from '../../functions/local/folder-raw-store.js';
 import { chunked, describeRawStoreContract, sha256Hex } from '../contract/raw-store.contract.js';
 
@@ -53,6 +54,43 @@ describe('FolderRawStore (local specifics)', () => {
     expect(await readFile(join(dir, raw.key))).toEqual(bytes);
     expect((await stat(join(dir, raw.key))).mode & 0o777).toBe(0o600);
     expect(await listFiles(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it.each(['raw', 'attachment'] as const)(
+    'gives each %s chunk back to a producer that offers recycling only after hashing and writing it',
+    async (kind) => {
+      // Chunks of 1 KiB: an attachment's first ones are held until HOLD_ATTACHMENT_BYTES is passed.
+      const bytes = randomBytes(HOLD_ATTACHMENT_BYTES + 300 * 1024);
+      const pieces = Array.from({ length: Math.ceil(bytes.length / 1024) }, (_, i) =>
+        Buffer.from(bytes.subarray(i * 1024, (i + 1) * 1024)),
+      );
+      const input = Readable.from(pieces, { objectMode: false });
+      const returned = new Set<Buffer>();
+      offerChunkRecycling(input, () => (chunk) => {
+        expect(returned.has(chunk)).toBe(false);
+        returned.add(chunk);
+        // A producer reuses what comes back at once: poisoned here, so a sink that still needed it shows.
+        chunk.fill(0xee);
+      });
+      const stored = await store.put(input, kind);
+      expect(stored.sha256).toBe(sha256Hex(bytes));
+      expect((await readFile(join(dir, stored.key))).equals(bytes)).toBe(true);
+      expect(returned.size).toBe(pieces.length);
+      for (const piece of pieces) expect(returned.has(piece)).toBe(true);
+    },
+  );
+
+  it('a repeated attachment held in memory is not given back (it is never written)', async () => {
+    const bytes = randomBytes(2048);
+    await store.put(chunked(bytes), 'attachment');
+    const input = Readable.from([Buffer.from(bytes)], { objectMode: false });
+    let returns = 0;
+    offerChunkRecycling(input, () => () => {
+      returns += 1;
+    });
+    const again = await store.put(input, 'attachment');
+    expect(again.sha256).toBe(sha256Hex(bytes));
+    expect(returns).toBe(0);
   });
 
   it('keyFor and isValidKey agree; keys with a mismatched shard are refused', () => {

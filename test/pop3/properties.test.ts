@@ -6,6 +6,7 @@
 import type { Duplex, Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { claimChunkRecycling } from '../../functions/core/chunk-recycling.js';
 import { BridgeError } from '../../functions/core/errors.js';
 import { BorrowedReads } from '../../functions/pop3/borrowed-reads.js';
 import {
@@ -143,10 +144,29 @@ interface Outcome {
   completed: boolean;
 }
 
-async function drain(stream: Readable): Promise<{ bytes: Buffer } | { error: unknown }> {
+/**
+ * Reads a body. A recycling consumer (core/chunk-recycling.ts) copies each chunk, then gives it back, and also
+ * tries what the reader must refuse: a slice of a chunk it is still reading, a foreign buffer, the same chunk
+ * a second time. Had the reader taken any of those, one buffer would serve two chunks at once and a later
+ * body would overwrite one still waiting to be read.
+ */
+async function drain(stream: Readable, recycling = false): Promise<{ bytes: Buffer } | { error: unknown }> {
+  const recycle = recycling ? claimChunkRecycling(stream) : undefined;
+  if (recycling) expect(recycle).toBeTypeOf('function');
   const chunks: Buffer[] = [];
   try {
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    for await (const chunk of stream) {
+      const bytes = chunk as Buffer;
+      if (recycle) {
+        // Refused: a slice (the chunk is still being read), a foreign buffer; more replies arrive meanwhile.
+        if (bytes.length > 1) recycle(bytes.subarray(0, bytes.length - 1));
+        recycle(Buffer.alloc(64 * 1024));
+        await new Promise((resolve) => setImmediate(resolve));
+        chunks.push(Buffer.from(bytes));
+        recycle(bytes);
+        recycle(bytes); // a second return: refused
+      } else chunks.push(bytes);
+    }
     return { bytes: Buffer.concat(chunks) };
   } catch (error) {
     return { error };
@@ -158,7 +178,7 @@ async function drain(stream: Readable): Promise<{ bytes: Buffer } | { error: unk
  * (borrowed-reads.ts, implicit TLS), which is overwritten with junk after every read, so anything the
  * reader kept without copying shows up as corrupted output.
  */
-type Delivery = 'data' | 'borrowed';
+type Delivery = 'data' | 'borrowed' | 'borrowed, recycling consumer';
 
 /** Feeds `chunks` to a reader expecting `shapes`, then ends the connection. */
 async function runReader(
@@ -173,7 +193,7 @@ async function runReader(
   const fatal: unknown[] = [];
   const reader = new ReplyReader(READER_LIMITS, (error) => fatal.push(error));
   const socket = new FakeSocket();
-  const reads = delivery === 'borrowed' ? new BorrowedReads() : undefined;
+  const reads = delivery === 'data' ? undefined : new BorrowedReads();
   reader.attach(socket as unknown as Duplex, reads);
   const feed = (chunk: Buffer): void => {
     if (reads) readThrough(reads, chunk);
@@ -203,7 +223,8 @@ async function runReader(
   const bodyPromises = outcomes.map(() => undefined as Promise<{ bytes: Buffer } | { error: unknown }> | undefined);
   const watch = () =>
     outcomes.forEach((o, i) => {
-      if (o.settled?.body && bodyPromises[i] === undefined) bodyPromises[i] = drain(o.settled.body);
+      if (o.settled?.body && bodyPromises[i] === undefined)
+        bodyPromises[i] = drain(o.settled.body, delivery === 'borrowed, recycling consumer');
     });
   for (const chunk of chunks) {
     expect(() => feed(chunk)).not.toThrow();
@@ -274,7 +295,7 @@ describe('ReplyReader', () => {
     })),
   );
 
-  it.each<Delivery>(['data', 'borrowed'])(
+  it.each<Delivery>(['data', 'borrowed', 'borrowed, recycling consumer'])(
     'well-formed replies at arbitrary cuts (%s) are read exactly as when unsplit',
     async (delivery) => {
       await fc.assert(
