@@ -13,6 +13,7 @@ import type { EventWithBody } from '../events/fit-event.js';
 import type { LinkSigner } from '../events/link-signer.js';
 import type { EmailReceivedEvent } from '../events/schema.js';
 import type { BuiltEvent } from './delivery-engine.js';
+import type { FilterSubject } from './filters.js';
 
 export interface EventSourceDeps {
   readonly store: RawStore;
@@ -68,13 +69,17 @@ const utf8 = new TextEncoder();
  * The body and the fields endpoint filters look at: all the delivery engine keeps of an event.
  *
  * The body is encoded to UTF-8 here, once: signing and sending then use the bytes (each would otherwise
- * encode the string again), and an event worker hands them to the main thread by transfer, not by copy.
- * TextEncoder gives each body its own ArrayBuffer (Buffer.from may cut small ones from a shared pool,
- * which must not be transferred).
+ * encode the string again). Local mode's event workers hand the main thread the string instead, and say why
+ * (event-worker.ts).
  */
 export function builtEventOf({ event, body }: EventWithBody): BuiltEvent & { readonly body: Uint8Array } {
+  return { body: utf8.encode(body), filterSubject: filterSubjectOf(event) };
+}
+
+/** The fields of an event that endpoint filters look at. */
+export function filterSubjectOf(event: EventWithBody['event']): FilterSubject {
   const { from, to, cc, subject } = event.data;
-  return { body: utf8.encode(body), filterSubject: { from, to, cc, subject } };
+  return { from, to, cc, subject };
 }
 
 export function eventSource(deps: EventSourceDeps): (job: DeliveryJob) => Promise<BuiltEvent> {

@@ -49,8 +49,9 @@ export function signWebhook(
 ): SignedHeaders {
   const seconds = Math.floor(at.getTime() / 1000);
   const prefix = Buffer.from(`${webhookId}.${seconds}.`, 'utf8');
-  // One UTF-8 encoding of a string body for every secret.
-  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  // With several secrets (a rotation), one UTF-8 encoding of a string body for all of them; with one, the
+  // HMAC encodes the string itself, without a Buffer (event-worker.ts says why that matters).
+  const bytes = typeof body === 'string' && secrets.length > 1 ? Buffer.from(body, 'utf8') : body;
   const signatures = secrets.map((secret) => {
     const key = keyOf(secret);
     if (key === undefined)

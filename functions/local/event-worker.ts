@@ -18,7 +18,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { isBridgeError } from '../core/errors.js';
-import { builtEventOf } from '../delivery/event-source.js';
+import { filterSubjectOf } from '../delivery/event-source.js';
 import type { FilterSubject } from '../delivery/filters.js';
 import { type BuildEventInput, buildEventBody } from '../events/build-event.js';
 import { FolderRawStore } from './folder-raw-store.js';
@@ -42,7 +42,7 @@ export interface EventWorkerRequest {
 }
 
 export type EventWorkerReply =
-  | { readonly id: number; readonly ok: true; readonly body: Uint8Array; readonly filterSubject: FilterSubject }
+  | { readonly id: number; readonly ok: true; readonly body: string; readonly filterSubject: FilterSubject }
   | {
       readonly id: number;
       readonly ok: false;
@@ -68,9 +68,16 @@ function serve(setup: EventWorkerSetup): void {
       inlineMaxBytes: setup.inlineMaxBytes,
     }).then(
       (built) => {
-        const reply = { id: request.id, ok: true, ...builtEventOf(built) } satisfies EventWorkerReply;
-        // The body's bytes move to the main thread (transfer), they are not copied.
-        port.postMessage(reply, [reply.body.buffer as ArrayBuffer]);
+        // The body goes as a string, not as transferred UTF-8 bytes: on the main thread a string lives on the JS
+        // heap and dies young, while every transferred ArrayBuffer is external memory that counts towards the
+        // next full GC until one runs (core/chunk-recycling.ts says why that matters there). Signing and
+        // sending encode the string without making an ArrayBuffer (signature.ts, http-post.ts).
+        port.postMessage({
+          id: request.id,
+          ok: true,
+          body: built.body,
+          filterSubject: filterSubjectOf(built.event),
+        } satisfies EventWorkerReply);
       },
       (error: unknown) => {
         port.postMessage(

@@ -42,7 +42,7 @@ async function inProcess(input: Awaited<ReturnType<EventHarness['storeRaw']>>, i
   );
 }
 
-/** A built body as text (builtEventOf hands UTF-8 bytes). */
+/** A built body as text (builtEventOf hands UTF-8 bytes, a worker the string). */
 const text = (body: string | Uint8Array): string =>
   typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
 const withoutExpiry = (body: string | Uint8Array) =>
