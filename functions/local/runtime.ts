@@ -14,7 +14,12 @@ import { type DeliveryDeps, type Endpoint, endpointOf } from '../delivery/delive
 import { eventSource } from '../delivery/event-source.js';
 import { AllowList } from '../delivery/ssrf-guard.js';
 import type { LinkSigner } from '../events/link-signer.js';
-import { defaultEventWorkers, EventWorkerPool, pooledEventSource } from './event-worker-pool.js';
+import {
+  defaultEventWorkers,
+  defaultIdleEventWorkers,
+  EventWorkerPool,
+  pooledEventSource,
+} from './event-worker-pool.js';
 import { FolderRawStore } from './folder-raw-store.js';
 import { loadOrCreateLinkKey, localLinkSigner } from './link-server.js';
 import { SqliteStateStore } from './sqlite-state-store.js';
@@ -53,7 +58,8 @@ export interface LocalRuntimeOptions {
   readonly baseDir?: string;
   /**
    * Worker threads that build events (event-worker-pool.ts); 0 builds them on the main thread.
-   * Default `defaultEventWorkers()`: one on this 2-core machine.
+   * Default `defaultEventWorkers()` (one on a 2-core machine) and `defaultIdleEventWorkers()` (one
+   * idle-priority worker there, on Linux); a number given here means exactly that many, none idle.
    */
   readonly eventWorkers?: number;
 }
@@ -72,6 +78,7 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
   };
   const links = localLinkSigner(linkOptions);
   const workers = options.eventWorkers ?? defaultEventWorkers();
+  const idleWorkers = options.eventWorkers === undefined ? defaultIdleEventWorkers() : 0;
   // Workers start on the first event, so commands that deliver nothing never start one.
   const pool =
     workers > 0
@@ -80,6 +87,7 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
           links: linkOptions,
           inlineMaxBytes: config.links.inlineMaxBytes,
           workers,
+          idleWorkers,
         })
       : undefined;
   return {
