@@ -132,9 +132,9 @@ function startWorker(url: string, setup: EventWorkerSetup): Worker {
 }
 
 /**
- * The idle-priority worker's young generation, in MB (V8's default here is 48). With the default it raised
- * the process's peak RSS by ≈ 85 MiB in a 3,000-message run of the e2e benchmark; with 8 by ≈ 31 MiB, and
- * its runs were as fast (7.7 / 7.2 s against 7.3 / 7.0 s, 2026-11-28). The normal worker keeps the default:
+ * The idle-priority worker's young generation, in MB. With V8's default it raised the process's peak RSS
+ * by ≈ 83–93 MiB in a 3,000-message run of the e2e benchmark; with 8 by ≈ 31 MiB, and its runs were as fast
+ * (7.7 / 7.2 s against 7.3 / 7.0 s, 2026-11-28). The normal worker keeps the default:
  * smaller young generations made it slower (docs/performance.md, 2026-11-28 01:05).
  */
 const IDLE_WORKER_YOUNG_GENERATION_MB = 8;
