@@ -6,7 +6,7 @@
  * not claim it sees exactly what it saw before (fresh buffers, the last bytes
  * as an exact-size copy). Content must be the same either way.
  */
-import type { Duplex, Readable } from 'node:stream';
+import { type Duplex, type Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { claimChunkRecycling } from '../../functions/core/chunk-recycling.js';
 import { BorrowedReads } from '../../functions/pop3/borrowed-reads.js';
@@ -39,25 +39,36 @@ interface Read {
   readonly lastExact: boolean;
 }
 
-async function read(stream: Readable, recycling: boolean, buffers: Set<ArrayBufferLike>): Promise<Read> {
+/**
+ * Reads a body as the folder store's sink does: piped into a Writable, so each chunk arrives as it was pushed
+ * (an async iterator's read() may join buffered chunks into a new one), handled synchronously, and given back
+ * at once when recycling.
+ */
+function read(stream: Readable, recycling: boolean, buffers: Set<ArrayBufferLike>): Promise<Read> {
   const recycle = recycling ? claimChunkRecycling(stream) : undefined;
   const copies: Buffer[] = [];
-  let chunks = 0;
   let last: Buffer | undefined;
-  for await (const chunk of stream) {
-    const bytes = chunk as Buffer;
-    chunks += 1;
-    buffers.add(bytes.buffer);
-    copies.push(Buffer.from(bytes));
-    last = bytes;
-    recycle?.(bytes);
-  }
-  return {
-    bytes: Buffer.concat(copies),
-    chunks,
-    buffers,
-    lastExact: last !== undefined && last.buffer.byteLength === last.length,
-  };
+  return new Promise((resolve, reject) => {
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        buffers.add(chunk.buffer);
+        copies.push(Buffer.from(chunk));
+        last = chunk;
+        recycle?.(chunk);
+        callback();
+      },
+    });
+    stream.once('error', reject);
+    sink.once('finish', () =>
+      resolve({
+        bytes: Buffer.concat(copies),
+        chunks: copies.length,
+        buffers,
+        lastExact: last !== undefined && last.buffer.byteLength === last.length,
+      }),
+    );
+    stream.pipe(sink);
+  });
 }
 
 /**
