@@ -13,11 +13,11 @@
  * same host would).
  *
  * Delivery is wired as local mode's runtime wires it: links signed by the local
- * link signer, events built by `--workers N` (and `--idle-workers M`) worker threads (default as the
+ * link signer, events built by `--workers N` worker threads (default as the
  * CLI: `defaultEventWorkers()`; 0 builds them on the main thread), one pool
  * for all runs as `pop3-bridge run` keeps one for its life.
  *
- *   npx tsx bench/e2e-delivery.ts [--quick] [--n N] [--workers N] [--idle-workers M] [--verifier node-crypto|standardwebhooks]
+ *   npx tsx bench/e2e-delivery.ts [--quick] [--n N] [--workers N] [--verifier node-crypto|standardwebhooks]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
@@ -30,12 +30,7 @@ import type { DeliveryDeps } from '../functions/delivery/delivery-engine.js';
 import { deliverDue } from '../functions/delivery/delivery-engine.js';
 import { eventSource } from '../functions/delivery/event-source.js';
 import { AllowList } from '../functions/delivery/ssrf-guard.js';
-import {
-  defaultEventWorkers,
-  defaultIdleEventWorkers,
-  EventWorkerPool,
-  pooledEventSource,
-} from '../functions/local/event-worker-pool.js';
+import { defaultEventWorkers, EventWorkerPool, pooledEventSource } from '../functions/local/event-worker-pool.js';
 import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { localLinkSigner } from '../functions/local/link-server.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
@@ -78,32 +73,15 @@ const BESIDE = 'ours: deliver beside poll (as run)';
 const SEQUENTIAL = 'ours: poll, then deliver';
 type Contender = typeof BESIDE | typeof SEQUENTIAL | 'mpop (fetch only)';
 
-/** Event-builder workers: normal-priority ones and idle-priority ones (event-worker-pool.ts). */
-export interface EventWorkersArg {
-  readonly workers: number;
-  readonly idle: number;
-}
-
 /**
- * `--workers N` and `--idle-workers M`: event-builder worker threads. Without either, as `openLocalRuntime`
- * wires them (`defaultEventWorkers()` and `defaultIdleEventWorkers()`); `--workers N` alone means N and no
- * idle-priority one; `--workers 0` builds events on the main thread.
+ * `--workers N`: event-builder worker threads, as `openLocalRuntime` wires them (default
+ * `defaultEventWorkers()`); `--workers 0` builds events on the main thread.
  */
-export function workersArg(argv: ReadonlyArray<string> = process.argv): EventWorkersArg {
-  const count = (name: string, fallback: number): number => {
-    const at = argv.indexOf(name);
-    const value = at === -1 ? fallback : Number.parseInt(argv[at + 1] ?? '', 10);
-    if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${name} needs a whole number ≥ 0`);
-    return value;
-  };
-  const explicit = argv.includes('--workers') || argv.includes('--idle-workers');
-  const workers = count('--workers', defaultEventWorkers());
-  return { workers, idle: workers === 0 ? 0 : count('--idle-workers', explicit ? 0 : defaultIdleEventWorkers()) };
-}
-
-/** How the benchmarks print it. */
-export function describeWorkers({ workers, idle }: EventWorkersArg): string {
-  return idle > 0 ? `${workers} + ${idle} at idle priority` : String(workers);
+export function workersArg(argv: ReadonlyArray<string> = process.argv): number {
+  const at = argv.indexOf('--workers');
+  const workers = at === -1 ? defaultEventWorkers() : Number.parseInt(argv[at + 1] ?? '', 10);
+  if (!Number.isSafeInteger(workers) || workers < 0) throw new Error('--workers needs a whole number ≥ 0');
+  return workers;
 }
 
 export type Verifier = 'node-crypto' | 'standardwebhooks';
@@ -123,7 +101,7 @@ export function verifierArg(argv: ReadonlyArray<string> = process.argv): Verifie
 }
 
 /**
- * The arguments bench/support.ts's parseArgs knows: `--workers N`, `--idle-workers M`, `--verifier V` and any `more` options (each
+ * The arguments bench/support.ts's parseArgs knows: `--workers N`, `--verifier V` and any `more` options (each
  * with one value) taken out.
  */
 export function withoutOwnArgs(
@@ -131,7 +109,7 @@ export function withoutOwnArgs(
   more: ReadonlyArray<string> = [],
 ): string[] {
   const rest = [...argv];
-  for (const name of ['--workers', '--idle-workers', '--verifier', ...more]) {
+  for (const name of ['--workers', '--verifier', ...more]) {
     const at = rest.indexOf(name);
     if (at !== -1) rest.splice(at, 2);
   }
@@ -154,18 +132,9 @@ export const BENCH_LINKS = { baseUrl: 'http://127.0.0.1:8025', key: Buffer.alloc
  * one pool for all its runs, as `pop3-bridge run` keeps its workers for its whole life: the main thread's
  * JIT is warm after the first run, and so are the workers'.
  */
-export async function benchEventPool(
-  storeDir: string,
-  { workers, idle }: EventWorkersArg,
-): Promise<EventWorkerPool | undefined> {
+export async function benchEventPool(storeDir: string, workers: number): Promise<EventWorkerPool | undefined> {
   if (workers === 0) return undefined;
-  return new EventWorkerPool({
-    storeDir,
-    links: BENCH_LINKS,
-    workers,
-    idleWorkers: idle,
-    workerUrl: await bundledEventWorker(),
-  });
+  return new EventWorkerPool({ storeDir, links: BENCH_LINKS, workers, workerUrl: await bundledEventWorker() });
 }
 
 /** Delivery wired as local mode's runtime wires it (functions/local/runtime.ts), to one receiver. */
@@ -324,7 +293,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
   try {
     const mailbox = await fillMailbox(dovecot, n, (i) => mixedMessage(i, SEED));
     console.log(
-      `mailbox: ${n} messages, ${fmt.mib(mailbox.bytes)}; receiver ${receiver.url} (verifies with ${verifier}); event workers: ${describeWorkers(workers)}`,
+      `mailbox: ${n} messages, ${fmt.mib(mailbox.bytes)}; receiver ${receiver.url} (verifies with ${verifier}); event workers: ${workers}`,
     );
     const mpop = await mpopSetup(path.join(work, 'mpop'), dovecot.facts, mailbox);
     // Ours creates two files per message of this mailbox (the raw message and its attachment), mpop one.

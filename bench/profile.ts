@@ -23,14 +23,7 @@ import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../functions/local/sqlite-state-store.js';
 import { startDovecot } from '../test/support/dovecot.js';
 import { connectOurs, rawIdleFloor } from './contenders.js';
-import {
-  benchDeliveryDeps,
-  benchEventPool,
-  DELIVERY_OPTIONS,
-  describeWorkers,
-  startReceiver,
-  workersArg,
-} from './e2e-delivery.js';
+import { benchDeliveryDeps, benchEventPool, DELIVERY_OPTIONS, startReceiver, workersArg } from './e2e-delivery.js';
 import { LEAVE_TARGET } from './local-poll.js';
 import { fillMailbox, mixedMessage, tinyMessage } from './mailbox.js';
 import { BENCH_DIR, fmt, load, REPO_DIR, removeDir, settle, table, tempDir, timed } from './support.js';
@@ -194,9 +187,7 @@ try {
       const workers = workersArg();
       const pool = await benchEventPool(store.dir, workers);
       const deps = benchDeliveryDeps(state, store, receiver.url, pool);
-      console.log(
-        `event workers: ${describeWorkers(workers)} (their CPU is in the process figure, not in the main-thread profile)`,
-      );
+      console.log(`event workers: ${workers} (their CPU is in the process figure, not in the main-thread profile)`);
       await settle();
       await profiled(`deliver-${n}`, async () => {
         for (let round = 0; round < 10_000; round += 1) {

@@ -6,7 +6,7 @@
  * CPU beside them, and the main thread's event-loop utilisation. A
  * diagnostic, not a contest: no mpop here; the ratio is e2e-delivery's.
  *
- *   npx tsx bench/threads.ts [--n N] [--repeats R] [--workers N] [--idle-workers M] [--verifier node-crypto|standardwebhooks]
+ *   npx tsx bench/threads.ts [--n N] [--repeats R] [--workers N] [--verifier node-crypto|standardwebhooks]
  *
  * Thread names are all "node" in Node 20, so threads are labelled by how
  * they behave and when they came to be: the main thread is the process id; a
@@ -20,15 +20,7 @@ import path from 'node:path';
 import { constants, type PerformanceEntry, PerformanceObserver, performance } from 'node:perf_hooks';
 import { startDovecot } from '../test/support/dovecot.js';
 import { processTreeCpuMs } from './cpu-time.js';
-import {
-  benchEventPool,
-  describeWorkers,
-  runOurs,
-  startReceiver,
-  verifierArg,
-  withoutOwnArgs,
-  workersArg,
-} from './e2e-delivery.js';
+import { benchEventPool, runOurs, startReceiver, verifierArg, withoutOwnArgs, workersArg } from './e2e-delivery.js';
 import { fillMailbox, mixedMessage } from './mailbox.js';
 import { fmt, isMain, load, parseArgs, removeDir, table, tempDir } from './support.js';
 
@@ -94,7 +86,7 @@ export async function threads(): Promise<void> {
   const pool = await benchEventPool(path.join(work, 'engine', 'store'), workers);
   try {
     const mailbox = await fillMailbox(dovecot, n, (i) => mixedMessage(i, SEED));
-    console.log(`mailbox: ${n} messages, ${fmt.mib(mailbox.bytes)}; event workers: ${describeWorkers(workers)}`);
+    console.log(`mailbox: ${n} messages, ${fmt.mib(mailbox.bytes)}; event workers: ${workers}`);
     const initial = new Set((await threadCpu()).keys());
     const gcs = countMainThreadGcs();
     for (let repeat = 0; repeat < repeats; repeat += 1) {

@@ -13,21 +13,7 @@
  *   `concurrency` events at a time.
  * - memory: a build streams as it does in process (parse-mime.ts); each worker
  *   adds its own V8 heap, so the pool is small (default: one worker per core
- *   beyond the first, at most 2, plus on a 2-core Linux machine one
- *   idle-priority worker, below).
- *
- * The idle-priority worker runs at nice 19 (thread-priority.ts) and gets a
- * build only when every normal worker is full. On 2 cores the one normal
- * worker is the bottleneck once a large poll has finished: the main thread
- * then only signs and posts, and half a core stood idle
- * (bench/.work timeline, 2026-11-28: the worker at ~85 % of a core, the
- * process at ~1.5 cores). A second worker at normal priority used that core
- * but took CPU from the poll while it ran (5,000 messages polled in 10.2 s
- * instead of 6.7 s) and was no faster overall; at nice 19 it takes only what
- * the poll, Dovecot-like neighbours and the first worker leave. Its young
- * generation is kept small (IDLE_WORKER_YOUNG_GENERATION_MB), so it costs
- * ≈ 31 MiB of peak RSS. A build starved there waits; the watchdog still
- * bounds it (its failure is retryable, as for any worker).
+ *   beyond the first, at most 2).
  * - time: a build has the parse's own time budget inside the worker; a worker
  *   that has not answered a request `watchdogMs` after it was sent (a parser
  *   stuck in synchronous code, which the in-worker timer cannot interrupt) is
@@ -62,7 +48,6 @@ import {
   type EventWorkerRequest,
   type EventWorkerSetup,
 } from './event-worker.js';
-import { canLowerThreadPriority } from './thread-priority.js';
 
 export interface EventWorkerPoolOptions {
   readonly storeDir: string;
@@ -70,11 +55,6 @@ export interface EventWorkerPoolOptions {
   readonly inlineMaxBytes?: number | undefined;
   /** Worker threads; default `defaultEventWorkers()`. */
   readonly workers?: number;
-  /**
-   * Worker threads at the lowest CPU priority (nice 19), given builds only while every normal worker has
-   * `perWorker` in flight; default 0 (local mode passes `defaultIdleEventWorkers()`). See the module comment.
-   */
-  readonly idleWorkers?: number;
   /** Builds in flight per worker; default 4. */
   readonly perWorker?: number;
   /** A request unanswered this long means a stuck worker; default the parse budget + 20 s. */
@@ -91,16 +71,6 @@ export function defaultEventWorkers(): number {
   return Math.min(2, Math.max(1, availableParallelism() - 1));
 }
 
-/**
- * One idle-priority worker where the normal ones leave a core idle part of the time: 2 cores, one normal
- * worker (the main thread has the other core). Only where a thread's priority can be lowered (Linux): at
- * normal priority a second worker takes CPU from the poll (bench/e2e-delivery.ts: the poll of 5,000 messages
- * took 10.2 s instead of 6.7 s).
- */
-export function defaultIdleEventWorkers(): number {
-  return canLowerThreadPriority() && availableParallelism() >= 2 && defaultEventWorkers() < 2 ? 1 : 0;
-}
-
 interface Pending {
   readonly request: EventWorkerRequest;
   readonly resolve: (event: BuiltEvent) => void;
@@ -109,7 +79,6 @@ interface Pending {
 
 interface Slot {
   readonly worker: Worker;
-  readonly lowPriority: boolean;
   readonly inFlight: Map<number, { pending: Pending; sentAt: number }>;
   dead: boolean;
 }
@@ -120,24 +89,12 @@ interface Slot {
  * does not inherit the parent's loader hooks).
  */
 function startWorker(url: string, setup: EventWorkerSetup): Worker {
-  const options = {
-    workerData: setup,
-    ...(setup.lowPriority && { resourceLimits: { maxYoungGenerationSizeMb: IDLE_WORKER_YOUNG_GENERATION_MB } }),
-  };
-  if (!url.endsWith('.ts')) return new Worker(new URL(url), options);
+  if (!url.endsWith('.ts')) return new Worker(new URL(url), { workerData: setup });
   const tsxDir = path.dirname(createRequire(url).resolve('tsx/package.json'));
   const api = pathToFileURL(path.join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
   const code = `import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(url)}, ${JSON.stringify(url)}))`;
-  return new Worker(code, { eval: true, ...options });
+  return new Worker(code, { eval: true, workerData: setup });
 }
-
-/**
- * The idle-priority worker's young generation, in MB. With V8's default it raised the process's peak RSS
- * by ≈ 83–93 MiB in a 3,000-message run of the e2e benchmark; with 8 by ≈ 31 MiB, and its runs were as fast
- * (7.7 / 7.2 s against 7.3 / 7.0 s, 2026-11-28). The normal worker keeps the default:
- * smaller young generations made it slower (docs/performance.md, 2026-11-28 01:05).
- */
-const IDLE_WORKER_YOUNG_GENERATION_MB = 8;
 
 function errorOf(reply: Extract<EventWorkerReply, { ok: false }>): BridgeError {
   if (reply.code !== undefined && Object.hasOwn(ErrorCodes, reply.code)) {
@@ -151,7 +108,6 @@ function errorOf(reply: Extract<EventWorkerReply, { ok: false }>): BridgeError {
 export class EventWorkerPool {
   readonly #setup: EventWorkerSetup;
   readonly #size: number;
-  readonly #idleSize: number;
   readonly #perWorker: number;
   readonly #watchdogMs: number;
   readonly #workerUrl: string;
@@ -171,10 +127,8 @@ export class EventWorkerPool {
         ttlSeconds: options.links.ttlSeconds,
       },
       inlineMaxBytes: options.inlineMaxBytes ?? 0,
-      lowPriority: false,
     };
     this.#size = Math.max(1, Math.trunc(options.workers ?? defaultEventWorkers()));
-    this.#idleSize = Math.max(0, Math.trunc(options.idleWorkers ?? 0));
     this.#perWorker = Math.max(1, Math.trunc(options.perWorker ?? 4));
     this.#watchdogMs = options.watchdogMs ?? DEFAULT_EVENT_LIMITS.parseTimeoutMs + 20_000;
     this.#workerUrl = options.workerUrl ?? EVENT_WORKER_URL;
@@ -206,8 +160,12 @@ export class EventWorkerPool {
 
   #dispatch(): void {
     while (this.#queue.length > 0) {
-      // Normal workers first; an idle-priority one only when they are all full.
-      const slot = this.#pick(false, this.#size) ?? this.#pick(true, this.#idleSize);
+      let slot = this.#slots.reduce<Slot | undefined>(
+        (best, s) => (s.inFlight.size < this.#perWorker && (!best || s.inFlight.size < best.inFlight.size) ? s : best),
+        undefined,
+      );
+      // A new worker only when every running one is busy (an idle pool costs no heap).
+      if ((!slot || slot.inFlight.size > 0) && this.#slots.length < this.#size) slot = this.#spawn();
       if (!slot) break;
       const pending = this.#queue.shift()!;
       if (slot.inFlight.size === 0) slot.worker.ref();
@@ -217,21 +175,9 @@ export class EventWorkerPool {
     this.#updateWatchdog();
   }
 
-  /** The least busy worker of a priority with room for a build, or a new one; undefined when all are full. */
-  #pick(lowPriority: boolean, size: number): Slot | undefined {
-    const slots = this.#slots.filter((s) => s.lowPriority === lowPriority);
-    let slot = slots.reduce<Slot | undefined>(
-      (best, s) => (s.inFlight.size < this.#perWorker && (!best || s.inFlight.size < best.inFlight.size) ? s : best),
-      undefined,
-    );
-    // A new worker only when every running one is busy (an idle pool costs no heap).
-    if ((!slot || slot.inFlight.size > 0) && slots.length < size) slot = this.#spawn(lowPriority);
-    return slot;
-  }
-
-  #spawn(lowPriority: boolean): Slot {
-    const worker = startWorker(this.#workerUrl, { ...this.#setup, lowPriority });
-    const slot: Slot = { worker, lowPriority, inFlight: new Map(), dead: false };
+  #spawn(): Slot {
+    const worker = startWorker(this.#workerUrl, this.#setup);
+    const slot: Slot = { worker, inFlight: new Map(), dead: false };
     worker.unref();
     worker.on('message', (reply: EventWorkerReply) => {
       const entry = slot.inFlight.get(reply.id);

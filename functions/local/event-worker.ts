@@ -23,7 +23,6 @@ import type { FilterSubject } from '../delivery/filters.js';
 import { type BuildEventInput, buildEventBody } from '../events/build-event.js';
 import { FolderRawStore } from './folder-raw-store.js';
 import { localLinkSigner } from './link-server.js';
-import { lowerThisThreadsPriority } from './thread-priority.js';
 
 export const EVENT_WORKER_ROLE = 'pop3-bridge:event-builder';
 export const EVENT_WORKER_URL = import.meta.url;
@@ -34,8 +33,6 @@ export interface EventWorkerSetup {
   readonly storeDir: string;
   readonly links: { readonly baseUrl: string; readonly keyBase64: string; readonly ttlSeconds: number };
   readonly inlineMaxBytes: number;
-  /** Run at the lowest CPU priority (thread-priority.ts): the pool's idle-priority worker. */
-  readonly lowPriority: boolean;
 }
 
 export interface EventWorkerRequest {
@@ -56,7 +53,6 @@ export type EventWorkerReply =
     };
 
 function serve(setup: EventWorkerSetup): void {
-  if (setup.lowPriority) lowerThisThreadsPriority();
   const port = parentPort!;
   const store = new FolderRawStore(setup.storeDir);
   const links = localLinkSigner({

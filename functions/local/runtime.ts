@@ -14,12 +14,7 @@ import { type DeliveryDeps, type Endpoint, endpointOf } from '../delivery/delive
 import { eventSource } from '../delivery/event-source.js';
 import { AllowList } from '../delivery/ssrf-guard.js';
 import type { LinkSigner } from '../events/link-signer.js';
-import {
-  defaultEventWorkers,
-  defaultIdleEventWorkers,
-  EventWorkerPool,
-  pooledEventSource,
-} from './event-worker-pool.js';
+import { defaultEventWorkers, EventWorkerPool, pooledEventSource } from './event-worker-pool.js';
 import { FolderRawStore } from './folder-raw-store.js';
 import { loadOrCreateLinkKey, localLinkSigner } from './link-server.js';
 import { SqliteStateStore } from './sqlite-state-store.js';
@@ -58,8 +53,7 @@ export interface LocalRuntimeOptions {
   readonly baseDir?: string;
   /**
    * Worker threads that build events (event-worker-pool.ts); 0 builds them on the main thread.
-   * Default `defaultEventWorkers()` (one on a 2-core machine) and `defaultIdleEventWorkers()` (one
-   * idle-priority worker there, on Linux); a number given here means exactly that many, none idle.
+   * Default `defaultEventWorkers()`: one on this 2-core machine.
    */
   readonly eventWorkers?: number;
 }
@@ -78,7 +72,6 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
   };
   const links = localLinkSigner(linkOptions);
   const workers = options.eventWorkers ?? defaultEventWorkers();
-  const idleWorkers = options.eventWorkers === undefined ? defaultIdleEventWorkers() : 0;
   // Workers start on the first event, so commands that deliver nothing never start one.
   const pool =
     workers > 0
@@ -87,7 +80,6 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
           links: linkOptions,
           inlineMaxBytes: config.links.inlineMaxBytes,
           workers,
-          idleWorkers,
         })
       : undefined;
   return {

@@ -4,7 +4,6 @@
  * An event from a worker must be byte for byte the one the main thread builds.
  */
 
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBridgeError } from '../../functions/core/errors.js';
@@ -13,21 +12,8 @@ import { buildEventBody } from '../../functions/events/build-event.js';
 import { EventWorkerPool, pooledEventSource } from '../../functions/local/event-worker-pool.js';
 import { localLinkSigner } from '../../functions/local/link-server.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
-import { canLowerThreadPriority, IDLE_NICE } from '../../functions/local/thread-priority.js';
 import { type EventHarness, eventHarness, FIXED_NOW } from '../events/support.js';
 import { bigMessage, fixtures } from '../support/fixtures.js';
-
-/** The ids of this process's threads whose nice value is `nice` (/proc/self/task/<tid>/stat, field 19). */
-function threadsAtNice(nice: number): string[] {
-  return readdirSync('/proc/self/task').filter((tid) => {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) === nice;
-    } catch {
-      return false; // the thread ended meanwhile
-    }
-  });
-}
 
 const LINKS = { baseUrl: 'http://127.0.0.1:8025', key: Buffer.alloc(32, 9), ttlSeconds: 3600 };
 
@@ -103,27 +89,6 @@ describe('EventWorkerPool', () => {
       expect((JSON.parse(text(b.body)) as { data: { uid: string } }).data.uid).toBe(inputs[i]!.uid);
     }
   });
-
-  it.runIf(canLowerThreadPriority())(
-    'an idle-priority worker gets builds only while the normal one is full, and runs at nice 19',
-    async () => {
-      pool = new EventWorkerPool({ storeDir: h.dir, links: LINKS, workers: 1, idleWorkers: 1, perWorker: 1 });
-      const input = await h.storeRaw(fixtures()[0]!.bytes);
-      const idleBefore = threadsAtNice(IDLE_NICE);
-      // One build at a time: the normal worker has room for each, so no second worker starts.
-      for (let i = 0; i < 3; i += 1) await pool.build({ input, storedAt: FIXED_NOW });
-      expect(pool.workers).toBe(1);
-      expect(threadsAtNice(IDLE_NICE)).toEqual(idleBefore);
-      // Two at once with room for one per worker: the second goes to a new, idle-priority worker.
-      const built = await Promise.all([0, 1].map(() => pool!.build({ input, storedAt: FIXED_NOW })));
-      expect(pool.workers).toBe(2);
-      expect(withoutExpiry(built[1]!.body)).toBe(withoutExpiry(built[0]!.body));
-      const idleAfter = threadsAtNice(IDLE_NICE);
-      expect(idleAfter.filter((tid) => !idleBefore.includes(tid))).toHaveLength(1);
-      // Only that thread: the process and the normal worker keep their priority.
-      expect(idleAfter).not.toContain(String(process.pid));
-    },
-  );
 
   it('keeps the error code of a store failure (a raw object that is gone)', async () => {
     pool = new EventWorkerPool({ storeDir: h.dir, links: LINKS, workers: 1 });
