@@ -219,6 +219,8 @@ export interface OursSetup {
   readonly pool: EventWorkerPool | undefined;
   /** Messages in the mailbox: the poll must fetch them all and the receiver verify them all. */
   readonly n: number;
+  /** Told when the poll has finished, in ms since the run started (bench/timeline.ts). */
+  readonly onPollEnd?: (ms: number) => void;
 }
 
 /**
@@ -248,6 +250,7 @@ export async function runOurs(setup: OursSetup, mode: OursMode): Promise<number>
         throw new Error(`poll: ${polled.status} ${polled.fetched}/${n}`);
     } finally {
       polling = false;
+      setup.onPollEnd?.(performance.now() - started);
     }
   };
   const deliver = async () => {
@@ -260,6 +263,7 @@ export async function runOurs(setup: OursSetup, mode: OursMode): Promise<number>
     }
     throw new Error('delivery did not finish');
   };
+  const started = performance.now();
   try {
     const { ms } = await timed(async () => {
       if (mode === 'sequential') {
