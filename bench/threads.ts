@@ -28,12 +28,13 @@ const SEED = 1;
 /** /proc reports utime and stime in clock ticks; Linux's USER_HZ is 100. */
 const MS_PER_TICK = 10;
 
-interface ThreadCpu {
+export interface ThreadCpu {
   readonly user: number;
   readonly system: number;
 }
 
-async function threadCpu(): Promise<Map<string, ThreadCpu>> {
+/** CPU ms of each thread of this process, by thread id. */
+export async function threadCpu(): Promise<Map<string, ThreadCpu>> {
   const cpu = new Map<string, ThreadCpu>();
   for (const tid of await readdir('/proc/self/task')) {
     try {
@@ -68,9 +69,10 @@ function countMainThreadGcs(): { readonly counts: () => { full: number; young: n
   return { counts: () => ({ full, young }), stop: () => observer.disconnect() };
 }
 
-function repeatsArg(argv: ReadonlyArray<string> = process.argv): number {
+/** `--repeats R` (1–20), `fallback` without it. */
+export function repeatsArg(fallback: number, argv: ReadonlyArray<string> = process.argv): number {
   const at = argv.indexOf('--repeats');
-  const repeats = at === -1 ? 3 : Number.parseInt(argv[at + 1] ?? '', 10);
+  const repeats = at === -1 ? fallback : Number.parseInt(argv[at + 1] ?? '', 10);
   if (!Number.isSafeInteger(repeats) || repeats < 1 || repeats > 20) throw new Error('--repeats needs 1–20');
   return repeats;
 }
@@ -78,7 +80,7 @@ function repeatsArg(argv: ReadonlyArray<string> = process.argv): number {
 export async function threads(): Promise<void> {
   const args = parseArgs(withoutOwnArgs(process.argv.slice(2), ['--repeats']));
   const n = args.n ?? (args.quick ? 500 : 3000);
-  const repeats = repeatsArg();
+  const repeats = repeatsArg(3);
   const dovecot = await startDovecot();
   const work = await tempDir('threads');
   const receiver = await startReceiver(verifierArg());

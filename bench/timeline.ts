@@ -13,7 +13,6 @@
  * Event workers are told apart as in bench/threads.ts: threads that appeared
  * during the runs (the pool starts its workers on first use).
  */
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDovecot } from '../test/support/dovecot.js';
@@ -21,37 +20,21 @@ import { processTreeCpuMs } from './cpu-time.js';
 import { benchEventPool, runOurs, startReceiver, withoutOwnArgs, workersArg } from './e2e-delivery.js';
 import { fillMailbox, mixedMessage } from './mailbox.js';
 import { isMain, parseArgs, removeDir, table, tempDir } from './support.js';
+import { repeatsArg, threadCpu } from './threads.js';
 
 const SAMPLE_MS = 500;
-/** /proc reports utime and stime in clock ticks; Linux's USER_HZ is 100. */
-const MS_PER_TICK = 10;
 
 /** CPU ms (user + system) of each thread of this process. */
-async function threadCpu(): Promise<Map<string, number>> {
-  const cpu = new Map<string, number>();
-  for (const tid of await readdir('/proc/self/task')) {
-    try {
-      const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      cpu.set(tid, (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK);
-    } catch {
-      // The thread ended between readdir and readFile.
-    }
-  }
-  return cpu;
-}
-
-function repeatsArg(argv: ReadonlyArray<string> = process.argv): number {
-  const at = argv.indexOf('--repeats');
-  const repeats = at === -1 ? 2 : Number.parseInt(argv[at + 1] ?? '', 10);
-  if (!Number.isSafeInteger(repeats) || repeats < 1 || repeats > 20) throw new Error('--repeats needs 1–20');
-  return repeats;
+async function threadCpuTotals(): Promise<Map<string, number>> {
+  const totals = new Map<string, number>();
+  for (const [tid, { user, system }] of await threadCpu()) totals.set(tid, user + system);
+  return totals;
 }
 
 export async function timeline(): Promise<void> {
   const args = parseArgs(withoutOwnArgs(process.argv.slice(2), ['--repeats']));
   const n = args.n ?? (args.quick ? 500 : 5000);
-  const repeats = repeatsArg();
+  const repeats = repeatsArg(2);
   const dovecot = await startDovecot();
   const work = await tempDir('timeline');
   const receiver = await startReceiver();
@@ -60,20 +43,20 @@ export async function timeline(): Promise<void> {
   try {
     const mailbox = await fillMailbox(dovecot, n, (i) => mixedMessage(i, 1));
     console.log(`mailbox: ${n} messages; event workers: ${workers}; a sample every ${SAMPLE_MS} ms`);
-    const initial = new Set((await threadCpu()).keys());
+    const initial = new Set((await threadCpuTotals()).keys());
     for (let repeat = 0; repeat < repeats; repeat += 1) {
       const started = performance.now();
       const rows: string[][] = [];
       let pollEndMs: number | undefined;
       let running = true;
       const sampler = (async () => {
-        let threads = await threadCpu();
+        let threads = await threadCpuTotals();
         let others = { receiver: processTreeCpuMs(receiver.pid!), dovecot: processTreeCpuMs(dovecot.pid!) };
         let verified = (await receiver.count()).verified;
         // Bounded: a run that outlives 10 minutes of samples is not watched further.
         for (let sample = 0; running && sample < (10 * 60_000) / SAMPLE_MS; sample += 1) {
           await sleep(SAMPLE_MS);
-          const nowThreads = await threadCpu();
+          const nowThreads = await threadCpuTotals();
           const split = { main: 0, workers: 0, other: 0 };
           for (const [tid, ms] of nowThreads) {
             const used = ms - (threads.get(tid) ?? 0);
