@@ -383,7 +383,9 @@ export class ReplyReader {
   private gatherBody(body: BodyInProgress, slice: Buffer): void {
     let offset = 0;
     while (offset < slice.length) {
-      this.gather ??= this.spare.pop() ?? Buffer.allocUnsafe(GATHER_BYTES);
+      // allocUnsafeSlow: never a slice of the shared pool, whatever Buffer.poolSize is (Node 24 raised it to
+      // 64 KiB), so each gathering buffer owns its ArrayBuffer, which is what takeBack recognises it by.
+      this.gather ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(GATHER_BYTES);
       const copied = slice.copy(this.gather, this.gathered, offset);
       this.gathered += copied;
       offset += copied;
