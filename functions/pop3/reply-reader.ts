@@ -60,7 +60,8 @@ interface BodyInProgress {
 const GATHER_BYTES = 64 * 1024;
 /**
  * Gathering buffers given back by a consumer that claimed recycling (core/chunk-recycling.ts) and kept for the
- * next chunks. Two cover a message up to 128 KiB between two returns; more would only hold memory.
+ * next chunks. The folder store gives each chunk back as soon as it is written, so one or two are in use at a
+ * time; four leave room for a consumer that returns a few chunks late, and more would only hold memory.
  */
 const SPARE_BUFFERS = 4;
 
