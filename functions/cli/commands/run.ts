@@ -41,7 +41,8 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
   const [host, port] = splitHostPort(ctx.config.links.listen);
   const links = await startLinkServer({ store: runtime.store, key: runtime.linkKey, host, port });
   const deliveryDeps = runtime.deliveryDeps(ctx.logger);
-  let delivering: Promise<unknown> | undefined;
+  /** The delivery round in progress; it resolves to whether it found any work. */
+  let delivering: Promise<boolean> | undefined;
   const nextDue = new Map(mailboxes.map((m) => [m.name, 0]));
   const inFlight = new Map<string, Promise<PollResult>>();
   let failures = 0;
@@ -70,13 +71,22 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
       }
       // One delivery round at a time; it runs beside the polls and never blocks them.
       delivering ??= deliverDue(deliveryDeps)
-        .catch((error: unknown) => ctx.logger.error('delivery round failed', { error }))
+        .then((result) => result.attempted > 0)
+        .catch((error: unknown) => {
+          ctx.logger.error('delivery round failed', { error });
+          return false;
+        })
         .finally(() => {
           delivering = undefined;
         });
+      // A round that found work may have left more (it claims at most its limit): the next pass starts the next
+      // round at once. Without this wake-up a backlog drained one round per pass, and between polls a pass waits
+      // up to 5 s: 5,000 queued events took over four minutes instead of seconds.
+      const roundFoundWork = delivering.then((more) => (more ? undefined : new Promise<never>(() => {})));
       const soonest = Math.min(...[...nextDue.values()].map((t) => t - Date.now()), 5_000);
       await Promise.race([
         sleep(Math.max(soonest, 50), undefined, { signal: stop.signal }).catch(() => {}),
+        roundFoundWork,
         ...inFlight.values(),
       ]);
     }
