@@ -4,16 +4,23 @@ import { type LocalRuntime, openLocalRuntime } from '../../local/runtime.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 
-/** Sends everything due now, round after round, until nothing is due (bounded). */
+/**
+ * Sends everything due now, round after round, until a round finds nothing due. Every attempt moves its job
+ * along the retry schedule (the first retry is 5 s away, the next minutes, and after eight attempts the job is
+ * dead), so this ends on its own; `maxRounds` only guards against a clock that stands still. Until
+ * 2026-11-28 it stopped after 50 rounds of 100: a first sync of more than 5,000 messages delivered 5,000 and
+ * left the rest for the next command, which nothing in the output said.
+ */
 export async function drainDeliveries(
   runtime: LocalRuntime,
   ctx: CliContext,
-  maxRounds = 50,
+  options: { readonly limit?: number; readonly maxRounds?: number } = {},
 ): Promise<DeliveryRunResult> {
   const total = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0 };
   const deps = runtime.deliveryDeps(ctx.logger);
+  const maxRounds = options.maxRounds ?? 1_000_000;
   for (let round = 0; round < maxRounds; round += 1) {
-    const result = await deliverDue(deps);
+    const result = await deliverDue(deps, options.limit === undefined ? {} : { limit: options.limit });
     for (const k of Object.keys(total) as Array<keyof DeliveryRunResult>) total[k] += result[k];
     if (result.attempted === 0) break;
   }
