@@ -2,7 +2,7 @@
  * The e2e benchmark's "delivery beside the poll" run over time (issue 4): the
  * same mailbox, receiver and event-worker pool as bench/e2e-delivery.ts, with
  * a sample every 500 ms of the CPU each part used since the last one (this
- * process's main thread, its event workers, its other threads — V8's and
+ * process's main thread and how busy its event loop was, its event workers, its other threads — V8's and
  * libuv's —, Dovecot and the receiver) and the events the receiver verified,
  * and the moment the poll finished. A diagnostic, not a contest: it shows
  * the run's two phases (poll and delivery together, then delivery alone) and
@@ -53,6 +53,7 @@ export async function timeline(): Promise<void> {
         let threads = await threadCpuTotals();
         let others = { receiver: processTreeCpuMs(receiver.pid!), dovecot: processTreeCpuMs(dovecot.pid!) };
         let verified = (await receiver.count()).verified;
+        let loop = performance.eventLoopUtilization();
         // Bounded: a run that outlives 10 minutes of samples is not watched further.
         for (let sample = 0; running && sample < (10 * 60_000) / SAMPLE_MS; sample += 1) {
           await sleep(SAMPLE_MS);
@@ -66,10 +67,12 @@ export async function timeline(): Promise<void> {
           }
           const nowOthers = { receiver: processTreeCpuMs(receiver.pid!), dovecot: processTreeCpuMs(dovecot.pid!) };
           const nowVerified = (await receiver.count()).verified;
+          const nowLoop = performance.eventLoopUtilization();
           rows.push([
             ((performance.now() - started) / 1000).toFixed(1),
             pollEndMs === undefined ? 'yes' : '',
             String(split.main),
+            `${Math.round(100 * performance.eventLoopUtilization(nowLoop, loop).utilization)}%`,
             String(split.workers),
             String(split.other),
             String(Math.round(nowOthers.dovecot - others.dovecot)),
@@ -79,6 +82,7 @@ export async function timeline(): Promise<void> {
           threads = nowThreads;
           others = nowOthers;
           verified = nowVerified;
+          loop = nowLoop;
         }
       })();
       const ms = await runOurs(
@@ -92,7 +96,17 @@ export async function timeline(): Promise<void> {
       );
       console.log(
         table(
-          ['at (s)', 'polling', 'main ms', 'workers ms', 'V8 + libuv ms', 'Dovecot ms', 'receiver ms', 'verified'],
+          [
+            'at (s)',
+            'polling',
+            'main ms',
+            'main loop busy',
+            'workers ms',
+            'V8 + libuv ms',
+            'Dovecot ms',
+            'receiver ms',
+            'verified',
+          ],
           rows,
         ),
       );
