@@ -26,7 +26,7 @@ Commands:
   demo              serve a generated demo mailbox and run the real bridge against it
   check [mailbox]   connect, TLS, CAPA, log in, STAT; nothing is changed
   ls [mailbox]      dry run: the messages the next poll would fetch (From, Subject, size)
-  poll [mailbox]    one pass over all (or the named) mailboxes, then send the webhooks that are due
+  poll [mailbox]    one pass over all (or the named) mailboxes, sending the due webhooks as it goes
   run [mailbox]     keep polling (each mailbox on its interval) and delivering, and serve the links in
                     events; SIGINT/SIGTERM finishes the current message, QUITs and exits
   status            per mailbox: last ok, last error, stored, pending deliveries, failing

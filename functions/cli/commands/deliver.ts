@@ -1,4 +1,5 @@
 /** `deliver`: send every webhook that is due now. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type DeliveryRunResult, deliverDue } from '../../delivery/delivery-engine.js';
 import { type LocalRuntime, openLocalRuntime } from '../../local/runtime.js';
 import type { CliContext } from '../context.js';
@@ -14,18 +15,36 @@ import { ExitCode } from '../exit-codes.js';
 export async function drainDeliveries(
   runtime: LocalRuntime,
   ctx: CliContext,
-  options: { readonly limit?: number; readonly maxRounds?: number } = {},
+  options: DrainOptions = {},
 ): Promise<DeliveryRunResult> {
   const total = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0 };
   const deps = runtime.deliveryDeps(ctx.logger);
   const maxRounds = options.maxRounds ?? 1_000_000;
   for (let round = 0; round < maxRounds; round += 1) {
+    // Asked before the round: a poll that ends during it may have stored messages the round did not claim.
+    const pollGoesOn = options.whilePolling?.() ?? false;
     const result = await deliverDue(deps, options.limit === undefined ? {} : { limit: options.limit });
     for (const k of Object.keys(total) as Array<keyof DeliveryRunResult>) total[k] += result[k];
-    if (result.attempted === 0) break;
+    if (result.attempted > 0) continue;
+    if (!pollGoesOn) break;
+    await sleep(POLL_WAIT_MS);
   }
   return total;
 }
+
+export interface DrainOptions {
+  /** Jobs per round (deliverDue's `limit`). */
+  readonly limit?: number;
+  readonly maxRounds?: number;
+  /**
+   * While this answers true a poll is storing messages beside the drain: a round that finds nothing due waits
+   * POLL_WAIT_MS and looks again instead of ending the drain.
+   */
+  readonly whilePolling?: () => boolean;
+}
+
+/** How long a drain beside a poll waits when nothing is due yet (the poll stores a message every few ms). */
+const POLL_WAIT_MS = 25;
 
 export async function deliverCommand(ctx: CliContext): Promise<number> {
   const runtime = openLocalRuntime(ctx.config, { baseDir: process.cwd() });

@@ -1,4 +1,4 @@
-/** `pop3-bridge poll`: one pass over all (or the named) mailboxes. */
+/** `pop3-bridge poll`: one pass over all (or the named) mailboxes, sending webhooks as messages are stored. */
 import { type PollResult, pollMailbox } from '../../core/poll/poll-mailbox.js';
 import { pollTargetOf } from '../../core/poll/target.js';
 import { openLocalRuntime } from '../../local/runtime.js';
@@ -32,16 +32,37 @@ export async function pollCommand(
   const results: PollResult[] = [];
   let delivery: Awaited<ReturnType<typeof drainDeliveries>> | undefined;
   try {
+    const mailboxes = ctx.select(names);
     await runtime.sweepStaleTemp(ctx.logger);
-    for (const mailbox of ctx.select(names)) {
-      const bar = progressBar(mailbox.name);
-      const deps = runtime.depsFor(mailbox, ctx.logger, {
-        onProgress: ({ done, total, bytes }) => bar.update(done, total, bytes),
-      });
-      results.push(await pollMailbox(pollTargetOf(mailbox), deps, { force }));
-      bar.end();
+    // Webhooks go out while the polls store messages, as `run` sends them (a first sync of thousands of
+    // messages does not wait for the last one before the first event); the drain ends once the polls have and
+    // nothing is due. The runtime closes only after the drain has stopped using it.
+    let polling = true;
+    const draining = options.deliver
+      ? drainDeliveries(runtime, ctx, { whilePolling: () => polling }).then(
+          (result) => ({ result }),
+          (error: unknown) => ({ error }),
+        )
+      : undefined;
+    let pollFailure: { error: unknown } | undefined;
+    try {
+      for (const mailbox of mailboxes) {
+        const bar = progressBar(mailbox.name);
+        const deps = runtime.depsFor(mailbox, ctx.logger, {
+          onProgress: ({ done, total, bytes }) => bar.update(done, total, bytes),
+        });
+        results.push(await pollMailbox(pollTargetOf(mailbox), deps, { force }));
+        bar.end();
+      }
+    } catch (error) {
+      pollFailure = { error };
     }
-    if (options.deliver) delivery = await drainDeliveries(runtime, ctx);
+    polling = false;
+    const drained = await draining;
+    // A poll's own failure is the one to report; a failed drain (the state database) loses nothing either way.
+    if (pollFailure) throw pollFailure.error;
+    if (drained && 'error' in drained) throw drained.error;
+    delivery = drained?.result;
   } finally {
     await runtime.close();
   }
