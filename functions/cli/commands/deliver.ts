@@ -20,13 +20,18 @@ export async function drainDeliveries(
   const total = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0 };
   const deps = runtime.deliveryDeps(ctx.logger);
   const maxRounds = options.maxRounds ?? 1_000_000;
-  for (let round = 0; round < maxRounds; round += 1) {
+  for (let rounds = 0; rounds < maxRounds; ) {
     // Asked before the round: a poll that ends during it may have stored messages the round did not claim.
     const pollGoesOn = options.whilePolling?.() ?? false;
     const result = await deliverDue(deps, options.limit === undefined ? {} : { limit: options.limit });
     for (const k of Object.keys(total) as Array<keyof DeliveryRunResult>) total[k] += result[k];
-    if (result.attempted > 0) continue;
+    if (result.attempted > 0) {
+      rounds += 1;
+      continue;
+    }
     if (!pollGoesOn) break;
+    // Waiting for the poll is not a round: the poll's end (bounded by its own timeouts) ends the waits, and a
+    // poll of many hours must not use up maxRounds and leave its later messages unsent.
     await sleep(POLL_WAIT_MS);
   }
   return total;
@@ -35,6 +40,7 @@ export async function drainDeliveries(
 export interface DrainOptions {
   /** Jobs per round (deliverDue's `limit`). */
   readonly limit?: number;
+  /** Rounds that found work, at most. */
   readonly maxRounds?: number;
   /**
    * While this answers true a poll is storing messages beside the drain: a round that finds nothing due waits
