@@ -61,6 +61,19 @@ export async function startVerifyingReceiver(
   };
 }
 
+interface Account {
+  readonly user: string;
+  readonly password: string;
+}
+
+export interface OneMailboxOptions {
+  readonly name: string;
+  readonly webhookUrl: string;
+  /** Default 'state' (relative to the directory the CLI runs in). */
+  readonly storeDir?: string;
+  readonly mailbox?: object;
+}
+
 /**
  * A configuration (as the JSON file holds it) for one mailbox `name` on the test Dovecot, its one webhook at
  * `webhookUrl`; `mailbox` adds or overrides mailbox fields. Writes the CA file it names into `dir`.
@@ -68,13 +81,8 @@ export async function startVerifyingReceiver(
 export async function oneMailboxConfig(
   dir: string,
   facts: DovecotFacts,
-  account: { readonly user: string; readonly password: string },
-  options: {
-    readonly name: string;
-    readonly webhookUrl: string;
-    readonly storeDir?: string;
-    readonly mailbox?: object;
-  },
+  account: Account,
+  options: OneMailboxOptions,
 ): Promise<Record<string, unknown>> {
   await writeFile(path.join(dir, 'ca.pem'), facts.caPem);
   return {
@@ -100,7 +108,10 @@ export async function oneMailboxConfig(
 /** `oneMailboxConfig` written to `<dir>/pop3-bridge.json`, where the CLI finds it. */
 export async function writeOneMailboxConfig(
   dir: string,
-  ...args: Parameters<typeof oneMailboxConfig> extends [string, ...infer Rest] ? Rest : never
+  facts: DovecotFacts,
+  account: Account,
+  options: OneMailboxOptions,
 ): Promise<void> {
-  await writeFile(path.join(dir, 'pop3-bridge.json'), JSON.stringify(await oneMailboxConfig(dir, ...args)));
+  const config = await oneMailboxConfig(dir, facts, account, options);
+  await writeFile(path.join(dir, 'pop3-bridge.json'), JSON.stringify(config));
 }
