@@ -104,7 +104,7 @@ export async function buildCost(): Promise<void> {
   const args = parseArgs(withoutOwnArgs(process.argv.slice(2), ['--repeats']));
   const n = args.n ?? (args.quick ? 300 : 2000);
   const repeats = repeatsArg(3);
-  const dir = await tempDir('build-cost');
+  const dir = await tempDir('build-cost', { afterDeletionsAged: true });
   try {
     // Every timed run gets a store of its own with the same raw messages: an attachment already in the store is
     // not written again (content-addressed), so a shared store would time the later runs without their writes.

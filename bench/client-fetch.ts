@@ -52,7 +52,7 @@ export async function clientFetch(args: BenchArgs): Promise<{ rows: SummaryRow[]
   await requireProgram('mpop');
   const n = args.n ?? (args.quick ? 500 : 5000);
   const dovecot = await startDovecot();
-  const work = await tempDir('client-fetch');
+  const work = await tempDir('client-fetch', { afterDeletionsAged: true });
   try {
     const fill = await timed(() => fillMailbox(dovecot, n, (i) => mixedMessage(i, SEED)));
     const mailbox = fill.value;
@@ -196,8 +196,8 @@ export async function clientFetch(args: BenchArgs): Promise<{ rows: SummaryRow[]
       ],
     };
   } finally {
-    await removeDir(work);
     await dovecot.stop();
+    await removeDir(work);
   }
 }
 

@@ -296,7 +296,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
   const workers = workersArg();
   const verifier = verifierArg();
   const dovecot = await startDovecot();
-  const work = await tempDir('e2e-delivery');
+  const work = await tempDir('e2e-delivery', { afterDeletionsAged: true });
   const receiver = await startReceiver(verifier);
   // Every run of ours stores into this same directory (set aside before each run, see setAside).
   const pool = await benchEventPool(path.join(work, 'engine', 'store'), workers);

@@ -230,8 +230,8 @@ export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
       await state.close();
     }
   } finally {
-    await removeDir(work);
     await dovecot.stop();
+    await removeDir(work);
   }
 }
 

@@ -54,7 +54,7 @@ export async function localPoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; 
   await requireProgram('mpop');
   const n = args.n ?? (args.quick ? 500 : 5000);
   const dovecot = await startDovecot();
-  const work = await tempDir('local-poll');
+  const work = await tempDir('local-poll', { afterDeletionsAged: true });
   const shmAvailable = await access(SHM).then(
     () => true,
     () => false,
@@ -156,8 +156,8 @@ export async function localPoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; 
       ],
     };
   } finally {
-    await removeDir(work);
     await dovecot.stop();
+    await removeDir(work);
   }
 }
 

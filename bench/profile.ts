@@ -122,7 +122,7 @@ async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
 const [scenario = 'fetch', ...rest] = process.argv.slice(2);
 const nAt = rest.indexOf('--n');
 const dovecot = await startDovecot();
-const work = await tempDir('profile');
+const work = await tempDir('profile', { afterDeletionsAged: true });
 try {
   if (scenario === 'fetch' || scenario === 'poll') {
     const n = nAt === -1 ? 2000 : Number.parseInt(rest[nAt + 1]!, 10);
@@ -206,6 +206,6 @@ try {
     throw new Error('usage: profile.ts fetch|poll|idle|deliver [--n N]');
   }
 } finally {
-  await removeDir(work);
   await dovecot.stop();
+  await removeDir(work);
 }

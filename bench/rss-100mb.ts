@@ -137,8 +137,8 @@ export async function rss100mb(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
       ],
     };
   } finally {
-    await removeDir(work);
     await dovecot.stop();
+    await removeDir(work);
   }
 }
 

@@ -123,12 +123,40 @@ export async function readSummary(file: string): Promise<{ rows: SummaryRow[]; m
   return JSON.parse(await readFile(file, 'utf8')) as { rows: SummaryRow[]; markdown: string };
 }
 
-export async function tempDir(prefix: string): Promise<string> {
+/**
+ * When a benchmark last deleted its work (removeDir writes the time here), so that the next one can wait until
+ * the file system has stopped treating those inodes as recently deleted. Why: on this machine's ext4 without a
+ * journal, creating a file scans past every inode of its block group deleted in the last 60 s (longer while the
+ * inode-table block is dirty; fs/ext4/ialloc.c, recently_deleted): 250–900 µs of CPU per create instead of
+ * 7–20 µs. A benchmark's end deletes 10,000–25,000 files (its store, Dovecot's maildir), and the next one,
+ * started at once, paid it on every file it wrote — 2026-11-28: 0.18–0.38 ms per temp-file open in the first
+ * runs of an e2e-delivery started a minute after another benchmark, 0.04 ms in its third run, and mpop's run 1
+ * of the same benchmark 4.9 s against 3.8–4.0 s. A probe in a fresh directory (fileCreateCpuUs) did not see it:
+ * the probe's block group was clean, those the store spilled into were not.
+ */
+const DELETIONS_MARKER = path.join(tmpdir(), 'pop3-bridge-bench-deleted-at');
+/** How long after a benchmark's deletions the next one waits (60 s of the kernel's window, plus writeback). */
+export const DELETIONS_AGE_MS = 90_000;
+
+export async function tempDir(prefix: string, { afterDeletionsAged = false } = {}): Promise<string> {
+  if (afterDeletionsAged) await waitForAgedDeletions();
   return mkdtemp(path.join(tmpdir(), `pop3-bridge-bench-${prefix}-`));
 }
 
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+  await writeFile(DELETIONS_MARKER, String(Date.now()));
+}
+
+/** Waits until DELETIONS_AGE_MS have passed since the last removeDir of any benchmark on this machine. */
+export async function waitForAgedDeletions(): Promise<void> {
+  const last = Number.parseInt(await readFile(DELETIONS_MARKER, 'utf8').catch(() => '0'), 10);
+  const waitMs = Number.isFinite(last) ? last + DELETIONS_AGE_MS - Date.now() : 0;
+  // Bounded: a marker from the future (clock change) waits at most one window.
+  if (waitMs <= 0) return;
+  const ms = Math.min(waitMs, DELETIONS_AGE_MS);
+  console.log(`waiting ${(ms / 1000).toFixed(0)} s for the previous benchmark's deletions to age (see tempDir)`);
+  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

@@ -82,7 +82,7 @@ export async function threads(): Promise<void> {
   const n = args.n ?? (args.quick ? 500 : 3000);
   const repeats = repeatsArg(3);
   const dovecot = await startDovecot();
-  const work = await tempDir('threads');
+  const work = await tempDir('threads', { afterDeletionsAged: true });
   const receiver = await startReceiver(verifierArg());
   const workers = workersArg();
   const pool = await benchEventPool(path.join(work, 'engine', 'store'), workers);

@@ -36,7 +36,7 @@ export async function timeline(): Promise<void> {
   const n = args.n ?? (args.quick ? 500 : 5000);
   const repeats = repeatsArg(2);
   const dovecot = await startDovecot();
-  const work = await tempDir('timeline');
+  const work = await tempDir('timeline', { afterDeletionsAged: true });
   const receiver = await startReceiver();
   const workers = workersArg();
   const pool = await benchEventPool(path.join(work, 'engine', 'store'), workers);
