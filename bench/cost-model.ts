@@ -55,6 +55,7 @@ import {
   markdownTable,
   median,
   parseArgs,
+  removeDir,
   type SummaryRow,
   table,
   writeSummary,
@@ -335,7 +336,11 @@ function message(box: number, i: number): Buffer {
   );
 }
 
-const [bundles, moto, dovecot] = await Promise.all([bundleHandlers(), startMoto(), startDovecot()]);
+const [bundles, moto, dovecot] = await Promise.all([
+  bundleHandlers(),
+  startMoto(),
+  startDovecot({ disposeDir: removeDir }),
+]);
 const proxy = await startCountingProxy(moto.endpoint);
 try {
   const aws = await provisionBenchAws(moto, 'cost');

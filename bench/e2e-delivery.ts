@@ -45,6 +45,7 @@ import {
   bundleForBench,
   fileCreateCpuUs,
   fmt,
+  ioWaitMs,
   isMain,
   load,
   markdownTable,
@@ -295,7 +296,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
   const n = args.n ?? (args.quick ? 500 : 5000);
   const workers = workersArg();
   const verifier = verifierArg();
-  const dovecot = await startDovecot();
+  const dovecot = await startDovecot({ disposeDir: removeDir });
   const work = await tempDir('e2e-delivery', { afterDeletionsAged: true });
   const receiver = await startReceiver(verifier);
   // Every run of ours stores into this same directory (set aside before each run, see setAside).
@@ -325,20 +326,25 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
     ];
     // Where each run's CPU went, per process, so the ratio can be read against what two cores can do.
     const cpu = Object.fromEntries(steps.map(([k]) => [k, [] as CpuSplit[]])) as Record<Contender, CpuSplit[]>;
+    let ioWaitOfRun = 0;
     const accounted = steps.map(
       ([name, step]) =>
         [
           name,
           async () => {
             const before = cpuNow(dovecot.pid, receiver.pid);
+            const ioWaitBefore = ioWaitMs();
             const ms = await step();
+            ioWaitOfRun = ioWaitMs() - ioWaitBefore;
             cpu[name].push(cpuSince(before, cpuNow(dovecot.pid, receiver.pid)));
             return ms;
           },
         ] as const,
     );
     const results = await rotating<Contender>(REPEATS, accounted, (name, repeat, ms) =>
-      console.log(`  run ${repeat + 1}: ${name.padEnd(32)} ${fmt.ms(ms)}  (load ${load()})`),
+      console.log(
+        `  run ${repeat + 1}: ${name.padEnd(32)} ${fmt.ms(ms)}  (load ${load()}; CPUs waiting for the disk ${fmt.ms(ioWaitOfRun)})`,
+      ),
     );
     const med = (k: Contender) => median(results[k]);
     const rate = (k: Contender) => n / (med(k) / 1000);

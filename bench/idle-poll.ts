@@ -69,7 +69,7 @@ export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
   await requireProgram('mpop');
   await requireProgram('fetchmail');
   const n = args.n ?? (args.quick ? 10_000 : 100_000);
-  const dovecot = await startDovecot();
+  const dovecot = await startDovecot({ disposeDir: removeDir });
   const work = await tempDir('idle-poll');
   try {
     const fill = await timed(() =>

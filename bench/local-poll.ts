@@ -53,7 +53,7 @@ export const LEAVE_TARGET: PollTarget = { name: 'inbox', mode: 'leave', endpoint
 export async function localPoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
   await requireProgram('mpop');
   const n = args.n ?? (args.quick ? 500 : 5000);
-  const dovecot = await startDovecot();
+  const dovecot = await startDovecot({ disposeDir: removeDir });
   const work = await tempDir('local-poll', { afterDeletionsAged: true });
   const shmAvailable = await access(SHM).then(
     () => true,

@@ -20,13 +20,17 @@ import { bigMessage } from '../test/support/fixtures.js';
 import { startMoto } from '../test/support/moto.js';
 import { addMailbox, provisionBenchAws, type RegistryHandler } from './aws-env.js';
 import { sqsEvent, startHandlerChild } from './handler-child.js';
-import { lambdaNodeBinary, load, MiB, machineLine, parseArgs, table } from './support.js';
+import { lambdaNodeBinary, load, MiB, machineLine, parseArgs, removeDir, table } from './support.js';
 
 const args = parseArgs();
 const messageMiB = args.n ?? (args.quick ? 8 : 24);
 const BATCH = 10;
 
-const [bundles, moto, dovecot] = await Promise.all([bundleHandlers(), startMoto(), startDovecot()]);
+const [bundles, moto, dovecot] = await Promise.all([
+  bundleHandlers(),
+  startMoto(),
+  startDovecot({ disposeDir: removeDir }),
+]);
 try {
   const aws = await provisionBenchAws(moto, 'rss');
   const env = {

@@ -121,7 +121,7 @@ async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
 
 const [scenario = 'fetch', ...rest] = process.argv.slice(2);
 const nAt = rest.indexOf('--n');
-const dovecot = await startDovecot();
+const dovecot = await startDovecot({ disposeDir: removeDir });
 const work = await tempDir('profile', { afterDeletionsAged: true });
 try {
   if (scenario === 'fetch' || scenario === 'poll') {

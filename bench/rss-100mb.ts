@@ -66,7 +66,7 @@ async function child(bundle: string, args: string[]): Promise<ChildReport> {
 export async function rss100mb(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
   const sizeMiB = args.n ?? (args.quick ? 20 : 100);
   const message = bigMessage(sizeMiB * MiB);
-  const dovecot = await startDovecot();
+  const dovecot = await startDovecot({ disposeDir: removeDir });
   const work = await tempDir('rss');
   try {
     const mailbox = await fillMailbox(dovecot, 1, () => message);

@@ -24,7 +24,17 @@ import { startMoto } from '../test/support/moto.js';
 import { addMailbox, provisionBenchAws, type RegistryHandler } from './aws-env.js';
 import { RECEIVER_SECRET, startReceiver } from './e2e-delivery.js';
 import { type ChildResult, sqsEvent, startHandlerChild } from './handler-child.js';
-import { lambdaNodeBinary, load, MiB, machineLine, markdownTable, parseArgs, table, writeSummary } from './support.js';
+import {
+  lambdaNodeBinary,
+  load,
+  MiB,
+  machineLine,
+  markdownTable,
+  parseArgs,
+  removeDir,
+  table,
+  writeSummary,
+} from './support.js';
 
 const TARGET_MIB = 160;
 
@@ -38,7 +48,7 @@ const nodes = [
 const [bundles, moto, dovecot, receiver] = await Promise.all([
   bundleHandlers(),
   startMoto(),
-  startDovecot(),
+  startDovecot({ disposeDir: removeDir }),
   startReceiver(),
 ]);
 try {

@@ -140,7 +140,7 @@ function runChild(entry: { kind: ChildKind; file: string }, args: string[]): Pro
 export async function rssDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
   const sizeMiB = args.n ?? (args.quick ? 20 : 100);
   const message = bigMessage(sizeMiB * MiB);
-  const dovecot = await startDovecot();
+  const dovecot = await startDovecot({ disposeDir: removeDir });
   const work = await tempDir('rss-delivery');
   let verified = 0;
   const webhook = new Webhook(SECRET);

@@ -7,8 +7,8 @@
  * run; they are not pass/fail tests.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,38 +124,64 @@ export async function readSummary(file: string): Promise<{ rows: SummaryRow[]; m
 }
 
 /**
- * When a benchmark last deleted its work (removeDir writes the time here), so that the next one can wait until
- * the file system has stopped treating those inodes as recently deleted. Why: on this machine's ext4 without a
- * journal, creating a file scans past every inode of its block group deleted in the last 60 s (longer while the
- * inode-table block is dirty; fs/ext4/ialloc.c, recently_deleted): 250–900 µs of CPU per create instead of
- * 7–20 µs. A benchmark's end deletes 10,000–25,000 files (its store, Dovecot's maildir), and the next one,
- * started at once, paid it on every file it wrote — 2026-11-28: 0.18–0.38 ms per temp-file open in the first
- * runs of an e2e-delivery started a minute after another benchmark, 0.04 ms in its third run, and mpop's run 1
- * of the same benchmark 4.9 s against 3.8–4.0 s. A probe in a fresh directory (fileCreateCpuUs) did not see it:
- * the probe's block group was clean, those the store spilled into were not.
+ * Why benchmarks do not delete what they wrote, but move it to a trash folder: on this machine's ext4 without a
+ * journal, creating a file scans past every inode of its block group deleted in the last 60 s — and in the last
+ * 6 minutes while that inode-table block is dirty (fs/ext4/ialloc.c, recently_deleted) —, 250–900 µs of CPU per
+ * create instead of 7–20 µs. A benchmark's end deletes 10,000–25,000 files (its store, Dovecot's maildir), and
+ * the next one paid it on every file it wrote. Waiting 90 s after the deletions was not enough: the next
+ * benchmark's own creates dirty those inode-table blocks again, which stretches the window to 6 minutes.
+ * `perf record -a` of `bench/threads.ts --n 2000` started 3 minutes after another benchmark's deletions
+ * (2026-11-29 02:38 UTC): 25 % of the bridge's samples in the first 10 s of the timed run were this scan
+ * (find_inode_bit → recently_deleted → find_get_block_common, and waiters spinning on the folder's lock), 9 % in
+ * the next 10 s. So work is renamed into TRASH_DIR (a rename frees no inode), and the trash is emptied only when
+ * the disk runs low, after which the benchmark waits out the window (emptyTrashIfLow).
  */
+const TRASH_DIR = path.join(tmpdir(), 'pop3-bridge-bench-trash');
+/** When the trash was last emptied (epoch ms), for the wait after it. */
 const DELETIONS_MARKER = path.join(tmpdir(), 'pop3-bridge-bench-deleted-at');
-/** How long after a benchmark's deletions the next one waits (60 s of the kernel's window, plus writeback). */
-export const DELETIONS_AGE_MS = 90_000;
+/** How long after deleting many files a benchmark that creates many waits: the kernel's 6-minute window, plus writeback. */
+export const DELETIONS_AGE_MS = 400_000;
+/** The trash is emptied when the file system holding it has less than this free. */
+const MIN_FREE_BYTES = 24 * 1024 * MiB;
 
 export async function tempDir(prefix: string, { afterDeletionsAged = false } = {}): Promise<string> {
-  if (afterDeletionsAged) await waitForAgedDeletions();
+  if (afterDeletionsAged) {
+    await emptyTrashIfLow();
+    await waitForAgedDeletions();
+  }
   return mkdtemp(path.join(tmpdir(), `pop3-bridge-bench-${prefix}-`));
 }
 
+let trashed = 0;
+
+/** Moves `dir` (or a file) into the trash; nothing happens when it does not exist. */
 export async function removeDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
+  await mkdir(TRASH_DIR, { recursive: true, mode: 0o700 });
+  try {
+    await rename(dir, path.join(TRASH_DIR, `${path.basename(dir)}-${process.pid}-${Date.now()}-${++trashed}`));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** Deletes the trash when the disk has less than MIN_FREE_BYTES free, and records when. */
+export async function emptyTrashIfLow(): Promise<void> {
+  const fs = await statfs(tmpdir());
+  const free = fs.bavail * fs.bsize;
+  if (free >= MIN_FREE_BYTES) return;
+  console.log(`${fmt.mib(free)} free on the disk: emptying the benchmarks' trash (${TRASH_DIR})`);
+  await rm(TRASH_DIR, { recursive: true, force: true });
   await writeFile(DELETIONS_MARKER, String(Date.now()));
 }
 
-/** Waits until DELETIONS_AGE_MS have passed since the last removeDir of any benchmark on this machine. */
+/** Waits until DELETIONS_AGE_MS have passed since the trash was last emptied. */
 export async function waitForAgedDeletions(): Promise<void> {
   const last = Number.parseInt(await readFile(DELETIONS_MARKER, 'utf8').catch(() => '0'), 10);
   const waitMs = Number.isFinite(last) ? last + DELETIONS_AGE_MS - Date.now() : 0;
   // Bounded: a marker from the future (clock change) waits at most one window.
   if (waitMs <= 0) return;
   const ms = Math.min(waitMs, DELETIONS_AGE_MS);
-  console.log(`waiting ${(ms / 1000).toFixed(0)} s for the previous benchmark's deletions to age (see tempDir)`);
+  console.log(`waiting ${(ms / 1000).toFixed(0)} s for the deletions of the trash to age (see removeDir)`);
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
@@ -281,6 +307,20 @@ export async function settle(): Promise<void> {
 }
 
 /** The 1-minute load average: other work on a shared machine shows up here and in the spread of the runs. */
+/**
+ * Milliseconds the whole machine's CPUs have spent waiting for I/O since boot (/proc/stat's iowait; Linux's
+ * USER_HZ is 100). A run whose iowait jumps was held up by the disk, which on this machine is shared with
+ * other virtual machines and sometimes stalls fsyncs for seconds: those runs say so beside their time.
+ */
+export function ioWaitMs(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+    return Number(fields[5]) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export function load(): string {
   return os.loadavg()[0]!.toFixed(2);
 }

@@ -81,7 +81,7 @@ export async function threads(): Promise<void> {
   const args = parseArgs(withoutOwnArgs(process.argv.slice(2), ['--repeats']));
   const n = args.n ?? (args.quick ? 500 : 3000);
   const repeats = repeatsArg(3);
-  const dovecot = await startDovecot();
+  const dovecot = await startDovecot({ disposeDir: removeDir });
   const work = await tempDir('threads', { afterDeletionsAged: true });
   const receiver = await startReceiver(verifierArg());
   const workers = workersArg();

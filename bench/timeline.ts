@@ -35,7 +35,7 @@ export async function timeline(): Promise<void> {
   const args = parseArgs(withoutOwnArgs(process.argv.slice(2), ['--repeats']));
   const n = args.n ?? (args.quick ? 500 : 5000);
   const repeats = repeatsArg(2);
-  const dovecot = await startDovecot();
+  const dovecot = await startDovecot({ disposeDir: removeDir });
   const work = await tempDir('timeline', { afterDeletionsAged: true });
   const receiver = await startReceiver();
   const workers = workersArg();

@@ -97,7 +97,7 @@ export interface DovecotHandle extends DovecotMailboxes {
 }
 
 export interface DovecotInstance extends DovecotHandle {
-  /** Stops Dovecot and removes the temp dir. Safe to call more than once. */
+  /** Stops Dovecot and removes the temp dir (see StartDovecotOptions). Safe to call more than once. */
   stop(): Promise<void>;
   /** The last lines of Dovecot's log, for failure messages. */
   logTail(lines?: number): Promise<string>;
@@ -120,7 +120,15 @@ export function dovecotHandle(facts: DovecotFacts): DovecotHandle {
   return { facts, ...mailboxes(facts) };
 }
 
-export async function startDovecot(): Promise<DovecotInstance> {
+export interface StartDovecotOptions {
+  /**
+   * How stop() disposes of Dovecot's temp dir (its config and maildirs); deleted by default. The benchmarks
+   * move it to their trash instead, to keep deletions out of the next benchmark's timing (bench/support.ts).
+   */
+  readonly disposeDir?: (dir: string) => Promise<void>;
+}
+
+export async function startDovecot(options: StartDovecotOptions = {}): Promise<DovecotInstance> {
   const binary = findDovecot();
   const dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-dovecot-'));
   try {
@@ -156,7 +164,7 @@ export async function startDovecot(): Promise<DovecotInstance> {
       const confPath = path.join(dir, 'dovecot.conf');
       await writeFile(confPath, dovecotConfig({ dir, facts, users, certs }), { mode: 0o644 });
       try {
-        return await launch(binary, confPath, dir, facts);
+        return await launch(binary, confPath, dir, facts, options.disposeDir);
       } catch (err) {
         lastError = err;
         // Ports come from binding :0 and closing, so another process can take one before Dovecot binds it.
@@ -405,7 +413,13 @@ class PortInUseError extends Error {
 }
 
 /** Runs `dovecot -F` as our child, so stop() knows exactly which process to end. */
-async function launch(binary: string, confPath: string, dir: string, facts: DovecotFacts): Promise<DovecotInstance> {
+async function launch(
+  binary: string,
+  confPath: string,
+  dir: string,
+  facts: DovecotFacts,
+  disposeDir: (dir: string) => Promise<void> = (path) => rm(path, { recursive: true, force: true }),
+): Promise<DovecotInstance> {
   const child = spawn(binary, ['-F', '-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -445,7 +459,7 @@ async function launch(binary: string, confPath: string, dir: string, facts: Dove
       // Their output is not needed once the master has gone.
       child.stdout?.destroy();
       child.stderr?.destroy();
-      await rm(dir, { recursive: true, force: true });
+      await disposeDir(dir);
     })();
     return stopping;
   };
