@@ -31,7 +31,7 @@ import { FolderRawStore } from '../functions/local/folder-raw-store.js';
 import { localLinkSigner } from '../functions/local/link-server.js';
 import { withoutOwnArgs } from './e2e-delivery.js';
 import { mixedMessage } from './mailbox.js';
-import { fmt, isMain, parseArgs, removeDir, table, tempDir } from './support.js';
+import { fmt, isMain, moveToTrash, parseArgs, table, tempDir } from './support.js';
 import { repeatsArg } from './threads.js';
 
 const SEED = 1;
@@ -162,7 +162,7 @@ export async function buildCost(): Promise<void> {
     }
     console.log(table(['run', 'what', 'CPU ms/msg', 'of it system', 'wall ms/msg'], rows));
   } finally {
-    await removeDir(dir);
+    await moveToTrash(dir);
   }
 }
 

@@ -31,9 +31,9 @@ import {
   MiB,
   markdownTable,
   median,
+  moveToTrash,
   parseArgs,
   REPEATS,
-  removeDir,
   requireProgram,
   rotating,
   type SummaryRow,
@@ -51,7 +51,7 @@ type Contender = 'ours' | 'ours, no disk' | 'mpop' | 'raw';
 export async function clientFetch(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
   await requireProgram('mpop');
   const n = args.n ?? (args.quick ? 500 : 5000);
-  const dovecot = await startDovecot({ disposeDir: removeDir });
+  const dovecot = await startDovecot({ disposeDir: moveToTrash });
   const work = await tempDir('client-fetch', { afterDeletionsAged: true });
   try {
     const fill = await timed(() => fillMailbox(dovecot, n, (i) => mixedMessage(i, SEED)));
@@ -197,7 +197,7 @@ export async function clientFetch(args: BenchArgs): Promise<{ rows: SummaryRow[]
     };
   } finally {
     await dovecot.stop();
-    await removeDir(work);
+    await moveToTrash(work);
   }
 }
 

@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { Pop3Client } from '../functions/pop3/client.js';
 import type { DovecotFacts, MailboxCredentials } from '../test/support/dovecot.js';
 import { applyShims } from './shims.js';
-import { type ProcessResult, removeDir, runProcess, setAside } from './support.js';
+import { moveToTrash, type ProcessResult, runProcess, setAside } from './support.js';
 
 /** Known bugs of the code under test, worked around in memory (see shims.ts); empty once they are fixed. */
 export const SHIMS = applyShims();
@@ -186,7 +186,7 @@ export async function mpopSetup(dir: string, facts: DovecotFacts, account: Mailb
 export async function mpopReset(setup: MpopSetup, forget: boolean): Promise<void> {
   await setAside(setup.maildir);
   for (const sub of ['cur', 'new', 'tmp']) await mkdir(path.join(setup.maildir, sub), { recursive: true });
-  if (forget) await removeDir(setup.uidls);
+  if (forget) await moveToTrash(setup.uidls);
 }
 
 export async function runMpop(setup: MpopSetup): Promise<ProcessResult> {

@@ -54,8 +54,8 @@ import {
   machineLine,
   markdownTable,
   median,
+  moveToTrash,
   parseArgs,
-  removeDir,
   type SummaryRow,
   table,
   writeSummary,
@@ -339,7 +339,7 @@ function message(box: number, i: number): Buffer {
 const [bundles, moto, dovecot] = await Promise.all([
   bundleHandlers(),
   startMoto(),
-  startDovecot({ disposeDir: removeDir }),
+  startDovecot({ disposeDir: moveToTrash }),
 ]);
 const proxy = await startCountingProxy(moto.endpoint);
 try {

@@ -50,10 +50,10 @@ import {
   load,
   markdownTable,
   median,
+  moveToTrash,
   parseArgs,
   REPEATS,
   REPO_DIR,
-  removeDir,
   requireProgram,
   rotating,
   type SummaryRow,
@@ -296,7 +296,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
   const n = args.n ?? (args.quick ? 500 : 5000);
   const workers = workersArg();
   const verifier = verifierArg();
-  const dovecot = await startDovecot({ disposeDir: removeDir });
+  const dovecot = await startDovecot({ disposeDir: moveToTrash });
   const work = await tempDir('e2e-delivery', { afterDeletionsAged: true });
   const receiver = await startReceiver(verifier);
   // Every run of ours stores into this same directory (set aside before each run, see setAside).
@@ -406,7 +406,7 @@ export async function e2eDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
     await pool?.close();
     receiver.stop();
     await dovecot.stop();
-    await removeDir(work);
+    await moveToTrash(work);
   }
 }
 

@@ -47,10 +47,10 @@ import {
   load,
   markdownTable,
   median,
+  moveToTrash,
   parseArgs,
   REPEATS,
   REPO_DIR,
-  removeDir,
   requireProgram,
   rotating,
   runAtSizes,
@@ -69,7 +69,7 @@ export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
   await requireProgram('mpop');
   await requireProgram('fetchmail');
   const n = args.n ?? (args.quick ? 10_000 : 100_000);
-  const dovecot = await startDovecot({ disposeDir: removeDir });
+  const dovecot = await startDovecot({ disposeDir: moveToTrash });
   const work = await tempDir('idle-poll');
   try {
     const fill = await timed(() =>
@@ -231,7 +231,7 @@ export async function idlePoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
     }
   } finally {
     await dovecot.stop();
-    await removeDir(work);
+    await moveToTrash(work);
   }
 }
 

@@ -30,9 +30,9 @@ import {
   MiB,
   markdownTable,
   median,
+  moveToTrash,
   parseArgs,
   REPEATS,
-  removeDir,
   requireProgram,
   rotating,
   type SummaryRow,
@@ -53,7 +53,7 @@ export const LEAVE_TARGET: PollTarget = { name: 'inbox', mode: 'leave', endpoint
 export async function localPoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
   await requireProgram('mpop');
   const n = args.n ?? (args.quick ? 500 : 5000);
-  const dovecot = await startDovecot({ disposeDir: removeDir });
+  const dovecot = await startDovecot({ disposeDir: moveToTrash });
   const work = await tempDir('local-poll', { afterDeletionsAged: true });
   const shmAvailable = await access(SHM).then(
     () => true,
@@ -120,7 +120,7 @@ export async function localPoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; 
         console.log(`  run ${repeat + 1}: ${name.padEnd(26)} ${fmt.ms(ms)}  (load ${load()})`),
       );
     } finally {
-      await removeDir(shmBase);
+      await moveToTrash(shmBase);
     }
 
     const med = (k: Contender) => median(results[k]);
@@ -157,7 +157,7 @@ export async function localPoll(args: BenchArgs): Promise<{ rows: SummaryRow[]; 
     };
   } finally {
     await dovecot.stop();
-    await removeDir(work);
+    await moveToTrash(work);
   }
 }
 

@@ -20,7 +20,7 @@ import { bigMessage } from '../test/support/fixtures.js';
 import { startMoto } from '../test/support/moto.js';
 import { addMailbox, provisionBenchAws, type RegistryHandler } from './aws-env.js';
 import { sqsEvent, startHandlerChild } from './handler-child.js';
-import { lambdaNodeBinary, load, MiB, machineLine, parseArgs, removeDir, table } from './support.js';
+import { lambdaNodeBinary, load, MiB, machineLine, moveToTrash, parseArgs, table } from './support.js';
 
 const args = parseArgs();
 const messageMiB = args.n ?? (args.quick ? 8 : 24);
@@ -29,7 +29,7 @@ const BATCH = 10;
 const [bundles, moto, dovecot] = await Promise.all([
   bundleHandlers(),
   startMoto(),
-  startDovecot({ disposeDir: removeDir }),
+  startDovecot({ disposeDir: moveToTrash }),
 ]);
 try {
   const aws = await provisionBenchAws(moto, 'rss');

@@ -26,7 +26,7 @@ import { connectOurs, rawIdleFloor } from './contenders.js';
 import { benchDeliveryDeps, benchEventPool, DELIVERY_OPTIONS, startReceiver, workersArg } from './e2e-delivery.js';
 import { LEAVE_TARGET } from './local-poll.js';
 import { fillMailbox, mixedMessage, tinyMessage } from './mailbox.js';
-import { BENCH_DIR, fmt, load, REPO_DIR, removeDir, settle, table, tempDir, timed } from './support.js';
+import { BENCH_DIR, fmt, load, moveToTrash, REPO_DIR, settle, table, tempDir, timed } from './support.js';
 
 interface CallFrame {
   functionName: string;
@@ -121,7 +121,7 @@ async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
 
 const [scenario = 'fetch', ...rest] = process.argv.slice(2);
 const nAt = rest.indexOf('--n');
-const dovecot = await startDovecot({ disposeDir: removeDir });
+const dovecot = await startDovecot({ disposeDir: moveToTrash });
 const work = await tempDir('profile', { afterDeletionsAged: true });
 try {
   if (scenario === 'fetch' || scenario === 'poll') {
@@ -207,5 +207,5 @@ try {
   }
 } finally {
   await dovecot.stop();
-  await removeDir(work);
+  await moveToTrash(work);
 }

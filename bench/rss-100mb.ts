@@ -12,10 +12,10 @@ import {
   MiB,
   markdownTable,
   median,
+  moveToTrash,
   parseArgs,
   REPEATS,
   REPO_DIR,
-  removeDir,
   runAtSizes,
   runProcess,
   type SummaryRow,
@@ -66,7 +66,7 @@ async function child(bundle: string, args: string[]): Promise<ChildReport> {
 export async function rss100mb(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
   const sizeMiB = args.n ?? (args.quick ? 20 : 100);
   const message = bigMessage(sizeMiB * MiB);
-  const dovecot = await startDovecot({ disposeDir: removeDir });
+  const dovecot = await startDovecot({ disposeDir: moveToTrash });
   const work = await tempDir('rss');
   try {
     const mailbox = await fillMailbox(dovecot, 1, () => message);
@@ -138,7 +138,7 @@ export async function rss100mb(args: BenchArgs): Promise<{ rows: SummaryRow[]; m
     };
   } finally {
     await dovecot.stop();
-    await removeDir(work);
+    await moveToTrash(work);
   }
 }
 

@@ -30,8 +30,8 @@ import {
   MiB,
   machineLine,
   markdownTable,
+  moveToTrash,
   parseArgs,
-  removeDir,
   table,
   writeSummary,
 } from './support.js';
@@ -48,7 +48,7 @@ const nodes = [
 const [bundles, moto, dovecot, receiver] = await Promise.all([
   bundleHandlers(),
   startMoto(),
-  startDovecot({ disposeDir: removeDir }),
+  startDovecot({ disposeDir: moveToTrash }),
   startReceiver(),
 ]);
 try {

@@ -34,10 +34,10 @@ import {
   MiB,
   markdownTable,
   median,
+  moveToTrash,
   parseArgs,
   REPEATS,
   REPO_DIR,
-  removeDir,
   type SummaryRow,
   table,
   tempDir,
@@ -140,7 +140,7 @@ function runChild(entry: { kind: ChildKind; file: string }, args: string[]): Pro
 export async function rssDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]; markdown: string }> {
   const sizeMiB = args.n ?? (args.quick ? 20 : 100);
   const message = bigMessage(sizeMiB * MiB);
-  const dovecot = await startDovecot({ disposeDir: removeDir });
+  const dovecot = await startDovecot({ disposeDir: moveToTrash });
   const work = await tempDir('rss-delivery');
   let verified = 0;
   const webhook = new Webhook(SECRET);
@@ -183,7 +183,7 @@ export async function rssDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
         console.log(
           `  ${entry.kind} run ${r + 1}: VmHWM ${(report.vmHwmKiB / 1024).toFixed(1)} MiB in ${fmt.ms(report.ms)}`,
         );
-        await removeDir(dir);
+        await moveToTrash(dir);
       }
       reportsByKind.set(entry.kind, reports);
     }
@@ -229,7 +229,7 @@ export async function rssDelivery(args: BenchArgs): Promise<{ rows: SummaryRow[]
     receiver.closeAllConnections();
     receiver.close();
     await dovecot.stop();
-    await removeDir(work);
+    await moveToTrash(work);
   }
 }
 

@@ -154,20 +154,26 @@ export async function tempDir(prefix: string, { afterDeletionsAged = false } = {
 
 let trashed = 0;
 
-/** Moves `dir` (or a file) into the trash; nothing happens when it does not exist. */
-export async function removeDir(dir: string): Promise<void> {
+/**
+ * Moves `dir` (or a file) into the trash; nothing happens when it does not exist. Something on another file
+ * system (a tmpfs under /dev/shm) cannot be renamed there and is deleted instead: deletions on a tmpfs do not
+ * slow the creates on ext4.
+ */
+export async function moveToTrash(dir: string): Promise<void> {
   await mkdir(TRASH_DIR, { recursive: true, mode: 0o700 });
   try {
     await rename(dir, path.join(TRASH_DIR, `${path.basename(dir)}-${process.pid}-${Date.now()}-${++trashed}`));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EXDEV') await rm(dir, { recursive: true, force: true });
+    else if (code !== 'ENOENT') throw error;
   }
 }
 
 /** Deletes the trash when the disk has less than MIN_FREE_BYTES free, and records when. */
 export async function emptyTrashIfLow(): Promise<void> {
-  const fs = await statfs(tmpdir());
-  const free = fs.bavail * fs.bsize;
+  const disk = await statfs(tmpdir());
+  const free = disk.bavail * disk.bsize;
   if (free >= MIN_FREE_BYTES) return;
   console.log(`${fmt.mib(free)} free on the disk: emptying the benchmarks' trash (${TRASH_DIR})`);
   await rm(TRASH_DIR, { recursive: true, force: true });
@@ -181,7 +187,7 @@ export async function waitForAgedDeletions(): Promise<void> {
   // Bounded: a marker from the future (clock change) waits at most one window.
   if (waitMs <= 0) return;
   const ms = Math.min(waitMs, DELETIONS_AGE_MS);
-  console.log(`waiting ${(ms / 1000).toFixed(0)} s for the deletions of the trash to age (see removeDir)`);
+  console.log(`waiting ${(ms / 1000).toFixed(0)} s for the deletions of the trash to age (see moveToTrash)`);
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
@@ -306,7 +312,6 @@ export async function settle(): Promise<void> {
   await runProcess('sync', [], { timeoutMs: 5 * 60_000 });
 }
 
-/** The 1-minute load average: other work on a shared machine shows up here and in the spread of the runs. */
 /**
  * Milliseconds the whole machine's CPUs have spent waiting for I/O since boot (/proc/stat's iowait; Linux's
  * USER_HZ is 100). A run whose iowait jumps was held up by the disk, which on this machine is shared with
@@ -321,6 +326,7 @@ export function ioWaitMs(): number {
   }
 }
 
+/** The 1-minute load average: other work on a shared machine shows up here and in the spread of the runs. */
 export function load(): string {
   return os.loadavg()[0]!.toFixed(2);
 }

@@ -22,7 +22,7 @@ import { startDovecot } from '../test/support/dovecot.js';
 import { processTreeCpuMs } from './cpu-time.js';
 import { benchEventPool, runOurs, startReceiver, verifierArg, withoutOwnArgs, workersArg } from './e2e-delivery.js';
 import { fillMailbox, mixedMessage } from './mailbox.js';
-import { fmt, isMain, load, parseArgs, removeDir, table, tempDir } from './support.js';
+import { fmt, isMain, load, moveToTrash, parseArgs, table, tempDir } from './support.js';
 
 const SEED = 1;
 /** /proc reports utime and stime in clock ticks; Linux's USER_HZ is 100. */
@@ -81,7 +81,7 @@ export async function threads(): Promise<void> {
   const args = parseArgs(withoutOwnArgs(process.argv.slice(2), ['--repeats']));
   const n = args.n ?? (args.quick ? 500 : 3000);
   const repeats = repeatsArg(3);
-  const dovecot = await startDovecot({ disposeDir: removeDir });
+  const dovecot = await startDovecot({ disposeDir: moveToTrash });
   const work = await tempDir('threads', { afterDeletionsAged: true });
   const receiver = await startReceiver(verifierArg());
   const workers = workersArg();
@@ -142,7 +142,7 @@ export async function threads(): Promise<void> {
     await pool?.close();
     receiver.stop();
     await dovecot.stop();
-    await removeDir(work);
+    await moveToTrash(work);
   }
 }
 

@@ -19,7 +19,7 @@ import { startDovecot } from '../test/support/dovecot.js';
 import { processTreeCpuMs } from './cpu-time.js';
 import { benchEventPool, runOurs, startReceiver, withoutOwnArgs, workersArg } from './e2e-delivery.js';
 import { fillMailbox, mixedMessage } from './mailbox.js';
-import { isMain, parseArgs, removeDir, table, tempDir } from './support.js';
+import { isMain, moveToTrash, parseArgs, table, tempDir } from './support.js';
 import { repeatsArg, threadCpu } from './threads.js';
 
 const SAMPLE_MS = 500;
@@ -35,7 +35,7 @@ export async function timeline(): Promise<void> {
   const args = parseArgs(withoutOwnArgs(process.argv.slice(2), ['--repeats']));
   const n = args.n ?? (args.quick ? 500 : 5000);
   const repeats = repeatsArg(2);
-  const dovecot = await startDovecot({ disposeDir: removeDir });
+  const dovecot = await startDovecot({ disposeDir: moveToTrash });
   const work = await tempDir('timeline', { afterDeletionsAged: true });
   const receiver = await startReceiver();
   const workers = workersArg();
@@ -115,7 +115,7 @@ export async function timeline(): Promise<void> {
     await pool?.close();
     receiver.stop();
     await dovecot.stop();
-    await removeDir(work);
+    await moveToTrash(work);
   }
 }
 
