@@ -13,7 +13,15 @@
  * | SSRF guard refusal | dead at once: retrying cannot change the address |
  *
  * A failing endpoint never blocks another: each job is its own attempt, and
- * jobs run with bounded concurrency.
+ * jobs run with bounded concurrency, of which one endpoint takes at most half
+ * (at least one slot) while another endpoint's jobs are waiting. An endpoint
+ * that stops answering would otherwise fill every slot with requests that wait
+ * out their timeout (15 s each) while the other endpoints' jobs queue behind
+ * them, and hold up the round, and so the next one, by a timeout per job. Once
+ * one of its requests in a round has timed out, its remaining jobs of that
+ * round are not sent: they are handed back, due again after the first retry
+ * delay, without counting an attempt (`deferred`); the next round tries that
+ * endpoint again. A round with a dead endpoint so lasts about one timeout.
  *
  * Outcomes are written in batches (`OutcomeBuffer`: every ~50 outcomes or
  * ~50 ms, one `updateDeliveries`), and always all of them before `deliverDue`
@@ -98,6 +106,13 @@ export interface DeliveryRunResult {
   readonly retrying: number;
   readonly dead: number;
   readonly disabled: number;
+  /** Claimed but not sent: their endpoint timed out earlier in the round; due again after the first retry delay. */
+  readonly deferred: number;
+}
+
+/** How many of a round's slots one endpoint may hold while another endpoint's jobs wait: half, at least one. */
+function slotsPerEndpoint(concurrency: number): number {
+  return Math.max(1, Math.floor(concurrency / 2));
 }
 
 const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
@@ -113,25 +128,45 @@ export async function deliverDue(
   const timeoutMs = deps.timeoutMs ?? 15_000;
   const jobs = await deps.state.claimDueDeliveries(now(), options.limit ?? 100, options.visibilityMs ?? timeoutMs * 4);
   const events = new Map<string, Promise<BuiltEvent>>();
-  const counts = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0 };
-  const queue = [...jobs];
+  const counts = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0, deferred: 0 };
+  const concurrency = Math.max(1, options.concurrency ?? 4);
   const outcomes = new OutcomeBuffer(deps.state, deps.outcomeBuffer);
+  const slots = new EndpointSlots(jobs, slotsPerEndpoint(concurrency));
   const worker = async () => {
-    for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
+    for (let job = slots.next(); job !== undefined; job = slots.next()) {
       const key = `${job.mailbox}\0${job.uid}`;
       let event = events.get(key);
       if (!event) {
         event = deps.eventFor(job);
         events.set(key, event);
       }
-      const outcome = await deliverOne(job, event, deps, timeoutMs, outcomes);
-      deps.onOutcome?.(job, outcome);
-      counts.attempted += 1;
-      counts[outcome] += 1;
+      let timedOut = false;
+      try {
+        const outcome = await deliverOne(job, event, deps, timeoutMs, outcomes, (code) => {
+          timedOut = code === 'WEBHOOK_ERR_TIMEOUT';
+        });
+        deps.onOutcome?.(job, outcome);
+        counts.attempted += 1;
+        counts[outcome] += 1;
+      } finally {
+        slots.done(job, timedOut);
+      }
     }
   };
   // Every worker finishes (or fails) before the final flush, so no outcome is left behind in the buffer.
-  const ran = await Promise.allSettled(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+  const ran = await Promise.allSettled(Array.from({ length: concurrency }, worker));
+  // Jobs of endpoints that timed out in this round: handed back unsent, as if after a first failure, with no
+  // attempt counted (none was made). Claimed jobs that are neither sent nor handed back would only come due
+  // again when their claim expires (visibilityMs).
+  const retryInMs = nextRetryDelay(1, deps.schedule ?? RETRY_DELAYS_MS, deps.random) ?? 0;
+  const retryAt = now() + retryInMs;
+  for (const job of slots.left()) {
+    await outcomes.add(job.webhookId, { nextAttemptAt: retryAt });
+    counts.deferred += 1;
+    (deps.logger ?? silentLogger)
+      .child({ mailbox: job.mailbox, uid: job.uid, webhookId: job.webhookId, endpoint: job.endpointId })
+      .info('webhook deferred: its endpoint timed out earlier in this round', { retryInMs });
+  }
   const flushed = await outcomes.close().then(
     () => undefined,
     (error: unknown) => ({ error }),
@@ -148,6 +183,7 @@ async function deliverOne(
   deps: DeliveryDeps,
   timeoutMs: number,
   outcomes: OutcomeBuffer,
+  onPostError: (code: string | undefined) => void,
 ): Promise<Outcome> {
   const now = deps.now ?? Date.now;
   const log = (deps.logger ?? silentLogger).child({
@@ -196,6 +232,7 @@ async function deliverOne(
       allowHttp: endpoint.allowHttp,
     });
   } catch (error) {
+    onPostError(isBridgeError(error) ? error.code : undefined);
     return fail(job, deps, log, outcomes, error, undefined);
   }
   const attempts = job.attempts + 1;
@@ -265,4 +302,60 @@ async function fail(
   await outcomes.add(job.webhookId, { ...base, status: 'failed', nextAttemptAt: now + wait });
   log.warn('webhook attempt failed; will retry', { error, attempts, retryInMs: wait });
   return 'retrying';
+}
+
+/**
+ * A round's claimed jobs, handed out in claim order to the round's workers. A job whose endpoint (a mailbox's
+ * webhook) already has `perEndpoint` requests in flight is passed over while another endpoint's job can go
+ * instead; when only such jobs are left, they go anyway, so a single endpoint still gets every slot. Once a
+ * request of an endpoint has timed out, that endpoint's remaining jobs are not handed out; `left()` lists them
+ * when the round is over.
+ */
+class EndpointSlots {
+  readonly #waiting: DeliveryJob[];
+  readonly #perEndpoint: number;
+  readonly #inFlight = new Map<string, number>();
+  readonly #timedOut = new Set<string>();
+
+  constructor(jobs: ReadonlyArray<DeliveryJob>, perEndpoint: number) {
+    this.#waiting = [...jobs];
+    this.#perEndpoint = perEndpoint;
+  }
+
+  /** The next job to send, or undefined when none is left to send in this round. */
+  next(): DeliveryJob | undefined {
+    let overLimit = -1;
+    let at = -1;
+    for (let i = 0; i < this.#waiting.length; i += 1) {
+      const endpoint = endpointKey(this.#waiting[i]!);
+      if (this.#timedOut.has(endpoint)) continue;
+      if ((this.#inFlight.get(endpoint) ?? 0) < this.#perEndpoint) {
+        at = i;
+        break;
+      }
+      if (overLimit === -1) overLimit = i;
+    }
+    if (at === -1) at = overLimit;
+    if (at === -1) return undefined;
+    const [job] = this.#waiting.splice(at, 1);
+    const endpoint = endpointKey(job!);
+    this.#inFlight.set(endpoint, (this.#inFlight.get(endpoint) ?? 0) + 1);
+    return job;
+  }
+
+  /** A job handed out by next() has ended; `timedOut`: its request waited out the timeout. */
+  done(job: DeliveryJob, timedOut: boolean): void {
+    const endpoint = endpointKey(job);
+    this.#inFlight.set(endpoint, (this.#inFlight.get(endpoint) ?? 1) - 1);
+    if (timedOut) this.#timedOut.add(endpoint);
+  }
+
+  /** The jobs never handed out (their endpoint timed out in this round). */
+  left(): ReadonlyArray<DeliveryJob> {
+    return this.#waiting;
+  }
+}
+
+function endpointKey(job: DeliveryJob): string {
+  return `${job.mailbox}\0${job.endpointId}`;
 }

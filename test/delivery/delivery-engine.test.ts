@@ -3,7 +3,9 @@
  * allow-list): signatures verified with the official `standardwebhooks`
  * package, 500s retried with the same webhook-id, timeouts, 410 disabling the
  * endpoint, 429 with Retry-After, a redirect to the metadata address not
- * followed, dead-lettering, and one failing endpoint never blocking another.
+ * followed, dead-lettering, and one failing endpoint never blocking another
+ * (one that stops answering takes at most half the slots, and its other jobs
+ * of the round are deferred).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -189,6 +191,108 @@ describe('delivery', () => {
     const [job] = await state.listDeliveries({ mailbox: 'mb' });
     expect(job).toMatchObject({ status: 'failed', attempts: 1 });
     expect(job?.lastError).toContain('WEBHOOK_ERR_TIMEOUT');
+  });
+
+  it('an endpoint that stops answering holds half the slots while another waits; its rest of the round is deferred', async () => {
+    const started = Date.now();
+    const hung = await receiver(() => {});
+    const deliveredAt: number[] = [];
+    const fine = await receiver((_req, res) => {
+      deliveredAt.push(Date.now() - started);
+      res.writeHead(204).end();
+    });
+    servers.push(hung.server, fine.server);
+    for (let i = 0; i < 12; i += 1) await seed(['hung', 'fine'], `u${i}`);
+    const d = deps(
+      {
+        hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true },
+        fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
+      },
+      { timeoutMs: 1_000, schedule: [0, 60_000, 60_000] },
+    );
+    const result = await deliverDue(d, { concurrency: 4 });
+    const took = Date.now() - started;
+    // Two of the four slots went to the endpoint that never answers while the other endpoint had jobs waiting;
+    // its twelve went through the other two before the first timeout (before, they queued behind the timeouts:
+    // the last at ≈ 2 s). Then, with nothing else left, two more went to the silent one.
+    expect(fine.received).toHaveLength(12);
+    expect(Math.max(...deliveredAt)).toBeLessThan(900);
+    expect(hung.received).toHaveLength(4);
+    // The round lasted about one timeout, not one per job (12 x 1 s over 4 slots: 3 s before).
+    expect(took).toBeLessThan(1_900);
+    expect(result).toEqual({ attempted: 16, delivered: 12, retrying: 4, dead: 0, disabled: 0, deferred: 8 });
+    const hungJobs = (await state.listDeliveries({ mailbox: 'mb' })).filter((j) => j.endpointId === 'hung');
+    const sent = new Set(hung.received.map((r) => r.headers['webhook-id']));
+    for (const job of hungJobs) {
+      if (sent.has(job.webhookId)) {
+        expect(job).toMatchObject({ status: 'failed', attempts: 1 });
+        expect(job.lastError).toContain('WEBHOOK_ERR_TIMEOUT');
+      } else {
+        // Deferred: not sent, no attempt counted, due again after the first retry delay (60 s ± 20 %).
+        expect(job).toMatchObject({ status: 'pending', attempts: 0 });
+        expect(job.nextAttemptAt).toBeGreaterThanOrEqual(started + 48_000);
+        expect(job.nextAttemptAt).toBeLessThanOrEqual(Date.now() + 72_000);
+      }
+    }
+  });
+
+  it('deferred jobs are sent in a later round once the endpoint answers, each once, with its own webhook-id', async () => {
+    let answering = false;
+    const flaky = await receiver((_req, res) => {
+      if (answering) res.writeHead(204).end();
+    });
+    servers.push(flaky.server);
+    const jobs: DeliveryJob[] = [];
+    for (let i = 0; i < 6; i += 1) jobs.push(...(await seed(['flaky'], `u${i}`)));
+    const d = deps(
+      { flaky: { id: 'flaky', url: flaky.url, secrets: [SECRET], allowHttp: true } },
+      { timeoutMs: 300, schedule: [0, 1, 1, 1] },
+    );
+    // One endpoint alone gets every slot: four requests, all timing out, and the other two are deferred.
+    const first = await deliverDue(d, { concurrency: 4 });
+    expect(first).toMatchObject({ attempted: 4, retrying: 4, deferred: 2 });
+    answering = true;
+    await drain(d, 3);
+    const after = await state.listDeliveries({ mailbox: 'mb' });
+    expect(after.map((j) => j.status)).toEqual(Array(6).fill('delivered'));
+    // The four that timed out were sent twice (attempts 2), the deferred two once (attempts 1).
+    expect(after.map((j) => j.attempts).sort()).toEqual([1, 1, 2, 2, 2, 2]);
+    const answered = flaky.received.slice(4).map((r) => r.headers['webhook-id']);
+    expect([...answered].sort()).toEqual(jobs.map((j) => j.webhookId).sort());
+  });
+
+  it('a slow endpoint that does answer leaves slots to another, and nothing of it is deferred', async () => {
+    const order: string[] = [];
+    let slowInFlight = 0;
+    let mostWhileFineWaited = 0;
+    const slow = await receiver((_req, res) => {
+      slowInFlight += 1;
+      if (order.filter((o) => o === 'fine').length < 8)
+        mostWhileFineWaited = Math.max(mostWhileFineWaited, slowInFlight);
+      setTimeout(() => {
+        slowInFlight -= 1;
+        order.push('slow answered');
+        res.writeHead(204).end();
+      }, 300);
+    });
+    const fine = await receiver((_req, res) => {
+      order.push('fine');
+      res.writeHead(204).end();
+    });
+    servers.push(slow.server, fine.server);
+    for (let i = 0; i < 8; i += 1) await seed(['slow', 'fine'], `u${i}`);
+    const result = await deliverDue(
+      deps({
+        slow: { id: 'slow', url: slow.url, secrets: [SECRET], allowHttp: true },
+        fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
+      }),
+      { concurrency: 4 },
+    );
+    expect(result).toEqual({ attempted: 16, delivered: 16, retrying: 0, dead: 0, disabled: 0, deferred: 0 });
+    // Every fast delivery went out before the slow endpoint's first answer (with one shared queue, fine's later
+    // jobs waited behind slow requests), and the slow one had at most two requests open meanwhile.
+    expect(order.slice(0, 8)).toEqual(Array(8).fill('fine'));
+    expect(mostWhileFineWaited).toBeLessThanOrEqual(2);
   });
 
   it('410 Gone disables the endpoint for the mailbox: later jobs for it are not sent', async () => {

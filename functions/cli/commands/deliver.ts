@@ -8,7 +8,7 @@ import { ExitCode } from '../exit-codes.js';
 /**
  * Sends everything due now, round after round, until a round finds nothing due. Every attempt moves its job
  * along the retry schedule (the first retry is 5 s away, the next minutes, and after eight attempts the job is
- * dead), so this ends on its own; `maxRounds` only guards against a clock that stands still. Until
+ * dead), and a round defers an endpoint's jobs only after an attempt to it timed out, so this ends on its own; `maxRounds` only guards against a clock that stands still. Until
  * 2026-11-28 it stopped after 50 rounds of 100: a first sync of more than 5,000 messages delivered 5,000 and
  * left the rest for the next command, which nothing in the output said.
  */
@@ -17,7 +17,7 @@ export async function drainDeliveries(
   ctx: CliContext,
   options: DrainOptions = {},
 ): Promise<DeliveryRunResult> {
-  const total = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0 };
+  const total = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0, deferred: 0 };
   const deps = runtime.deliveryDeps(ctx.logger);
   const maxRounds = options.maxRounds ?? 1_000_000;
   for (let rounds = 0; rounds < maxRounds; ) {
@@ -59,10 +59,17 @@ export async function deliverCommand(ctx: CliContext): Promise<number> {
     if (ctx.json) ctx.out(JSON.stringify(result, null, 2));
     else
       ctx.out(
-        `${result.attempted} attempted: ${result.delivered} delivered, ${result.retrying} to retry, ${result.dead} dead, ${result.disabled} not sent (filtered or endpoint disabled)`,
+        `${result.attempted} attempted: ${result.delivered} delivered, ${result.retrying} to retry, ${result.dead} dead, ${result.disabled} not sent (filtered or endpoint disabled)${describeDeferred(result)}`,
       );
     return result.dead > 0 ? ExitCode.MAILBOX_FAILED : ExitCode.OK;
   } finally {
     await runtime.close();
   }
+}
+
+/** The summary's note on deferred jobs, empty when there are none. */
+export function describeDeferred(result: DeliveryRunResult): string {
+  return result.deferred > 0
+    ? `; ${result.deferred} deferred (their endpoint timed out: tried again in a later round)`
+    : '';
 }

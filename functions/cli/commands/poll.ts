@@ -5,7 +5,7 @@ import { openLocalRuntime } from '../../local/runtime.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes, progressBar, table } from '../output.js';
-import { drainDeliveries } from './deliver.js';
+import { describeDeferred, drainDeliveries } from './deliver.js';
 
 export function describeResults(results: ReadonlyArray<PollResult>): string {
   return table(
@@ -72,7 +72,7 @@ export async function pollCommand(
     ctx.out(describeResults(results));
     if (delivery && delivery.attempted > 0) {
       ctx.out(
-        `\nWebhooks: ${delivery.delivered} delivered, ${delivery.retrying} to retry, ${delivery.dead} dead, ${delivery.disabled} not sent (filtered or endpoint disabled)`,
+        `\nWebhooks: ${delivery.delivered} delivered, ${delivery.retrying} to retry, ${delivery.dead} dead, ${delivery.disabled} not sent (filtered or endpoint disabled)${describeDeferred(delivery)}`,
       );
     }
   }
