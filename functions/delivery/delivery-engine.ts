@@ -161,7 +161,13 @@ export async function deliverDue(
   const retryInMs = nextRetryDelay(1, deps.schedule ?? RETRY_DELAYS_MS, deps.random) ?? 0;
   const retryAt = now() + retryInMs;
   for (const job of slots.left()) {
-    await outcomes.add(job.webhookId, { nextAttemptAt: retryAt });
+    try {
+      await outcomes.add(job.webhookId, { nextAttemptAt: retryAt });
+    } catch {
+      // The buffer keeps its failure: close() below rethrows it after flushing nothing more. Jobs not handed
+      // back come due again when their claim expires.
+      break;
+    }
     counts.deferred += 1;
     (deps.logger ?? silentLogger)
       .child({ mailbox: job.mailbox, uid: job.uid, webhookId: job.webhookId, endpoint: job.endpointId })

@@ -261,6 +261,31 @@ describe('delivery', () => {
     expect([...answered].sort()).toEqual(jobs.map((j) => j.webhookId).sort());
   });
 
+  it('when the outcome writes fail in a round with deferred jobs, the run rejects and every claimed job comes due again', async () => {
+    const hung = await receiver(() => {});
+    servers.push(hung.server);
+    const jobs: DeliveryJob[] = [];
+    for (let i = 0; i < 3; i += 1) jobs.push(...(await seed(['hung'], `u${i}`)));
+    const failing = withOverrides(state, {
+      updateDeliveries: async () => {
+        throw new BridgeError('STATE_ERR_IO', 'state store updateDeliveries failed');
+      },
+    });
+    const d = deps(
+      { hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true } },
+      { state: failing, timeoutMs: 200 },
+    );
+    await expect(deliverDue(d, { concurrency: 1, visibilityMs: 60_000 })).rejects.toMatchObject({
+      code: 'STATE_ERR_IO',
+    });
+    expect(hung.received).toHaveLength(1);
+    // Nothing was written: all three are still claimed, then due again with their ids and no attempt counted.
+    expect(await state.listDueDeliveries(Date.now() + 50_000, 10)).toEqual([]);
+    const due = await state.listDueDeliveries(Date.now() + 60_000, 10);
+    expect(due.map((j) => j.webhookId).sort()).toEqual(jobs.map((j) => j.webhookId).sort());
+    expect(due.map((j) => j.attempts)).toEqual([0, 0, 0]);
+  });
+
   it('a slow endpoint that does answer leaves slots to another, and nothing of it is deferred', async () => {
     const order: string[] = [];
     let slowInFlight = 0;
