@@ -140,7 +140,7 @@ const TRASH_DIR = path.join(tmpdir(), 'pop3-bridge-bench-trash');
 /** When the trash was last emptied (epoch ms), for the wait after it. */
 const DELETIONS_MARKER = path.join(tmpdir(), 'pop3-bridge-bench-deleted-at');
 /** How long after deleting many files a benchmark that creates many waits: the kernel's 6-minute window, plus writeback. */
-export const DELETIONS_AGE_MS = 400_000;
+const DELETIONS_AGE_MS = 400_000;
 /** The trash is emptied when the file system holding it has less than this free. */
 const MIN_FREE_BYTES = 24 * 1024 * MiB;
 
@@ -171,7 +171,7 @@ export async function moveToTrash(dir: string): Promise<void> {
 }
 
 /** Deletes the trash when the disk has less than MIN_FREE_BYTES free, and records when. */
-export async function emptyTrashIfLow(): Promise<void> {
+async function emptyTrashIfLow(): Promise<void> {
   const disk = await statfs(tmpdir());
   const free = disk.bavail * disk.bsize;
   if (free >= MIN_FREE_BYTES) return;
@@ -181,7 +181,7 @@ export async function emptyTrashIfLow(): Promise<void> {
 }
 
 /** Waits until DELETIONS_AGE_MS have passed since the trash was last emptied. */
-export async function waitForAgedDeletions(): Promise<void> {
+async function waitForAgedDeletions(): Promise<void> {
   const last = Number.parseInt(await readFile(DELETIONS_MARKER, 'utf8').catch(() => '0'), 10);
   const waitMs = Number.isFinite(last) ? last + DELETIONS_AGE_MS - Date.now() : 0;
   // Bounded: a marker from the future (clock change) waits at most one window.

@@ -318,33 +318,34 @@ async function fail(
  * when the round is over.
  */
 class EndpointSlots {
-  readonly #waiting: DeliveryJob[];
+  /** In claim order, each with its endpoint's key (made once: next() runs once per job, over the whole list). */
+  readonly #waiting: Array<{ readonly job: DeliveryJob; readonly endpoint: string }>;
   readonly #perEndpoint: number;
   readonly #inFlight = new Map<string, number>();
+  /** Jobs still waiting, per endpoint: tells without a scan whether any endpoint under its limit has one. */
+  readonly #waitingBy = new Map<string, number>();
   readonly #timedOut = new Set<string>();
 
   constructor(jobs: ReadonlyArray<DeliveryJob>, perEndpoint: number) {
-    this.#waiting = [...jobs];
+    this.#waiting = jobs.map((job) => ({ job, endpoint: endpointKey(job) }));
+    for (const { endpoint } of this.#waiting) this.#waitingBy.set(endpoint, (this.#waitingBy.get(endpoint) ?? 0) + 1);
     this.#perEndpoint = perEndpoint;
   }
 
   /** The next job to send, or undefined when none is left to send in this round. */
   next(): DeliveryJob | undefined {
-    let overLimit = -1;
-    let at = -1;
-    for (let i = 0; i < this.#waiting.length; i += 1) {
-      const endpoint = endpointKey(this.#waiting[i]!);
-      if (this.#timedOut.has(endpoint)) continue;
-      if ((this.#inFlight.get(endpoint) ?? 0) < this.#perEndpoint) {
-        at = i;
-        break;
-      }
-      if (overLimit === -1) overLimit = i;
+    const underLimit = (endpoint: string): boolean => (this.#inFlight.get(endpoint) ?? 0) < this.#perEndpoint;
+    let anyUnderLimit = false;
+    for (const [endpoint, count] of this.#waitingBy) {
+      if (count > 0 && !this.#timedOut.has(endpoint) && underLimit(endpoint)) anyUnderLimit = true;
     }
-    if (at === -1) at = overLimit;
+    // The first job of an endpoint under its limit; when there is none, the first of any endpoint not timed out.
+    const at = this.#waiting.findIndex(
+      ({ endpoint }) => !this.#timedOut.has(endpoint) && (!anyUnderLimit || underLimit(endpoint)),
+    );
     if (at === -1) return undefined;
-    const [job] = this.#waiting.splice(at, 1);
-    const endpoint = endpointKey(job!);
+    const [{ job, endpoint }] = this.#waiting.splice(at, 1) as [{ job: DeliveryJob; endpoint: string }];
+    this.#waitingBy.set(endpoint, (this.#waitingBy.get(endpoint) ?? 1) - 1);
     this.#inFlight.set(endpoint, (this.#inFlight.get(endpoint) ?? 0) + 1);
     return job;
   }
@@ -358,7 +359,7 @@ class EndpointSlots {
 
   /** The jobs never handed out (their endpoint timed out in this round). */
   left(): ReadonlyArray<DeliveryJob> {
-    return this.#waiting;
+    return this.#waiting.map(({ job }) => job);
   }
 }
 

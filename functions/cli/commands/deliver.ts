@@ -8,9 +8,10 @@ import { ExitCode } from '../exit-codes.js';
 /**
  * Sends everything due now, round after round, until a round finds nothing due. Every attempt moves its job
  * along the retry schedule (the first retry is 5 s away, the next minutes, and after eight attempts the job is
- * dead), and a round defers an endpoint's jobs only after an attempt to it timed out, so this ends on its own; `maxRounds` only guards against a clock that stands still. Until
- * 2026-11-28 it stopped after 50 rounds of 100: a first sync of more than 5,000 messages delivered 5,000 and
- * left the rest for the next command, which nothing in the output said.
+ * dead), and a round defers an endpoint's jobs only after an attempt to it timed out, so this ends on its own;
+ * `maxRounds` only guards against a clock that stands still. Until 2026-11-28 it stopped after 50 rounds of 100:
+ * a first sync of more than 5,000 messages delivered 5,000 and left the rest for the next command, which nothing
+ * in the output said.
  */
 export async function drainDeliveries(
   runtime: LocalRuntime,
