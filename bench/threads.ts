@@ -31,17 +31,27 @@ const MS_PER_TICK = 10;
 export interface ThreadCpu {
   readonly user: number;
   readonly system: number;
+  /**
+   * Minor page faults: each one hands the thread a page it has not touched before. On this Firecracker VM
+   * (free page reporting) such a page may also have to be faulted in by the host, so they cost far more
+   * than on bare metal (see docs/performance.md, 2026-11-29 morning).
+   */
+  readonly minorFaults: number;
 }
 
-/** CPU ms of each thread of this process, by thread id. */
+/** CPU ms and minor page faults of each thread of this process, by thread id. */
 export async function threadCpu(): Promise<Map<string, ThreadCpu>> {
   const cpu = new Map<string, ThreadCpu>();
   for (const tid of await readdir('/proc/self/task')) {
     try {
       const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+      // Fields after the command name (which may hold spaces): state is field 3, minflt 10, utime 14, stime 15.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      cpu.set(tid, { user: Number(fields[11]) * MS_PER_TICK, system: Number(fields[12]) * MS_PER_TICK });
+      cpu.set(tid, {
+        user: Number(fields[11]) * MS_PER_TICK,
+        system: Number(fields[12]) * MS_PER_TICK,
+        minorFaults: Number(fields[7]),
+      });
     } catch {
       // The thread ended between readdir and readFile.
     }
@@ -104,11 +114,12 @@ export async function threads(): Promise<void> {
       const gcAfter = gcs.counts();
       const after = await threadCpu();
       const perMsg = (value: number) => (value / n).toFixed(2);
-      const groups = new Map<string, { user: number; system: number; threads: number }>();
+      const groups = new Map<string, { user: number; system: number; minorFaults: number; threads: number }>();
       for (const [tid, end] of after) {
-        const start = before.get(tid) ?? { user: 0, system: 0 };
+        const start = before.get(tid) ?? { user: 0, system: 0, minorFaults: 0 };
         const user = end.user - start.user;
         const system = end.system - start.system;
+        const minorFaults = end.minorFaults - start.minorFaults;
         if (user + system === 0) continue;
         const label =
           tid === String(process.pid)
@@ -118,24 +129,36 @@ export async function threads(): Promise<void> {
               : !initial.has(tid)
                 ? 'event worker (parse, attachments, event body)'
                 : "V8's platform threads (GC, compiler)";
-        const group = groups.get(label) ?? { user: 0, system: 0, threads: 0 };
-        groups.set(label, { user: group.user + user, system: group.system + system, threads: group.threads + 1 });
+        const group = groups.get(label) ?? { user: 0, system: 0, minorFaults: 0, threads: 0 };
+        groups.set(label, {
+          user: group.user + user,
+          system: group.system + system,
+          minorFaults: group.minorFaults + minorFaults,
+          threads: group.threads + 1,
+        });
       }
       const rows = [...groups]
         .sort((a, b) => b[1].user + b[1].system - (a[1].user + a[1].system))
-        .map(([label, g]) => [label, String(g.threads), perMsg(g.user + g.system), perMsg(g.user), perMsg(g.system)]);
+        .map(([label, g]) => [
+          label,
+          String(g.threads),
+          perMsg(g.user + g.system),
+          perMsg(g.user),
+          perMsg(g.system),
+          (g.minorFaults / n).toFixed(1),
+        ]);
       const bridge = [...groups.values()].reduce((sum, g) => sum + g.user + g.system, 0);
       const receiverMs = processTreeCpuMs(receiver.pid!) - others.receiver;
       const dovecotMs = processTreeCpuMs(dovecot.pid!) - others.dovecot;
-      rows.push(['all of the bridge', '', perMsg(bridge), '', '']);
-      rows.push(['receiver (its own process)', '', perMsg(receiverMs), '', '']);
-      rows.push(['Dovecot', '', perMsg(dovecotMs), '', '']);
+      rows.push(['all of the bridge', '', perMsg(bridge), '', '', '']);
+      rows.push(['receiver (its own process)', '', perMsg(receiverMs), '', '', '']);
+      rows.push(['Dovecot', '', perMsg(dovecotMs), '', '', '']);
       console.log(
         `\nrun ${repeat + 1}: ${fmt.ms(ms)}, ${(ms / n).toFixed(2)} ms per message; main thread busy ${(busy * 100).toFixed(0)} %; ` +
           `cores busy ${((bridge + receiverMs + dovecotMs) / ms).toFixed(2)}; load ${load()}\n` +
           `main thread GCs: ${gcAfter.full - gcBefore.full} full (mark-compact), ${gcAfter.young - gcBefore.young} young (scavenge)`,
       );
-      console.log(table(['thread', 'threads', 'CPU ms/msg', 'user', 'system'], rows));
+      console.log(table(['thread', 'threads', 'CPU ms/msg', 'user', 'system', 'minor faults/msg'], rows));
     }
     gcs.stop();
   } finally {
