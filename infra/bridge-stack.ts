@@ -99,7 +99,12 @@ export const POLL_BATCH_WINDOW = Duration.seconds(2);
  * long wait before a retry buys nothing. The timeout, the batching window and a minute's grace.
  */
 const POLL_VISIBILITY = POLL_TIMEOUT.plus(POLL_BATCH_WINDOW).plus(Duration.minutes(1));
-const DELIVER_TIMEOUT = Duration.minutes(2);
+/**
+ * Long enough for a request to the slowest endpoint a config may set (120 s, MAX_WEBHOOK_TIMEOUT_SECONDS) with
+ * time to spare: the deliver function starts no request that could outlast its invocation, so with 2 minutes
+ * such an endpoint would never be sent to. A longer timeout costs nothing unless it is used.
+ */
+const DELIVER_TIMEOUT = Duration.minutes(5);
 /** AWS's guidance for SQS-triggered functions: visibility timeout at least 6× the function timeout. */
 const VISIBILITY_FACTOR = 6;
 

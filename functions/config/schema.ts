@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 // property reads on a namespace, but the `z` re-export object drags in all of
 // zod (locales, JSON Schema, ISO formats): 455 kB → 94 kB in each Lambda bundle.
 import * as z from 'zod';
+import { MAX_WEBHOOK_TIMEOUT_SECONDS } from './webhook-limits.js';
 
 /** Mailbox names and webhook ids: used in store keys and state rows. */
 export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -141,7 +142,7 @@ export const WebhookSchema = z
       .transform((v): string[] => (typeof v === 'string' ? [v] : v))
       .meta({ description: 'Standard Webhooks secret (whsec_…). A list during rotation: every one signs.' }),
     allowHttp: z.boolean().default(false),
-    timeoutSeconds: intRange(1, 120)
+    timeoutSeconds: intRange(1, MAX_WEBHOOK_TIMEOUT_SECONDS)
       .default(15)
       .meta({ description: 'Seconds to wait for the receiver to answer a delivery.' }),
     filters: WebhookFiltersSchema.optional(),

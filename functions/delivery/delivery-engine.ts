@@ -23,6 +23,18 @@
  * delay, without counting an attempt (`deferred`); the next round tries that
  * endpoint again. A round with a dead endpoint so lasts about one timeout.
  *
+ * A claim hides a job from other rounds (other processes, parallel Lambda
+ * invocations) for `visibilityMs` only. A request is therefore started only
+ * when its timeout ends, with a margin for writing the outcome, before the
+ * claim runs out and before the caller's `deadline` (the Lambda invocation's
+ * end): a round that outlasts its claims (a receiver answering slowly but in
+ * time, a queue of jobs behind it) would otherwise send jobs that another
+ * round has meanwhile claimed and sent too — the same event twice in normal
+ * operation — and a request cut off by the invocation's end is sent again
+ * by the next one. A job that no longer fits is handed back unsent, due at
+ * once and with no attempt counted (`deferred`), for the next round. Claims
+ * last long enough for the longest endpoint timeout (`longestTimeoutMs`).
+ *
  * Outcomes are written in batches (`OutcomeBuffer`: every ~50 outcomes or
  * ~50 ms, one `updateDeliveries`), and always all of them before `deliverDue`
  * resolves: whatever reads delivery statuses after a run — the CLI summary,
@@ -32,6 +44,7 @@
  * next poll and never hastens it. A crash before a flush loses no mail: see
  * outcome-buffer.ts.
  */
+import { MAX_WEBHOOK_TIMEOUT_SECONDS } from '../config/webhook-limits.js';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { DeliveryJob, DeliveryPatch, StateStore } from '../core/ports.js';
@@ -85,7 +98,13 @@ export interface DeliveryDeps {
   /** Builds the event of a stored message (parses its raw MIME). Called once per message per run. */
   readonly eventFor: (job: DeliveryJob) => Promise<BuiltEvent>;
   readonly allow: AllowList;
+  /** The answer timeout of an endpoint that sets none (default 15 s). */
   readonly timeoutMs?: number;
+  /**
+   * The longest answer timeout of any endpoint `endpointFor` may return, so that a claim outlasts a request
+   * to it. Default: the longest a webhook's config allows (120 s); local mode passes its config's own longest.
+   */
+  readonly longestTimeoutMs?: number;
   readonly now?: () => number;
   readonly random?: () => number;
   readonly logger?: Logger;
@@ -106,8 +125,43 @@ export interface DeliveryRunResult {
   readonly retrying: number;
   readonly dead: number;
   readonly disabled: number;
-  /** Claimed but not sent: their endpoint timed out earlier in the round; due again after the first retry delay. */
+  /**
+   * Claimed but handed back unsent, with no attempt counted: their endpoint timed out earlier in the round (due
+   * again after the first retry delay), or their request could not have ended before the claim or the caller's
+   * deadline ran out (due at once).
+   */
   readonly deferred: number;
+}
+
+export interface DeliveryRunOptions {
+  /** Jobs claimed for the round (default 100). */
+  readonly limit?: number;
+  /** How long a claim hides a job from other rounds; default {@link defaultVisibilityMs}. */
+  readonly visibilityMs?: number;
+  /** Requests in flight at once (default 4). */
+  readonly concurrency?: number;
+  /** Epoch ms by which the round must be over (a Lambda invocation's end): no request is started that could outlast it. */
+  readonly deadline?: number;
+}
+
+/**
+ * Time kept between a request's timeout and the end of its claim (or the deadline), for the outcome to be
+ * written: the outcome buffer flushes every 50 ms, and a state-store write (DynamoDB, with its retries) can take
+ * a second. A quarter of the claim when claims are short (tests, the soak).
+ */
+const MAX_CLAIM_MARGIN_MS = 2_000;
+
+function claimMarginMs(visibilityMs: number): number {
+  return Math.min(MAX_CLAIM_MARGIN_MS, visibilityMs / 4);
+}
+
+/**
+ * How long a round's claims last by default: four default timeouts (a round with a dead endpoint lasts about
+ * one: 60 s with the default 15 s), and never less than a request to the slowest endpoint needs, with the
+ * margin, plus two default timeouts for the jobs queued before it.
+ */
+export function defaultVisibilityMs(timeoutMs: number, longestTimeoutMs: number): number {
+  return Math.max(4 * timeoutMs, longestTimeoutMs + 2 * timeoutMs + MAX_CLAIM_MARGIN_MS);
 }
 
 /** How many of a round's slots one endpoint may hold while another endpoint's jobs wait: half, at least one. */
@@ -120,13 +174,16 @@ const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
 export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead' | 'disabled';
 type Outcome = DeliveryOutcome;
 
-export async function deliverDue(
-  deps: DeliveryDeps,
-  options: { limit?: number; visibilityMs?: number; concurrency?: number } = {},
-): Promise<DeliveryRunResult> {
+export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions = {}): Promise<DeliveryRunResult> {
   const now = deps.now ?? Date.now;
   const timeoutMs = deps.timeoutMs ?? 15_000;
-  const jobs = await deps.state.claimDueDeliveries(now(), options.limit ?? 100, options.visibilityMs ?? timeoutMs * 4);
+  const visibilityMs =
+    options.visibilityMs ?? defaultVisibilityMs(timeoutMs, deps.longestTimeoutMs ?? MAX_WEBHOOK_TIMEOUT_SECONDS * 1000);
+  const claimedAt = now();
+  const jobs = await deps.state.claimDueDeliveries(claimedAt, options.limit ?? 100, visibilityMs);
+  // A request must end (time out at the latest) by then: see the header.
+  const sendBy =
+    Math.min(claimedAt + visibilityMs, options.deadline ?? Number.POSITIVE_INFINITY) - claimMarginMs(visibilityMs);
   const events = new Map<string, Promise<BuiltEvent>>();
   const counts = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0, deferred: 0 };
   const concurrency = Math.max(1, options.concurrency ?? 4);
@@ -142,9 +199,13 @@ export async function deliverDue(
       }
       let timedOut = false;
       try {
-        const outcome = await deliverOne(job, event, deps, timeoutMs, outcomes, (code) => {
+        const outcome = await deliverOne(job, event, deps, { timeoutMs, sendBy }, outcomes, (code) => {
           timedOut = code === 'WEBHOOK_ERR_TIMEOUT';
         });
+        if (outcome === 'deferred') {
+          counts.deferred += 1;
+          continue;
+        }
         deps.onOutcome?.(job, outcome);
         counts.attempted += 1;
         counts[outcome] += 1;
@@ -187,10 +248,10 @@ async function deliverOne(
   job: DeliveryJob,
   eventPromise: Promise<BuiltEvent>,
   deps: DeliveryDeps,
-  timeoutMs: number,
+  round: { readonly timeoutMs: number; readonly sendBy: number },
   outcomes: OutcomeBuffer,
   onPostError: (code: string | undefined) => void,
-): Promise<Outcome> {
+): Promise<Outcome | 'deferred'> {
   const now = deps.now ?? Date.now;
   const log = (deps.logger ?? silentLogger).child({
     mailbox: job.mailbox,
@@ -229,11 +290,21 @@ async function deliverOne(
   if (!matchesFilters(endpoint.filters, event.filterSubject)) return disable('filtered: the message does not match');
 
   const attemptAt = now();
+  const requestTimeoutMs = endpoint.timeoutMs ?? round.timeoutMs;
+  if (attemptAt + requestTimeoutMs > round.sendBy) {
+    // Handed back while the claim still holds (the margin covers the write), due at once for the next round.
+    await outcomes.add(job.webhookId, { nextAttemptAt: attemptAt });
+    log.info('webhook deferred: its request could outlast the claim or the deadline', {
+      timeoutMs: requestTimeoutMs,
+      leftMs: Math.max(0, round.sendBy - attemptAt),
+    });
+    return 'deferred';
+  }
   const headers = signWebhook(job.webhookId, new Date(attemptAt), event.body, endpoint.secrets);
   let response: PostResponse;
   try {
     response = await (deps.post ?? postWebhook)(new URL(endpoint.url), event.body, headers, {
-      timeoutMs: endpoint.timeoutMs ?? timeoutMs,
+      timeoutMs: requestTimeoutMs,
       allow: deps.allow,
       allowHttp: endpoint.allowHttp,
     });

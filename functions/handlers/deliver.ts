@@ -15,7 +15,10 @@ const runtime = createAwsRuntime(handlerEnv(process.env));
 const delivery = createAwsDeliveryRuntime(runtime);
 const metrics = new Metrics({ namespace: 'Pop3Bridge', serviceName: 'pop3-bridge' });
 
-/** Stop claiming new work when less than this is left: one delivery may take its 15 s timeout. */
+/**
+ * Stop claiming new work when less than this is left: one delivery may take its 15 s timeout. The engine itself
+ * starts no request that could outlast the invocation (`deadline`): it hands such a job back for the next one.
+ */
 const SAFETY_MS = 30_000;
 
 export const handler = async (event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
@@ -33,7 +36,10 @@ export const handler = async (event: SqsEvent, context: LambdaContext): Promise<
       },
     };
     for (let round = 0; round < 100 && context.getRemainingTimeInMillis() > SAFETY_MS; round += 1) {
-      const result = await deliverDue(withMetrics, { limit: 25 });
+      const result = await deliverDue(withMetrics, {
+        limit: 25,
+        deadline: Date.now() + context.getRemainingTimeInMillis(),
+      });
       if (result.attempted === 0) break;
     }
     return { batchItemFailures: [] };

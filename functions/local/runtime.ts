@@ -49,6 +49,11 @@ export function endpointsOf(config: BridgeConfig): (mailbox: string, endpointId:
   return (mailbox, endpointId) => byKey.get(`${mailbox}\0${endpointId}`);
 }
 
+/** The longest answer timeout of the config's webhooks (0 when there are none). */
+export function longestWebhookTimeoutMs(config: BridgeConfig): number {
+  return Math.max(0, ...config.mailboxes.flatMap((m) => m.webhooks.map((w) => w.timeoutSeconds))) * 1000;
+}
+
 export interface LocalRuntimeOptions {
   readonly baseDir?: string;
   /**
@@ -103,6 +108,8 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
       return {
         state,
         endpointFor: endpointsOf(config),
+        // Claims then last as long as this config's slowest endpoint needs (60 s with the default 15 s timeouts).
+        longestTimeoutMs: longestWebhookTimeoutMs(config),
         eventFor: pool ? pooledEventSource(pool, eventDeps) : eventSource(eventDeps),
         allow: new AllowList(config.webhookAllowList),
         logger,

@@ -320,6 +320,93 @@ describe('delivery', () => {
     expect(mostWhileFineWaited).toBeLessThanOrEqual(2);
   });
 
+  it('a round that outlasts its claims sends no job another round has claimed meanwhile: it hands them back', async () => {
+    // A fake clock: each answer takes one (fake) second. Claims last 5 s, so a round of twelve one-at-a-time
+    // requests outlasts them. Once they have run out, another round (another process, a parallel Lambda
+    // invocation) starts: before, it claimed the first round's remaining jobs and sent them, and so did the first
+    // round — the same event twice, with nothing having failed.
+    const start = 1_000_000;
+    let clock = start;
+    const seen: string[] = [];
+    let other: Promise<unknown> | undefined;
+    const options = { concurrency: 1, visibilityMs: 5_000 };
+    const slow = await receiver((req, res) => {
+      seen.push(String(req.headers['webhook-id']));
+      clock += 1_000;
+      if (clock >= start + 5_000 && other === undefined) other = deliverDue(d, options);
+      res.writeHead(204).end();
+    });
+    servers.push(slow.server);
+    const jobs: DeliveryJob[] = [];
+    for (let i = 0; i < 12; i += 1) jobs.push(...(await seed(['slow'], `u${i}`)));
+    const d = deps(
+      { slow: { id: 'slow', url: slow.url, secrets: [SECRET], allowHttp: true } },
+      { now: () => clock, timeoutMs: 1_000 },
+    );
+    const first = await deliverDue(d, options);
+    await other;
+    // Before: the first round sent all twelve, the other round the last seven of them too.
+    expect(seen.filter((id, i) => seen.indexOf(id) !== i)).toEqual([]);
+    // A request may start only if its 1 s timeout ends 1.25 s (a quarter of the claim) before the claim does:
+    // at 0, 1 and 2 s. The other nine are handed back, due at once.
+    expect(first).toEqual({ attempted: 3, delivered: 3, retrying: 0, dead: 0, disabled: 0, deferred: 9 });
+    const handedBack = (await state.listDeliveries({ mailbox: 'mb' })).filter((j) => j.status === 'pending');
+    expect(handedBack).toHaveLength(9);
+    for (const job of handedBack) {
+      expect(job.attempts).toBe(0);
+      expect(job.nextAttemptAt).toBeLessThanOrEqual(clock);
+    }
+    for (let round = 0; round < 10 && seen.length < 12; round += 1) {
+      await deliverDue(d, options);
+      clock += 1_000;
+    }
+    await other;
+    expect([...seen].sort()).toEqual(jobs.map((j) => j.webhookId).sort());
+    const after = await state.listDeliveries({ mailbox: 'mb' });
+    expect(after.map((j) => [j.status, j.attempts])).toEqual(Array(12).fill(['delivered', 1]));
+  });
+
+  it("no request is started that could outlast the caller's deadline: its job is handed back, due at once", async () => {
+    const start = 1_000_000;
+    let clock = start;
+    const ok = await receiver((_req, res) => {
+      clock += 1_000;
+      res.writeHead(204).end();
+    });
+    servers.push(ok.server);
+    for (let i = 0; i < 6; i += 1) await seed(['ok'], `u${i}`);
+    // The endpoint's own timeout (500 ms) is what must fit, not the engine's default (1 s).
+    const d = deps(
+      { ok: { id: 'ok', url: ok.url, secrets: [SECRET], allowHttp: true, timeoutMs: 500 } },
+      { now: () => clock, timeoutMs: 1_000 },
+    );
+    // 3.5 s left, less the 2 s margin for writing outcomes: requests may start at 0 and 1 s, not at 2 s.
+    const result = await deliverDue(d, { concurrency: 1, deadline: start + 3_500 });
+    expect(result).toEqual({ attempted: 2, delivered: 2, retrying: 0, dead: 0, disabled: 0, deferred: 4 });
+    expect(ok.received).toHaveLength(2);
+    const pending = (await state.listDeliveries({ mailbox: 'mb' })).filter((j) => j.status === 'pending');
+    expect(pending.map((j) => [j.attempts, j.nextAttemptAt])).toEqual(Array(4).fill([0, start + 2_000]));
+  });
+
+  it('claims last as long as a request to the slowest endpoint needs: a second round does not send it again', async () => {
+    const slow = await receiver((_req, res) => {
+      setTimeout(() => res.writeHead(204).end(), 700);
+    });
+    servers.push(slow.server);
+    const [job] = await seed(['slow'], 'u1');
+    // The engine's default timeout is 100 ms (claims of 400 ms before), the endpoint's own is 1 s.
+    const d = deps(
+      { slow: { id: 'slow', url: slow.url, secrets: [SECRET], allowHttp: true, timeoutMs: 1_000 } },
+      { timeoutMs: 100, longestTimeoutMs: 1_000 },
+    );
+    const first = deliverDue(d, { concurrency: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const second = await deliverDue(d, { concurrency: 1 });
+    expect(await first).toMatchObject({ attempted: 1, delivered: 1 });
+    expect(second.attempted).toBe(0);
+    expect(slow.received.map((r) => r.headers['webhook-id'])).toEqual([job!.webhookId]);
+  });
+
   it('410 Gone disables the endpoint for the mailbox: later jobs for it are not sent', async () => {
     const gone = await receiver((_req, res) => res.writeHead(410).end());
     servers.push(gone.server);

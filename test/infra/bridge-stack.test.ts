@@ -13,6 +13,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TEMP_PREFIX } from '../../functions/aws/s3-raw-store.js';
 import { TABLE_SCHEMA } from '../../functions/aws/table-schema.js';
+import { MAX_WEBHOOK_TIMEOUT_SECONDS } from '../../functions/config/webhook-limits.js';
 import { BridgeStack, type BridgeStackProps, InvalidStackPropError } from '../../infra/bridge-stack.js';
 import { CREATE_REQUIRE_BANNER } from '../../infra/constructs/bridge-function.js';
 import { configFromContext } from '../../infra/context.js';
@@ -499,6 +500,12 @@ describe('queues', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: 5 },
     });
+  });
+
+  it('deliver runs long enough for a request to the slowest endpoint a config may set, and then some', () => {
+    // The engine starts no request that could outlast the invocation: with less time than the longest webhook
+    // timeout (plus the handler's 30 s safety), a job for such an endpoint would be handed back every time.
+    expect(fn(base, 'deliver').props.Timeout as number).toBeGreaterThanOrEqual(2 * MAX_WEBHOOK_TIMEOUT_SECONDS + 30);
   });
 
   it('visibility timeouts outlast the consuming function', () => {

@@ -71,6 +71,6 @@ export async function deliverCommand(ctx: CliContext): Promise<number> {
 /** The summary's note on deferred jobs, empty when there are none. */
 export function describeDeferred(result: DeliveryRunResult): string {
   return result.deferred > 0
-    ? `; ${result.deferred} deferred (their endpoint timed out: tried again in a later round)`
+    ? `; ${result.deferred} deferred (not sent in this round, see docs/webhooks.md: tried again in a later one)`
     : '';
 }
