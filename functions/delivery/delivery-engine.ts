@@ -22,6 +22,14 @@
  * round are not sent: they are handed back, due again after the first retry
  * delay, without counting an attempt (`deferred`); the next round tries that
  * endpoint again. A round with a dead endpoint so lasts about one timeout.
+ * (The slot rules are in endpoint-slots.ts.)
+ *
+ * `pop3-bridge run` goes further with `refill`: while its round waits on
+ * requests in flight, with a slot free and nothing it can send, it claims the
+ * jobs that have come due since (at once after a claim that found some, at
+ * most every 250 ms after one that found none), and one endpoint alone keeps
+ * one slot free for them. A receiver that hangs until its timeout so delays
+ * nobody else's new events, where before they waited for the round to end.
  *
  * A claim hides a job from other rounds (other processes, parallel Lambda
  * invocations) for `visibilityMs` only. A request is therefore started only
@@ -32,8 +40,11 @@
  * round has meanwhile claimed and sent too — the same event twice in normal
  * operation — and a request cut off by the invocation's end is sent again
  * by the next one. A job that no longer fits is handed back unsent, due at
- * once and with no attempt counted (`deferred`), for the next round. Claims
- * last long enough for the longest endpoint timeout (`longestTimeoutMs`).
+ * once and with no attempt counted (`deferred`), for the next round. A job
+ * whose claim has already run out (it waited for a slot, or for its event to
+ * be built) is neither sent nor written to: it is due again, and another
+ * round may hold it now. Claims last long enough for the longest endpoint
+ * timeout (`longestTimeoutMs`).
  *
  * Outcomes are written in batches (`OutcomeBuffer`: every ~50 outcomes or
  * ~50 ms, one `updateDeliveries`), and always all of them before `deliverDue`
@@ -48,6 +59,7 @@ import { MAX_WEBHOOK_TIMEOUT_SECONDS } from '../config/webhook-limits.js';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { DeliveryJob, DeliveryPatch, StateStore } from '../core/ports.js';
+import { type ClaimWindow, EndpointSlots, type SlottedJob } from './endpoint-slots.js';
 import { type FilterConfig, type FilterSubject, matchesFilters } from './filters.js';
 import { type PostResponse, postWebhook } from './http-post.js';
 import { OutcomeBuffer, type OutcomeBufferOptions } from './outcome-buffer.js';
@@ -142,6 +154,17 @@ export interface DeliveryRunOptions {
   readonly concurrency?: number;
   /** Epoch ms by which the round must be over (a Lambda invocation's end): no request is started that could outlast it. */
   readonly deadline?: number;
+  /** Keep claiming newly due jobs while the round waits on requests in flight (`pop3-bridge run`). */
+  readonly refill?: RefillOptions;
+}
+
+export interface RefillOptions {
+  /** Stops the claiming; the round then ends once its requests have. `run` passes its stop signal. */
+  readonly signal?: AbortSignal;
+  /** How often a waiting round with a free slot claims (default 250 ms). */
+  readonly intervalMs?: number;
+  /** For how long from the round's start it does (default 5 min); then the round ends once its requests have. */
+  readonly forMs?: number;
 }
 
 /**
@@ -176,63 +199,155 @@ type Outcome = DeliveryOutcome;
 
 export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions = {}): Promise<DeliveryRunResult> {
   const now = deps.now ?? Date.now;
+  const log = deps.logger ?? silentLogger;
   const timeoutMs = deps.timeoutMs ?? 15_000;
   const visibilityMs =
     options.visibilityMs ?? defaultVisibilityMs(timeoutMs, deps.longestTimeoutMs ?? MAX_WEBHOOK_TIMEOUT_SECONDS * 1000);
-  const claimedAt = now();
-  const jobs = await deps.state.claimDueDeliveries(claimedAt, options.limit ?? 100, visibilityMs);
-  // A request must end (time out at the latest) by then: see the header.
-  const sendBy =
-    Math.min(claimedAt + visibilityMs, options.deadline ?? Number.POSITIVE_INFINITY) - claimMarginMs(visibilityMs);
+  const limit = options.limit ?? 100;
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const refill = options.refill;
+  // What a claim made at `claimedAt` allows: see the header.
+  const claimFrom = (claimedAt: number): ClaimWindow => {
+    const end = claimedAt + visibilityMs;
+    const margin = claimMarginMs(visibilityMs);
+    return { sendBy: Math.min(end, options.deadline ?? Number.POSITIVE_INFINITY) - margin, writeBy: end - margin };
+  };
+  const startedAt = now();
+  const slots = new EndpointSlots({
+    perEndpoint: slotsPerEndpoint(concurrency),
+    alone: refill ? concurrency - 1 : concurrency,
+  });
+  slots.add(await deps.state.claimDueDeliveries(startedAt, limit, visibilityMs), claimFrom(startedAt));
+  /** Built events, one per message, kept while a job of the message is in the round. */
   const events = new Map<string, Promise<BuiltEvent>>();
   const counts = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0, deferred: 0 };
-  const concurrency = Math.max(1, options.concurrency ?? 4);
   const outcomes = new OutcomeBuffer(deps.state, deps.outcomeBuffer);
-  const slots = new EndpointSlots(jobs, slotsPerEndpoint(concurrency));
+
+  // Idle workers wait for a change: a request ended, or a refill added jobs.
+  let claiming = false;
+  let signalChange = () => {};
+  let changed = new Promise<void>((resolve) => (signalChange = resolve));
+  const notify = () => {
+    const resolve = signalChange;
+    changed = new Promise<void>((next) => (signalChange = next));
+    resolve();
+  };
+
+  /**
+   * Jobs of an endpoint that timed out in this round: handed back unsent, as if after a first failure, with no
+   * attempt counted (none was made). Claimed jobs that are neither sent nor handed back would only come due
+   * again when their claim expires. A failed write rejects (the buffer keeps the failure; close() reports it).
+   */
+  const handBack = async (jobs: ReadonlyArray<SlottedJob>) => {
+    if (jobs.length === 0) return;
+    const retryInMs = nextRetryDelay(1, deps.schedule ?? RETRY_DELAYS_MS, deps.random) ?? 0;
+    for (const { job, message, claim } of jobs) {
+      if (!slots.holdsMessage(message)) events.delete(message);
+      counts.deferred += 1;
+      const jobLog = log.child({
+        mailbox: job.mailbox,
+        uid: job.uid,
+        webhookId: job.webhookId,
+        endpoint: job.endpointId,
+      });
+      // A claim that has run out is left alone: the job is due again, and another round may have claimed it.
+      if (now() > claim.writeBy) {
+        jobLog.info('webhook deferred: its endpoint timed out earlier in this round; its claim has run out');
+        continue;
+      }
+      await outcomes.add(job.webhookId, { nextAttemptAt: now() + retryInMs });
+      jobLog.info('webhook deferred: its endpoint timed out earlier in this round', { retryInMs });
+    }
+  };
+
   const worker = async () => {
-    for (let job = slots.next(); job !== undefined; job = slots.next()) {
-      const key = `${job.mailbox}\0${job.uid}`;
-      let event = events.get(key);
+    for (;;) {
+      const slotted = slots.next();
+      if (slotted === undefined) {
+        // Nothing can go now. The round is over once nothing is in flight and no refill is claiming; until then
+        // a request's end or a refill may bring something.
+        if (slots.inFlight === 0 && !claiming) return;
+        // A refilling round claims at once after a claim that found jobs (a backlog keeps every slot busy),
+        // and at most every intervalMs after one that found none (a hanging endpoint costs one query per tick).
+        if (now() - lastEmptyClaimAt >= refillIntervalMs) wakeRefill();
+        await changed;
+        continue;
+      }
+      const { job, message } = slotted;
+      let event = events.get(message);
       if (!event) {
         event = deps.eventFor(job);
-        events.set(key, event);
+        events.set(message, event);
       }
       let timedOut = false;
       try {
-        const outcome = await deliverOne(job, event, deps, { timeoutMs, sendBy }, outcomes, (code) => {
+        const outcome = await deliverOne(job, event, deps, { timeoutMs, claim: slotted.claim }, outcomes, (code) => {
           timedOut = code === 'WEBHOOK_ERR_TIMEOUT';
         });
-        if (outcome === 'deferred') {
-          counts.deferred += 1;
-          continue;
+        if (outcome === 'deferred') counts.deferred += 1;
+        else {
+          deps.onOutcome?.(job, outcome);
+          counts.attempted += 1;
+          counts[outcome] += 1;
         }
-        deps.onOutcome?.(job, outcome);
-        counts.attempted += 1;
-        counts[outcome] += 1;
       } finally {
-        slots.done(job, timedOut);
+        slots.done(slotted, timedOut);
+        if (!slots.holdsMessage(message)) events.delete(message);
+        notify();
       }
+      if (timedOut) await handBack(slots.takeUnsendable());
     }
   };
+
+  // A refilling round (`run`) claims newly due jobs while it waits on requests in flight with a slot free and
+  // nothing it can send: an endpoint that holds its requests until they time out then delays nobody else's new
+  // events by a timeout, as it did when the next round had to wait for this one to end.
+  let over = false;
+  let wakeRefill = () => {};
+  const refillIntervalMs = refill?.intervalMs ?? 250;
+  let lastEmptyClaimAt = Number.NEGATIVE_INFINITY;
+  const refilling = async () => {
+    if (!refill) return;
+    const until = startedAt + (refill.forMs ?? 5 * 60_000);
+    while (!over) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, refillIntervalMs);
+        wakeRefill = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      if (over || refill.signal?.aborted || now() >= until) return;
+      const room = limit - slots.waiting;
+      if (slots.inFlight === 0 || slots.inFlight >= concurrency || room <= 0 || slots.hasStartable()) continue;
+      claiming = true;
+      try {
+        const claimedAt = now();
+        const claimed = await deps.state.claimDueDeliveries(claimedAt, room, visibilityMs);
+        if (claimed.length === 0) lastEmptyClaimAt = now();
+        slots.add(claimed, claimFrom(claimedAt));
+      } finally {
+        claiming = false;
+        notify();
+      }
+      await handBack(slots.takeUnsendable());
+    }
+  };
+
+  const refilled = refilling().then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
   // Every worker finishes (or fails) before the final flush, so no outcome is left behind in the buffer.
   const ran = await Promise.allSettled(Array.from({ length: concurrency }, worker));
-  // Jobs of endpoints that timed out in this round: handed back unsent, as if after a first failure, with no
-  // attempt counted (none was made). Claimed jobs that are neither sent nor handed back would only come due
-  // again when their claim expires (visibilityMs).
-  const retryInMs = nextRetryDelay(1, deps.schedule ?? RETRY_DELAYS_MS, deps.random) ?? 0;
-  const retryAt = now() + retryInMs;
-  for (const job of slots.left()) {
-    try {
-      await outcomes.add(job.webhookId, { nextAttemptAt: retryAt });
-    } catch {
-      // The buffer keeps its failure: close() below rethrows it after flushing nothing more. Jobs not handed
-      // back come due again when their claim expires.
-      break;
-    }
-    counts.deferred += 1;
-    (deps.logger ?? silentLogger)
-      .child({ mailbox: job.mailbox, uid: job.uid, webhookId: job.webhookId, endpoint: job.endpointId })
-      .info('webhook deferred: its endpoint timed out earlier in this round', { retryInMs });
+  over = true;
+  wakeRefill();
+  const refillFailed = await refilled;
+  // Normally nothing is left: only jobs of an endpoint that timed out, when a worker failed before handing them back.
+  try {
+    await handBack(slots.takeAll());
+  } catch {
+    // Kept by the buffer: close() below rethrows it. Jobs not handed back come due when their claim expires.
   }
   const flushed = await outcomes.close().then(
     () => undefined,
@@ -240,6 +355,7 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
   );
   const failed = ran.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
+  if (refillFailed) throw refillFailed.error;
   if (flushed) throw flushed.error;
   return counts;
 }
@@ -248,7 +364,7 @@ async function deliverOne(
   job: DeliveryJob,
   eventPromise: Promise<BuiltEvent>,
   deps: DeliveryDeps,
-  round: { readonly timeoutMs: number; readonly sendBy: number },
+  round: { readonly timeoutMs: number; readonly claim: ClaimWindow },
   outcomes: OutcomeBuffer,
   onPostError: (code: string | undefined) => void,
 ): Promise<Outcome | 'deferred'> {
@@ -271,11 +387,20 @@ async function deliverOne(
     return disable('the endpoint answered 410 Gone earlier and is disabled');
   }
 
-  let event: BuiltEvent;
-  try {
-    event = await eventPromise;
-  } catch (error) {
+  const built = await eventPromise.then(
+    (event) => ({ event }),
+    (error: unknown) => ({ error }),
+  );
+  const attemptAt = now();
+  if (attemptAt > round.claim.writeBy) {
+    // The claim ran out while the job waited for a slot or its event: it is due again, and another round may
+    // have claimed it. Writing anything now could cut that round's claim short, so the job is left as it is.
+    log.info('webhook deferred: its claim ran out before it could be sent');
+    return 'deferred';
+  }
+  if ('error' in built) {
     // The raw message could not be read (store I/O) or the builder failed: retry later, keep the cause.
+    const { error } = built;
     const wrapped = isBridgeError(error)
       ? error
       : new BridgeError(
@@ -287,16 +412,16 @@ async function deliverOne(
         );
     return fail(job, deps, log, outcomes, wrapped, undefined);
   }
+  const { event } = built;
   if (!matchesFilters(endpoint.filters, event.filterSubject)) return disable('filtered: the message does not match');
 
-  const attemptAt = now();
   const requestTimeoutMs = endpoint.timeoutMs ?? round.timeoutMs;
-  if (attemptAt + requestTimeoutMs > round.sendBy) {
+  if (attemptAt + requestTimeoutMs > round.claim.sendBy) {
     // Handed back while the claim still holds (the margin covers the write), due at once for the next round.
     await outcomes.add(job.webhookId, { nextAttemptAt: attemptAt });
     log.info('webhook deferred: its request could outlast the claim or the deadline', {
       timeoutMs: requestTimeoutMs,
-      leftMs: Math.max(0, round.sendBy - attemptAt),
+      leftMs: Math.max(0, round.claim.sendBy - attemptAt),
     });
     return 'deferred';
   }
@@ -379,61 +504,4 @@ async function fail(
   await outcomes.add(job.webhookId, { ...base, status: 'failed', nextAttemptAt: now + wait });
   log.warn('webhook attempt failed; will retry', { error, attempts, retryInMs: wait });
   return 'retrying';
-}
-
-/**
- * A round's claimed jobs, handed out in claim order to the round's workers. A job whose endpoint (a mailbox's
- * webhook) already has `perEndpoint` requests in flight is passed over while another endpoint's job can go
- * instead; when only such jobs are left, they go anyway, so a single endpoint still gets every slot. Once a
- * request of an endpoint has timed out, that endpoint's remaining jobs are not handed out; `left()` lists them
- * when the round is over.
- */
-class EndpointSlots {
-  /** In claim order, each with its endpoint's key (made once: next() runs once per job, over the whole list). */
-  readonly #waiting: Array<{ readonly job: DeliveryJob; readonly endpoint: string }>;
-  readonly #perEndpoint: number;
-  readonly #inFlight = new Map<string, number>();
-  /** Jobs still waiting, per endpoint: tells without a scan whether any endpoint under its limit has one. */
-  readonly #waitingBy = new Map<string, number>();
-  readonly #timedOut = new Set<string>();
-
-  constructor(jobs: ReadonlyArray<DeliveryJob>, perEndpoint: number) {
-    this.#waiting = jobs.map((job) => ({ job, endpoint: endpointKey(job) }));
-    for (const { endpoint } of this.#waiting) this.#waitingBy.set(endpoint, (this.#waitingBy.get(endpoint) ?? 0) + 1);
-    this.#perEndpoint = perEndpoint;
-  }
-
-  /** The next job to send, or undefined when none is left to send in this round. */
-  next(): DeliveryJob | undefined {
-    const underLimit = (endpoint: string): boolean => (this.#inFlight.get(endpoint) ?? 0) < this.#perEndpoint;
-    let anyUnderLimit = false;
-    for (const [endpoint, count] of this.#waitingBy) {
-      if (count > 0 && !this.#timedOut.has(endpoint) && underLimit(endpoint)) anyUnderLimit = true;
-    }
-    // The first job of an endpoint under its limit; when there is none, the first of any endpoint not timed out.
-    const at = this.#waiting.findIndex(
-      ({ endpoint }) => !this.#timedOut.has(endpoint) && (!anyUnderLimit || underLimit(endpoint)),
-    );
-    if (at === -1) return undefined;
-    const [{ job, endpoint }] = this.#waiting.splice(at, 1) as [{ job: DeliveryJob; endpoint: string }];
-    this.#waitingBy.set(endpoint, (this.#waitingBy.get(endpoint) ?? 1) - 1);
-    this.#inFlight.set(endpoint, (this.#inFlight.get(endpoint) ?? 0) + 1);
-    return job;
-  }
-
-  /** A job handed out by next() has ended; `timedOut`: its request waited out the timeout. */
-  done(job: DeliveryJob, timedOut: boolean): void {
-    const endpoint = endpointKey(job);
-    this.#inFlight.set(endpoint, (this.#inFlight.get(endpoint) ?? 1) - 1);
-    if (timedOut) this.#timedOut.add(endpoint);
-  }
-
-  /** The jobs never handed out (their endpoint timed out in this round). */
-  left(): ReadonlyArray<DeliveryJob> {
-    return this.#waiting.map(({ job }) => job);
-  }
-}
-
-function endpointKey(job: DeliveryJob): string {
-  return `${job.mailbox}\0${job.endpointId}`;
 }

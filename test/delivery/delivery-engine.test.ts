@@ -366,6 +366,35 @@ describe('delivery', () => {
     expect(after.map((j) => [j.status, j.attempts])).toEqual(Array(12).fill(['delivered', 1]));
   });
 
+  it('a job whose claim ran out while its event was built is neither sent nor written: another claim stands', async () => {
+    const start = 1_000_000;
+    let clock = start;
+    const ok = await receiver((_req, res) => res.writeHead(204).end());
+    servers.push(ok.server);
+    const [job] = await seed(['ok'], 'u1');
+    let otherClaim: DeliveryJob[] = [];
+    const d = deps(
+      { ok: { id: 'ok', url: ok.url, secrets: [SECRET], allowHttp: true } },
+      {
+        now: () => clock,
+        timeoutMs: 1_000,
+        // A slow build (a large message): the 5 s claim runs out meanwhile, and another process claims the job.
+        eventFor: async () => {
+          clock += 10_000;
+          otherClaim = await state.claimDueDeliveries(clock, 10, 60_000);
+          return { body: JSON.stringify(EVENT), filterSubject: { from: [], to: [], cc: [], subject: '' } };
+        },
+      },
+    );
+    const result = await deliverDue(d, { concurrency: 1, visibilityMs: 5_000 });
+    expect(otherClaim.map((j) => j.webhookId)).toEqual([job!.webhookId]);
+    expect(result).toMatchObject({ attempted: 0, deferred: 1 });
+    expect(ok.received).toHaveLength(0);
+    // The other process's claim is untouched: hidden until its own end, no attempt counted.
+    const [after] = await state.listDeliveries({ mailbox: 'mb' });
+    expect(after).toMatchObject({ status: 'pending', attempts: 0, nextAttemptAt: clock + 60_000 });
+  });
+
   it("no request is started that could outlast the caller's deadline: its job is handed back, due at once", async () => {
     const start = 1_000_000;
     let clock = start;
@@ -405,6 +434,88 @@ describe('delivery', () => {
     expect(await first).toMatchObject({ attempted: 1, delivered: 1 });
     expect(second.attempted).toBe(0);
     expect(slow.received.map((r) => r.headers['webhook-id'])).toEqual([job!.webhookId]);
+  });
+
+  it('a refilling round sends events queued while it waits on a hanging endpoint, before that one times out', async () => {
+    const started = Date.now();
+    const hung = await receiver(() => {});
+    const fineAt = new Map<string, number>();
+    const fine = await receiver((req, res) => {
+      fineAt.set(String(req.headers['webhook-id']), Date.now() - started);
+      res.writeHead(204).end();
+    });
+    servers.push(hung.server, fine.server);
+    for (let i = 0; i < 2; i += 1) await seed(['hung', 'fine'], `u${i}`);
+    const d = deps(
+      {
+        hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true },
+        fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
+      },
+      { timeoutMs: 1_000, schedule: [0, 60_000, 60_000] },
+    );
+    const round = deliverDue(d, { concurrency: 4, refill: { intervalMs: 50 } });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const late: DeliveryJob[] = [];
+    for (let i = 0; i < 3; i += 1) late.push(...(await seed(['fine'], `late${i}`)));
+    const result = await round;
+    // Sent by the round that was waiting on the silent endpoint, long before its 1 s timeout. Without refills
+    // they waited for the next round, after that timeout.
+    const lateAt = late.map((job) => fineAt.get(job.webhookId));
+    expect(lateAt.every((at) => at !== undefined && at < 800)).toBe(true);
+    expect(result).toEqual({ attempted: 7, delivered: 5, retrying: 2, dead: 0, disabled: 0, deferred: 0 });
+  });
+
+  it('in a refilling round a lone hanging endpoint leaves a slot free for jobs claimed later', async () => {
+    const started = Date.now();
+    const hung = await receiver(() => {});
+    let fineAt: number | undefined;
+    const fine = await receiver((_req, res) => {
+      fineAt = Date.now() - started;
+      res.writeHead(204).end();
+    });
+    servers.push(hung.server, fine.server);
+    for (let i = 0; i < 6; i += 1) await seed(['hung'], `u${i}`);
+    const d = deps(
+      {
+        hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true },
+        fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
+      },
+      { timeoutMs: 1_000, schedule: [0, 60_000, 60_000] },
+    );
+    const round = deliverDue(d, { concurrency: 4, refill: { intervalMs: 50 } });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await seed(['fine'], 'late');
+    const result = await round;
+    // Three of the four slots went to the silent endpoint (without refills, all four: it was alone), the late
+    // job took the fourth at once; after the timeouts the silent endpoint's other three were handed back.
+    expect(hung.received).toHaveLength(3);
+    expect(fineAt).toBeLessThan(800);
+    expect(result).toEqual({ attempted: 4, delivered: 1, retrying: 3, dead: 0, disabled: 0, deferred: 3 });
+  });
+
+  it('a refilling round stops claiming when its signal aborts, and ends once its requests have', async () => {
+    const hung = await receiver(() => {});
+    const fine = await receiver((_req, res) => res.writeHead(204).end());
+    servers.push(hung.server, fine.server);
+    await seed(['hung'], 'u0');
+    const d = deps(
+      {
+        hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true },
+        fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
+      },
+      { timeoutMs: 500, schedule: [0, 60_000, 60_000] },
+    );
+    const stop = new AbortController();
+    const round = deliverDue(d, { concurrency: 4, refill: { intervalMs: 50, signal: stop.signal } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    stop.abort();
+    const [late] = await seed(['fine'], 'late');
+    const result = await round;
+    expect(result).toMatchObject({ attempted: 1, retrying: 1, delivered: 0 });
+    expect(fine.received).toHaveLength(0);
+    expect(await state.listDueDeliveries(Date.now(), 10)).toEqual([
+      expect.objectContaining({ webhookId: late!.webhookId }),
+    ]);
   });
 
   it('410 Gone disables the endpoint for the mailbox: later jobs for it are not sent', async () => {

@@ -69,8 +69,10 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
         });
         inFlight.set(mailbox.name, poll);
       }
-      // One delivery round at a time; it runs beside the polls and never blocks them.
-      delivering ??= deliverDue(deliveryDeps)
+      // One delivery round at a time; it runs beside the polls and never blocks them. While it waits on requests
+      // in flight it keeps claiming new due jobs (refill), so an endpoint that hangs until its timeout does not
+      // hold up another endpoint's new events; a stop ends the claiming, and the round then ends with its requests.
+      delivering ??= deliverDue(deliveryDeps, { refill: { signal: stop.signal } })
         .then((result) => result.attempted > 0)
         .catch((error: unknown) => {
           ctx.logger.error('delivery round failed', { error });
