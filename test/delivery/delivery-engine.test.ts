@@ -121,6 +121,29 @@ function withOverrides(base: StateStore, overrides: Partial<StateStore>): StateS
   });
 }
 
+/**
+ * Two endpoints on loopback: `hung` never answers, `fine` answers 204 and notes when each webhook-id arrived (ms
+ * after this call). Retries are a minute away, so a test sees each job's first attempt only.
+ */
+async function silentAndAnswering(timeoutMs: number) {
+  const started = Date.now();
+  const hung = await receiver(() => {});
+  const fineAt = new Map<string, number>();
+  const fine = await receiver((req, res) => {
+    fineAt.set(String(req.headers['webhook-id']), Date.now() - started);
+    res.writeHead(204).end();
+  });
+  servers.push(hung.server, fine.server);
+  const d = deps(
+    {
+      hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true },
+      fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
+    },
+    { timeoutMs, schedule: [0, 60_000, 60_000] },
+  );
+  return { hung, fine, fineAt, d };
+}
+
 async function drain(d: DeliveryDeps, rounds: number): Promise<void> {
   for (let i = 0; i < rounds; i += 1) {
     await deliverDue(d);
@@ -195,28 +218,15 @@ describe('delivery', () => {
 
   it('an endpoint that stops answering holds half the slots while another waits; its rest of the round is deferred', async () => {
     const started = Date.now();
-    const hung = await receiver(() => {});
-    const deliveredAt: number[] = [];
-    const fine = await receiver((_req, res) => {
-      deliveredAt.push(Date.now() - started);
-      res.writeHead(204).end();
-    });
-    servers.push(hung.server, fine.server);
+    const { hung, fine, fineAt, d } = await silentAndAnswering(1_000);
     for (let i = 0; i < 12; i += 1) await seed(['hung', 'fine'], `u${i}`);
-    const d = deps(
-      {
-        hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true },
-        fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
-      },
-      { timeoutMs: 1_000, schedule: [0, 60_000, 60_000] },
-    );
     const result = await deliverDue(d, { concurrency: 4 });
     const took = Date.now() - started;
     // Two of the four slots went to the endpoint that never answers while the other endpoint had jobs waiting;
     // its twelve went through the other two before the first timeout (before, they queued behind the timeouts:
     // the last at ≈ 2 s). Then, with nothing else left, two more went to the silent one.
     expect(fine.received).toHaveLength(12);
-    expect(Math.max(...deliveredAt)).toBeLessThan(900);
+    expect(Math.max(...fineAt.values())).toBeLessThan(900);
     expect(hung.received).toHaveLength(4);
     // The round lasted about one timeout, not one per job (12 x 1 s over 4 slots: 3 s before).
     expect(took).toBeLessThan(1_900);
@@ -437,22 +447,8 @@ describe('delivery', () => {
   });
 
   it('a refilling round sends events queued while it waits on a hanging endpoint, before that one times out', async () => {
-    const started = Date.now();
-    const hung = await receiver(() => {});
-    const fineAt = new Map<string, number>();
-    const fine = await receiver((req, res) => {
-      fineAt.set(String(req.headers['webhook-id']), Date.now() - started);
-      res.writeHead(204).end();
-    });
-    servers.push(hung.server, fine.server);
+    const { fineAt, d } = await silentAndAnswering(1_000);
     for (let i = 0; i < 2; i += 1) await seed(['hung', 'fine'], `u${i}`);
-    const d = deps(
-      {
-        hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true },
-        fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
-      },
-      { timeoutMs: 1_000, schedule: [0, 60_000, 60_000] },
-    );
     const round = deliverDue(d, { concurrency: 4, refill: { intervalMs: 50 } });
     await new Promise((resolve) => setTimeout(resolve, 200));
     const late: DeliveryJob[] = [];
@@ -466,45 +462,22 @@ describe('delivery', () => {
   });
 
   it('in a refilling round a lone hanging endpoint leaves a slot free for jobs claimed later', async () => {
-    const started = Date.now();
-    const hung = await receiver(() => {});
-    let fineAt: number | undefined;
-    const fine = await receiver((_req, res) => {
-      fineAt = Date.now() - started;
-      res.writeHead(204).end();
-    });
-    servers.push(hung.server, fine.server);
+    const { hung, fineAt, d } = await silentAndAnswering(1_000);
     for (let i = 0; i < 6; i += 1) await seed(['hung'], `u${i}`);
-    const d = deps(
-      {
-        hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true },
-        fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
-      },
-      { timeoutMs: 1_000, schedule: [0, 60_000, 60_000] },
-    );
     const round = deliverDue(d, { concurrency: 4, refill: { intervalMs: 50 } });
     await new Promise((resolve) => setTimeout(resolve, 200));
-    await seed(['fine'], 'late');
+    const [late] = await seed(['fine'], 'late');
     const result = await round;
     // Three of the four slots went to the silent endpoint (without refills, all four: it was alone), the late
     // job took the fourth at once; after the timeouts the silent endpoint's other three were handed back.
     expect(hung.received).toHaveLength(3);
-    expect(fineAt).toBeLessThan(800);
+    expect(fineAt.get(late!.webhookId)).toBeLessThan(800);
     expect(result).toEqual({ attempted: 4, delivered: 1, retrying: 3, dead: 0, disabled: 0, deferred: 3 });
   });
 
   it('a refilling round stops claiming when its signal aborts, and ends once its requests have', async () => {
-    const hung = await receiver(() => {});
-    const fine = await receiver((_req, res) => res.writeHead(204).end());
-    servers.push(hung.server, fine.server);
+    const { fine, d } = await silentAndAnswering(500);
     await seed(['hung'], 'u0');
-    const d = deps(
-      {
-        hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true },
-        fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
-      },
-      { timeoutMs: 500, schedule: [0, 60_000, 60_000] },
-    );
     const stop = new AbortController();
     const round = deliverDue(d, { concurrency: 4, refill: { intervalMs: 50, signal: stop.signal } });
     await new Promise((resolve) => setTimeout(resolve, 100));
