@@ -73,6 +73,11 @@ const SECRET = RECEIVER_SECRET;
  * than run's (deliverDue's defaults, 100 jobs and 4 at once); alternated 2026-11-28 15:32–15:40 UTC, 100/4
  * measured "beside" 15.2 / 13.9 s against 12.1 / 13.5 s with these: perhaps a little slower, not clearly beyond
  * this machine's spread of ±10–20 %, so run keeps its smaller rounds (fewer large messages parsed at once).
+ * Since 2026-11-29 run's rounds also refill (deliverDue's `refill`: they claim newly due jobs while they wait on
+ * requests in flight, see delivery-engine.ts); here, with one endpoint that always answers, that made no
+ * difference beyond the spread (`bench/threads.ts --n 2000 --repeats 2`, alternated twice, 07:10–07:16 UTC: warm runs
+ * 6.1 / 6.8 s without, 6.5 / 7.0 s with; bridge 4.05 / 4.45 against 4.22 / 4.57 ms per message), so the rounds
+ * here stay as they were.
  */
 export const DELIVERY_OPTIONS = { limit: 200, concurrency: 8 } as const;
 
