@@ -45,7 +45,8 @@ it('run delivers a queued backlog of several rounds back to back, each event onc
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    // Within vitest's 30 s test timeout, so that a failing run never outlives the test.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
     await Promise.race([complete, exited]);
     child.kill('SIGTERM');
     const code = await exited;
