@@ -344,7 +344,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       // stopped over its cap: each run would only wait out the SDK's retries against a closed port.
       for (let runs = 0; runs < 50 && overCap === undefined; runs += 1) {
         try {
-          const r = await deliverDue(deliveryDeps, { limit: 200, concurrency: 8, visibilityMs: 2_000 });
+          // Every other round refills as `pop3-bridge run`'s do (claims while it waits on requests in flight),
+          // so both kinds of round meet the faults.
+          const r = await deliverDue(deliveryDeps, {
+            limit: 200,
+            concurrency: 8,
+            visibilityMs: 2_000,
+            ...(runs % 2 === 1 && { refill: { intervalMs: 50, forMs: 5_000 } }),
+          });
           if (r.attempted === 0) break;
         } catch (error) {
           tally(`delivery threw ${typedOrNote(error, 'delivery')}`);
