@@ -243,7 +243,6 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
     const retryInMs = nextRetryDelay(1, deps.schedule ?? RETRY_DELAYS_MS, deps.random) ?? 0;
     for (const { job, message, claim } of jobs) {
       if (!slots.holdsMessage(message)) events.delete(message);
-      counts.deferred += 1;
       const jobLog = log.child({
         mailbox: job.mailbox,
         uid: job.uid,
@@ -252,10 +251,12 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
       });
       // A claim that has run out is left alone: the job is due again, and another round may have claimed it.
       if (now() > claim.writeBy) {
+        counts.deferred += 1;
         jobLog.info('webhook deferred: its endpoint timed out earlier in this round; its claim has run out');
         continue;
       }
       await outcomes.add(job.webhookId, { nextAttemptAt: now() + retryInMs });
+      counts.deferred += 1;
       jobLog.info('webhook deferred: its endpoint timed out earlier in this round', { retryInMs });
     }
   };
