@@ -183,7 +183,7 @@ function claimMarginMs(visibilityMs: number): number {
  * one: 60 s with the default 15 s), and never less than a request to the slowest endpoint needs, with the
  * margin, plus two default timeouts for the jobs queued before it.
  */
-export function defaultVisibilityMs(timeoutMs: number, longestTimeoutMs: number): number {
+function defaultVisibilityMs(timeoutMs: number, longestTimeoutMs: number): number {
   return Math.max(4 * timeoutMs, longestTimeoutMs + 2 * timeoutMs + MAX_CLAIM_MARGIN_MS);
 }
 
@@ -223,8 +223,13 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
   const counts = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0, deferred: 0 };
   const outcomes = new OutcomeBuffer(deps.state, deps.outcomeBuffer);
 
-  // Idle workers wait for a change: a request ended, or a refill added jobs.
+  // Idle workers wait for a change: a request ended, or a refill added jobs. A refill runs while `claiming`;
+  // `wakeRefill` starts one early, `over` ends the refill loop with the round.
   let claiming = false;
+  let over = false;
+  let wakeRefill = () => {};
+  const refillIntervalMs = refill?.intervalMs ?? 250;
+  let lastEmptyClaimAt = Number.NEGATIVE_INFINITY;
   let signalChange = () => {};
   let changed = new Promise<void>((resolve) => (signalChange = resolve));
   const notify = () => {
@@ -303,10 +308,6 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
   // A refilling round (`run`) claims newly due jobs while it waits on requests in flight with a slot free and
   // nothing it can send: an endpoint that holds its requests until they time out then delays nobody else's new
   // events by a timeout, as it did when the next round had to wait for this one to end.
-  let over = false;
-  let wakeRefill = () => {};
-  const refillIntervalMs = refill?.intervalMs ?? 250;
-  let lastEmptyClaimAt = Number.NEGATIVE_INFINITY;
   const refilling = async () => {
     if (!refill) return;
     const until = startedAt + (refill.forMs ?? 5 * 60_000);

@@ -50,7 +50,7 @@ export function endpointsOf(config: BridgeConfig): (mailbox: string, endpointId:
 }
 
 /** The longest answer timeout of the config's webhooks (0 when there are none). */
-export function longestWebhookTimeoutMs(config: BridgeConfig): number {
+function longestWebhookTimeoutMs(config: BridgeConfig): number {
   return Math.max(0, ...config.mailboxes.flatMap((m) => m.webhooks.map((w) => w.timeoutSeconds))) * 1000;
 }
 
