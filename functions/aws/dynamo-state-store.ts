@@ -30,6 +30,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type {
+  ClaimOptions,
   DeliveryJob,
   DeliveryPatch,
   DeliveryStatus,
@@ -100,6 +101,8 @@ const jobPk = (webhookId: string): string => `DLV#${webhookId}`;
  */
 const UID_SEPARATOR = ' ';
 const jobByUidKey = (uid: string, webhookId: string): string => `${uid}${UID_SEPARATOR}${webhookId}`;
+/** An endpoint of a mailbox as one string, for the claim's skip set (JSON: no two pairs give one string). */
+const endpointKey = (mailbox: string, endpointId: string): string => JSON.stringify([mailbox, endpointId]);
 
 /** Epoch ms as 16 zero-padded digits: string order is time order (clamped to 0 … 2^53-1, 16 digits). */
 export function timeKey(ms: number): string {
@@ -772,7 +775,12 @@ export class DynamoStateStore implements StateStore {
 
   // ---- deliveries ---------------------------------------------------------
 
-  #dueCandidates(now: number, limit: number, skip: ReadonlySet<string> = new Set()): Promise<Item[]> {
+  #dueCandidates(
+    now: number,
+    limit: number,
+    skip: ReadonlySet<string> = new Set(),
+    skipEndpoints: ReadonlySet<string> = new Set(),
+  ): Promise<Item[]> {
     return this.#query(
       {
         IndexName: GSI1.name,
@@ -783,6 +791,8 @@ export class DynamoStateStore implements StateStore {
       limit,
       (item) =>
         !skip.has(item.webhookId as string) &&
+        (skipEndpoints.size === 0 ||
+          !skipEndpoints.has(endpointKey(item.mailbox as string, item.endpointId as string))) &&
         DUE_STATUSES.has(item.status as DeliveryStatus) &&
         (item.nextAttemptAt as number) <= now,
     );
@@ -804,15 +814,24 @@ export class DynamoStateStore implements StateStore {
    * due, not yet claimed: `gsi1pk = DUE AND nextAttemptAt <= now`) that pushes
    * nextAttemptAt to `now + visibilityMs`. Of two claimers racing for a job,
    * exactly one update succeeds. Lost races are refilled from the index, a
-   * few rounds at most.
+   * few rounds at most. Skipped endpoints' jobs are passed over as the index
+   * is read (it is keyed by due time, not by endpoint).
    */
-  claimDueDeliveries(now: number, limit: number, visibilityMs: number): Promise<DeliveryJob[]> {
+  claimDueDeliveries(
+    now: number,
+    limit: number,
+    visibilityMs: number,
+    options: ClaimOptions = {},
+  ): Promise<DeliveryJob[]> {
+    const skipEndpoints = new Set(
+      (options.skipEndpoints ?? []).map(({ mailbox, endpointId }) => endpointKey(mailbox, endpointId)),
+    );
     return this.#call('claimDueDeliveries', async () => {
       const claimed: DeliveryJob[] = [];
       const tried = new Set<string>();
       const until = now + visibilityMs;
       for (let round = 0; round < 3 && claimed.length < limit; round++) {
-        const candidates = await this.#dueCandidates(now, limit - claimed.length, tried);
+        const candidates = await this.#dueCandidates(now, limit - claimed.length, tried, skipEndpoints);
         if (candidates.length === 0) break;
         const results = await mapLimit(candidates, this.#concurrency, async (candidate) => {
           const webhookId = candidate.webhookId as string;

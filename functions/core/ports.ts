@@ -100,6 +100,18 @@ export interface DeliveryJob {
 /** The fields of a delivery a worker may change; its identity (webhookId, mailbox, uid, endpoint) never changes. */
 export type DeliveryPatch = Partial<Omit<DeliveryJob, 'webhookId' | 'mailbox' | 'uid' | 'endpointId'>>;
 
+/** A mailbox's webhook endpoint, as deliveries name it. */
+export interface EndpointRef {
+  readonly mailbox: string;
+  readonly endpointId: string;
+}
+
+/** Options of `claimDueDeliveries`. */
+export interface ClaimOptions {
+  /** Endpoints whose jobs are left unclaimed (a few: the caller's hanging endpoints). */
+  readonly skipEndpoints?: ReadonlyArray<EndpointRef>;
+}
+
 /** One patch of a batched `updateDeliveries`. */
 export interface DeliveryUpdate {
   readonly webhookId: string;
@@ -165,9 +177,12 @@ export interface StateStore {
    * Takes up to `limit` due jobs for one worker: atomically pushes their
    * `nextAttemptAt` to `now + visibilityMs` (like an SQS visibility timeout),
    * so a second worker does not take them too, and a worker that dies leaves
-   * them due again later. Oldest first.
+   * them due again later. Oldest first. Jobs of the endpoints in
+   * `options.skipEndpoints` are neither claimed nor counted against `limit`:
+   * a delivery round passes the endpoints whose requests it knows to be
+   * hanging, whose jobs it could only hand back (delivery-engine.ts).
    */
-  claimDueDeliveries(now: number, limit: number, visibilityMs: number): Promise<DeliveryJob[]>;
+  claimDueDeliveries(now: number, limit: number, visibilityMs: number, options?: ClaimOptions): Promise<DeliveryJob[]>;
   listDeliveries(filter: {
     mailbox?: string;
     status?: DeliveryStatus;

@@ -30,6 +30,10 @@
  * most every 250 ms after one that found none), and one endpoint alone keeps
  * one slot free for them. A receiver that hangs until its timeout so delays
  * nobody else's new events, where before they waited for the round to end.
+ * Those claims skip the endpoints that are hanging (one of their requests
+ * timed out, others are still in flight): their jobs could only be handed
+ * back, and a backlog of them was, claim after claim, each job written and
+ * logged every time (a 300-job backlog in a 0.9 s window, measured).
  *
  * A claim hides a job from other rounds (other processes, parallel Lambda
  * invocations) for `visibilityMs` only. A request is therefore started only
@@ -246,23 +250,22 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
   const handBack = async (jobs: ReadonlyArray<SlottedJob>) => {
     if (jobs.length === 0) return;
     const retryInMs = nextRetryDelay(1, deps.schedule ?? RETRY_DELAYS_MS, deps.random) ?? 0;
-    for (const { job, message, claim } of jobs) {
-      if (!slots.holdsMessage(message)) events.delete(message);
-      const jobLog = log.child({
-        mailbox: job.mailbox,
-        uid: job.uid,
-        webhookId: job.webhookId,
-        endpoint: job.endpointId,
-      });
-      // A claim that has run out is left alone: the job is due again, and another round may have claimed it.
-      if (now() > claim.writeBy) {
+    const deferred = new DeferralLog();
+    try {
+      for (const { job, message, claim } of jobs) {
+        if (!slots.holdsMessage(message)) events.delete(message);
+        // A claim that has run out is left alone: the job is due again, and another round may have claimed it.
+        if (now() > claim.writeBy) {
+          counts.deferred += 1;
+          deferred.add(job, 'claimRanOut');
+          continue;
+        }
+        await outcomes.add(job.webhookId, { nextAttemptAt: now() + retryInMs });
         counts.deferred += 1;
-        jobLog.info('webhook deferred: its endpoint timed out earlier in this round; its claim has run out');
-        continue;
+        deferred.add(job, 'handedBack');
       }
-      await outcomes.add(job.webhookId, { nextAttemptAt: now() + retryInMs });
-      counts.deferred += 1;
-      jobLog.info('webhook deferred: its endpoint timed out earlier in this round', { retryInMs });
+    } finally {
+      deferred.write(log, retryInMs);
     }
   };
 
@@ -325,7 +328,16 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
       claiming = true;
       try {
         const claimedAt = now();
-        const claimed = await deps.state.claimDueDeliveries(claimedAt, room, visibilityMs);
+        // Jobs of an endpoint that is still hanging would only be handed back: they are left unclaimed. Claimed,
+        // a backlog of them went round claim by claim (at once after each, a claim having found some) while
+        // the endpoint's last requests waited out their timeouts, each job written and logged every time.
+        const hanging = slots.hanging();
+        const claimed = await deps.state.claimDueDeliveries(
+          claimedAt,
+          room,
+          visibilityMs,
+          hanging.length > 0 ? { skipEndpoints: hanging } : undefined,
+        );
         if (claimed.length === 0) lastEmptyClaimAt = now();
         slots.add(claimed, claimFrom(claimedAt));
       } finally {
@@ -360,6 +372,44 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
   if (refillFailed) throw refillFailed.error;
   if (flushed) throw flushed.error;
   return counts;
+}
+
+/**
+ * One log line per endpoint for the jobs a hand-back deferred, not one per job: a dead endpoint's hand-back
+ * may hold a whole round's jobs (100), and those lines said nothing the count and the UIDLs do not.
+ */
+class DeferralLog {
+  /** Most UIDLs one line names; the count says how many there were. */
+  static readonly MAX_UIDS = 20;
+  readonly #byEndpoint = new Map<
+    string,
+    { mailbox: string; endpoint: string; uids: string[]; handedBack: number; claimRanOut: number }
+  >();
+
+  add(job: DeliveryJob, how: 'handedBack' | 'claimRanOut'): void {
+    const key = JSON.stringify([job.mailbox, job.endpointId]);
+    let entry = this.#byEndpoint.get(key);
+    if (entry === undefined) {
+      entry = { mailbox: job.mailbox, endpoint: job.endpointId, uids: [], handedBack: 0, claimRanOut: 0 };
+      this.#byEndpoint.set(key, entry);
+    }
+    if (entry.uids.length < DeferralLog.MAX_UIDS) entry.uids.push(job.uid);
+    entry[how] += 1;
+  }
+
+  write(log: Logger, retryInMs: number): void {
+    for (const { mailbox, endpoint, uids, handedBack, claimRanOut } of this.#byEndpoint.values()) {
+      const count = handedBack + claimRanOut;
+      log.child({ mailbox, endpoint }).info('webhooks deferred: their endpoint timed out earlier in this round', {
+        count,
+        uids,
+        ...(count > uids.length && { moreUids: count - uids.length }),
+        // Handed back: due again after retryInMs. Claim ran out: left as they were, due again already.
+        ...(handedBack > 0 && { retryInMs }),
+        ...(claimRanOut > 0 && { claimRanOut }),
+      });
+    }
+  }
 }
 
 async function deliverOne(

@@ -12,9 +12,10 @@
  * - Once a request of an endpoint has timed out, its waiting jobs are not
  *   handed out: `takeUnsendable()` removes them, and the engine hands them
  *   back for later. A job of that endpoint added after its last request has
- *   ended (a refill) goes out again: the endpoint is tried once more.
+ *   ended (a refill) goes out again: the endpoint is tried once more. Until
+ *   then the endpoint is `hanging()`, and a refill does not claim its jobs.
  */
-import type { DeliveryJob } from '../core/ports.js';
+import type { DeliveryJob, EndpointRef } from '../core/ports.js';
 
 /** What a job's claim allows (epoch ms), as the engine computes it from the claim's time. */
 export interface ClaimWindow {
@@ -46,7 +47,8 @@ export class EndpointSlots {
   readonly #heldBy = new Map<string, number>();
   /** The webhook-ids waiting or in flight: a job is never in the round twice. */
   readonly #held = new Set<string>();
-  readonly #timedOut = new Set<string>();
+  /** Endpoints with a request that timed out in this round, by key. */
+  readonly #timedOut = new Map<string, EndpointRef>();
 
   constructor(limits: { readonly perEndpoint: number; readonly alone: number }) {
     this.#perEndpoint = limits.perEndpoint;
@@ -94,7 +96,19 @@ export class EndpointSlots {
     increment(this.#inFlight, slotted.endpoint, -1);
     this.#inFlightTotal -= 1;
     this.#release(slotted);
-    if (timedOut) this.#timedOut.add(slotted.endpoint);
+    if (timedOut) {
+      this.#timedOut.set(slotted.endpoint, { mailbox: slotted.job.mailbox, endpointId: slotted.job.endpointId });
+    }
+  }
+
+  /**
+   * Endpoints that timed out and still have requests in flight: a job of theirs added now could only be taken
+   * back by `takeUnsendable()`, so a refill leaves their jobs unclaimed.
+   */
+  hanging(): EndpointRef[] {
+    const hanging: EndpointRef[] = [];
+    for (const [endpoint, ref] of this.#timedOut) if ((this.#inFlight.get(endpoint) ?? 0) > 0) hanging.push(ref);
+    return hanging;
   }
 
   /** Removes and returns the waiting jobs whose endpoint timed out in this round. */

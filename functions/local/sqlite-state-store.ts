@@ -42,6 +42,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import type BetterSqlite3 from 'better-sqlite3';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type {
+  ClaimOptions,
   DeliveryJob,
   DeliveryPatch,
   DeliveryStatus,
@@ -645,7 +646,17 @@ export class SqliteStateStore implements StateStore {
     });
   }
 
-  claimDueDeliveries(now: number, limit: number, visibilityMs: number): Promise<DeliveryJob[]> {
+  claimDueDeliveries(
+    now: number,
+    limit: number,
+    visibilityMs: number,
+    options: ClaimOptions = {},
+  ): Promise<DeliveryJob[]> {
+    const skip = options.skipEndpoints ?? [];
+    // Row values (SQLite 3.15+): `(mailbox, endpoint_id) NOT IN (VALUES (?, ?), ...)`.
+    const skipSql =
+      skip.length === 0 ? '' : `AND (mailbox, endpoint_id) NOT IN (VALUES ${skip.map(() => '(?, ?)').join(', ')})`;
+    const skipParams = skip.flatMap(({ mailbox, endpointId }) => [mailbox, endpointId]);
     return this.#call('claimDueDeliveries', (db) =>
       // IMMEDIATE: the select and the update happen under one write lock, so two workers never claim one job.
       db
@@ -653,9 +664,9 @@ export class SqliteStateStore implements StateStore {
           const rows = db
             .prepare(
               `SELECT * FROM deliveries WHERE status IN (${DUE_STATUSES.map(() => '?').join(', ')}) AND next_attempt_at <= ?
-               ORDER BY next_attempt_at, created_at, webhook_id LIMIT ?`,
+               ${skipSql} ORDER BY next_attempt_at, created_at, webhook_id LIMIT ?`,
             )
-            .all(...DUE_STATUSES, now, limit) as DeliveryRow[];
+            .all(...DUE_STATUSES, now, ...skipParams, limit) as DeliveryRow[];
           const hide = db.prepare('UPDATE deliveries SET next_attempt_at = ? WHERE webhook_id = ?');
           for (const row of rows) hide.run(now + visibilityMs, row.webhook_id);
           return rows.map(toDelivery);

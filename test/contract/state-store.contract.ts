@@ -414,6 +414,17 @@ export function describeStateStoreContract(name: string, makeStore: () => Promis
         expect(again.map((j) => j.webhookId).sort()).toEqual(claimed);
       });
 
+      it('claimDueDeliveries passes over the skipped endpoints without counting them against the limit', async () => {
+        const jobs = await seed();
+        // Due order is jobs 1, 2, 0, 3; jobs 2 and 0 belong to mb's ep1. The other mailbox's ep1 is another endpoint.
+        const claimed = await store.claimDueDeliveries(T0 + 50, 2, 1_000, {
+          skipEndpoints: [{ mailbox: 'mb', endpointId: 'ep1' }],
+        });
+        expect(claimed).toEqual([jobs[1], jobs[3]]);
+        // Passed over, not claimed: still due for the next claimer.
+        expect(await store.claimDueDeliveries(T0 + 50, 10, 1_000)).toEqual([jobs[2], jobs[0]]);
+      });
+
       it('updateDelivery patches only the given fields; delivered, dead and disabled jobs are not due', async () => {
         const jobs = await seed();
         await store.updateDelivery(jobs[1]!.webhookId, {

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BridgeError } from '../../functions/core/errors.js';
+import { createJsonLogger } from '../../functions/core/logger.js';
 import type { DeliveryJob, MessageRecord, StateStore } from '../../functions/core/ports.js';
 import { webhookIdFor } from '../../functions/core/webhook-id.js';
 import { type DeliveryDeps, deliverDue, type Endpoint } from '../../functions/delivery/delivery-engine.js';
@@ -65,7 +66,8 @@ afterEach(async () => {
 
 const EVENT = { type: 'email.received', timestamp: '2026-11-26T00:00:00.000Z', data: { mailbox: 'mb', uid: 'u1' } };
 
-async function seed(endpointIds: string[], uid = 'u1'): Promise<DeliveryJob[]> {
+/** A message and its jobs, created and due at `at` (claims take the oldest first). */
+async function seed(endpointIds: string[], uid = 'u1', at = 1): Promise<DeliveryJob[]> {
   const rec: MessageRecord = {
     mailbox: 'mb',
     uid,
@@ -73,7 +75,7 @@ async function seed(endpointIds: string[], uid = 'u1'): Promise<DeliveryJob[]> {
     sha256: 'a'.repeat(64),
     rawKey: `raw/aa/${'a'.repeat(64)}.eml`,
     size: 10,
-    fetchedAt: 1,
+    fetchedAt: at,
   };
   const jobs = endpointIds.map(
     (endpointId): DeliveryJob => ({
@@ -83,10 +85,10 @@ async function seed(endpointIds: string[], uid = 'u1'): Promise<DeliveryJob[]> {
       endpointId,
       rawKey: rec.rawKey,
       sha256: rec.sha256,
-      createdAt: 1,
+      createdAt: at,
       status: 'pending',
       attempts: 0,
-      nextAttemptAt: 1,
+      nextAttemptAt: at,
     }),
   );
   await state.recordMessage(rec, jobs);
@@ -473,6 +475,54 @@ describe('delivery', () => {
     expect(hung.received).toHaveLength(3);
     expect(fineAt.get(late!.webhookId)).toBeLessThan(800);
     expect(result).toEqual({ attempted: 4, delivered: 1, retrying: 3, dead: 0, disabled: 0, deferred: 3 });
+  });
+
+  it('a refilling round does not claim a hanging endpoint’s backlog, and logs its deferrals once per hand-back', async () => {
+    const hung = await receiver(() => {});
+    const fine = await receiver((_req, res) => setTimeout(() => res.writeHead(204).end(), 300));
+    servers.push(hung.server, fine.server);
+    // Six messages for both endpoints, then a backlog of 300 for the silent one alone, claimed after them.
+    for (let i = 0; i < 6; i += 1) await seed(['hung', 'fine'], `both${i}`, 1);
+    for (let i = 0; i < 300; i += 1) await seed(['hung'], `backlog${i}`, 2);
+    const claimedHung = new Map<string, number>();
+    const counted = withOverrides(state, {
+      claimDueDeliveries: async (...args: Parameters<StateStore['claimDueDeliveries']>) => {
+        const claimed = await state.claimDueDeliveries(...args);
+        for (const job of claimed) {
+          if (job.endpointId === 'hung') claimedHung.set(job.webhookId, (claimedHung.get(job.webhookId) ?? 0) + 1);
+        }
+        return claimed;
+      },
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    const d = deps(
+      {
+        hung: { id: 'hung', url: hung.url, secrets: [SECRET], allowHttp: true },
+        fine: { id: 'fine', url: fine.url, secrets: [SECRET], allowHttp: true },
+      },
+      {
+        state: counted,
+        timeoutMs: 1_000,
+        schedule: [0, 60_000, 60_000],
+        logger: createJsonLogger({ write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) }),
+      },
+    );
+    const result = await deliverDue(d, { concurrency: 4, refill: { intervalMs: 50 } });
+    // The silent endpoint had two slots while the other one’s jobs waited (0.9 s of them, two at a time), and a
+    // third once they were done: its first two requests timed out at 1 s, the third at ~1.9 s. In between it
+    // was hanging, and the old engine claimed its whole backlog, claim after claim, handing every job back.
+    expect(hung.received).toHaveLength(3);
+    expect(result).toMatchObject({ attempted: 9, delivered: 6, retrying: 3 });
+    expect(claimedHung.size).toBeLessThanOrEqual(110);
+    expect([...claimedHung.values()].every((times) => times === 1)).toBe(true);
+    const deferrals = lines.filter((line) => String(line.msg).startsWith('webhooks deferred'));
+    expect(deferrals).toHaveLength(1);
+    expect(deferrals[0]).toMatchObject({ mailbox: 'mb', endpoint: 'hung', count: result.deferred });
+    expect(deferrals[0]).toMatchObject({ retryInMs: expect.any(Number), moreUids: result.deferred - 20 });
+    expect(deferrals[0]!.uids).toHaveLength(20);
+    // Every job of the silent endpoint not attempted is still pending: handed back or never claimed.
+    const jobs = await state.listDeliveries({ mailbox: 'mb' });
+    expect(jobs.filter((j) => j.endpointId === 'hung' && j.status === 'pending')).toHaveLength(306 - 3);
   });
 
   it('a refilling round stops claiming when its signal aborts, and ends once its requests have', async () => {

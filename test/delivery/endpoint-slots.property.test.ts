@@ -4,7 +4,8 @@
  * finishing them, timeouts, hand-backs): a job is never handed out twice or
  * while its endpoint timed out, one endpoint never takes another's slot while
  * that one has jobs waiting, nothing that could go is held back, and a
- * message's event is kept exactly while a job of it is in the round.
+ * message's event is kept exactly while a job of it is in the round, and
+ * the endpoints a refill must not claim for are exactly the hanging ones.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -121,6 +122,15 @@ describe('EndpointSlots', () => {
             }
             expect(slots.inFlight).toBe(inFlight.length);
             expect(slots.waiting).toBe(waiting.length);
+            // Hanging: timed out and still in flight, exactly the endpoints whose jobs add() would not un-flag.
+            const hanging = ENDPOINTS.filter((e) => timedOut.has(e) && flightOf(e) > 0);
+            expect(
+              slots
+                .hanging()
+                .map((ref) => ref.endpointId)
+                .sort(),
+            ).toEqual(hanging);
+            expect(slots.hanging().every((ref) => ref.mailbox === 'mb')).toBe(true);
             for (const message of MESSAGES) {
               const held = [...waiting, ...inFlight.map((s) => s.job)].some((j) => j.uid === message);
               expect(slots.holdsMessage(`mb\0${message}`)).toBe(held);
