@@ -286,6 +286,10 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
       let event = events.get(message);
       if (!event) {
         event = deps.eventFor(job);
+        // A job can end before it awaits its event (a state read that fails, a removed endpoint), and the
+        // message's other jobs may never come to it: the build's failure would then have no handler and take
+        // the process down as an unhandled rejection. The jobs that do await it still see the failure.
+        event.catch(() => {});
         events.set(message, event);
       }
       let timedOut = false;

@@ -298,6 +298,38 @@ describe('delivery', () => {
     expect(due.map((j) => j.attempts)).toEqual([0, 0, 0]);
   });
 
+  it('an event build that fails after its job gave up waiting for it is no unhandled rejection', async () => {
+    // The soak's AWS run found this: moto killed mid-round, the job's state read failed before it awaited its
+    // event, and the build's own failure (the raw object could not be read) then had no handler.
+    await seed(['a']);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const failing = withOverrides(state, {
+        getMailboxState: async () => {
+          throw new BridgeError('STATE_ERR_IO', 'state store getMailboxState failed');
+        },
+      });
+      const d = deps(
+        { a: { id: 'a', url: 'http://127.0.0.1:9/hook', secrets: [SECRET], allowHttp: true } },
+        {
+          state: failing,
+          eventFor: async () => {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            throw new BridgeError('STORE_ERR_IO', 'could not open a stored object');
+          },
+        },
+      );
+      await expect(deliverDue(d)).rejects.toMatchObject({ code: 'STATE_ERR_IO' });
+      // Past the build's failure, and a turn of the loop for Node to report it as unhandled.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('a slow endpoint that does answer leaves slots to another, and nothing of it is deferred', async () => {
     const order: string[] = [];
     let slowInFlight = 0;
