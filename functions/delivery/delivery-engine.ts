@@ -62,7 +62,7 @@
 import { MAX_WEBHOOK_TIMEOUT_SECONDS } from '../config/webhook-limits.js';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import type { DeliveryJob, DeliveryPatch, StateStore } from '../core/ports.js';
+import type { ClaimOptions, DeliveryJob, DeliveryPatch, EndpointRef, StateStore } from '../core/ports.js';
 import { type ClaimWindow, EndpointSlots, type SlottedJob } from './endpoint-slots.js';
 import { type FilterConfig, type FilterSubject, matchesFilters } from './filters.js';
 import { type PostResponse, postWebhook } from './http-post.js';
@@ -160,6 +160,13 @@ export interface DeliveryRunOptions {
   readonly deadline?: number;
   /** Keep claiming newly due jobs while the round waits on requests in flight (`pop3-bridge run`). */
   readonly refill?: RefillOptions;
+  /**
+   * Endpoints whose jobs this round leaves unclaimed: those that timed out in an earlier round of the same
+   * drain (a CLI command, an AWS invocation), which then ends instead of trying them round after round.
+   */
+  readonly skipEndpoints?: ReadonlyArray<EndpointRef>;
+  /** Told of every request that timed out, with its endpoint (a drain collects them for `skipEndpoints`). */
+  readonly onTimeout?: (endpoint: EndpointRef) => void;
 }
 
 export interface RefillOptions {
@@ -221,7 +228,13 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
     perEndpoint: slotsPerEndpoint(concurrency),
     alone: refill ? concurrency - 1 : concurrency,
   });
-  slots.add(await deps.state.claimDueDeliveries(startedAt, limit, visibilityMs), claimFrom(startedAt));
+  const skip = options.skipEndpoints ?? [];
+  const claimOptions = (hanging: ReadonlyArray<EndpointRef>): ClaimOptions | undefined =>
+    skip.length + hanging.length > 0 ? { skipEndpoints: [...skip, ...hanging] } : undefined;
+  slots.add(
+    await deps.state.claimDueDeliveries(startedAt, limit, visibilityMs, claimOptions([])),
+    claimFrom(startedAt),
+  );
   /** Built events, one per message, kept while a job of the message is in the round. */
   const events = new Map<string, Promise<BuiltEvent>>();
   const counts = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0, deferred: 0 };
@@ -308,7 +321,10 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
         if (!slots.holdsMessage(message)) events.delete(message);
         notify();
       }
-      if (timedOut) await handBack(slots.takeUnsendable());
+      if (timedOut) {
+        options.onTimeout?.({ mailbox: job.mailbox, endpointId: job.endpointId });
+        await handBack(slots.takeUnsendable());
+      }
     }
   };
 
@@ -335,12 +351,11 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
         // Jobs of an endpoint that is still hanging would only be handed back: they are left unclaimed. Claimed,
         // a backlog of them went round claim by claim (at once after each, a claim having found some) while
         // the endpoint's last requests waited out their timeouts, each job written and logged every time.
-        const hanging = slots.hanging();
         const claimed = await deps.state.claimDueDeliveries(
           claimedAt,
           room,
           visibilityMs,
-          hanging.length > 0 ? { skipEndpoints: hanging } : undefined,
+          claimOptions(slots.hanging()),
         );
         if (claimed.length === 0) lastEmptyClaimAt = now();
         slots.add(claimed, claimFrom(claimedAt));

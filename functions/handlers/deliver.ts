@@ -9,6 +9,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { createAwsDeliveryRuntime } from '../aws/delivery-runtime.js';
 import { createAwsRuntime, handlerEnv } from '../aws/runtime.js';
 import { deliverDue } from '../delivery/delivery-engine.js';
+import { TimedOutEndpoints } from '../delivery/timed-out-endpoints.js';
 import type { LambdaContext, SqsBatchResponse, SqsEvent } from './lambda-types.js';
 
 const runtime = createAwsRuntime(handlerEnv(process.env));
@@ -35,10 +36,15 @@ export const handler = async (event: SqsEvent, context: LambdaContext): Promise<
           metric.addMetric('DeliveryFailures', MetricUnit.Count, 1);
       },
     };
+    // An endpoint that timed out is left alone for the rest of the invocation (timed-out-endpoints.ts says why):
+    // a receiver that never answers would otherwise keep the function running until its time is short. Its jobs
+    // stay due, and dispatch wakes the function again while retries are due.
+    const timedOut = new TimedOutEndpoints();
     for (let round = 0; round < 100 && context.getRemainingTimeInMillis() > SAFETY_MS; round += 1) {
       const result = await deliverDue(withMetrics, {
         limit: 25,
         deadline: Date.now() + context.getRemainingTimeInMillis(),
+        ...timedOut.roundOptions(),
       });
       if (result.attempted === 0) break;
     }

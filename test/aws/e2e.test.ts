@@ -765,6 +765,64 @@ describe('AWS mode end to end (bundled handlers, moto, Dovecot)', () => {
       await counter.close();
     }
   });
+
+  it('deliver tries a webhook that never answers in one round of an invocation, not round after round, and keeps its deliveries due', async () => {
+    const name = `silent-${randomBytes(3).toString('hex')}`;
+    let requests = 0;
+    const silent = createServer(() => {
+      requests += 1;
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/hook`;
+    const COUNT = 30;
+    const silentAccount = await dovecot.createMailbox(
+      Array.from({ length: COUNT }, (_, i) =>
+        Buffer.from(
+          `From: <s${i}@example.test>\r\nSubject: unanswered ${i}\r\nMessage-ID: <silent${i}@x>\r\n\r\nhi\r\n`,
+        ),
+      ),
+    );
+    try {
+      await putMailbox(
+        name,
+        JSON.stringify({
+          ...mailboxConfig(receiver.url, webhookSecret),
+          name,
+          username: silentAccount.user,
+          password: silentAccount.password,
+          webhooks: [{ id: 'silent', url: silentUrl, secret: webhookSecret, allowHttp: true, timeoutSeconds: 1 }],
+        }),
+      );
+      const dispatch = await importHandler<DispatchHandler>(bundles, 'dispatch');
+      const poll = await importHandler<SqsHandler>(bundles, 'poll');
+      const deliver = await importHandler<SqsHandler>(bundles, 'deliver');
+      await dispatch();
+      expect(await poll(sqsEvent(await drain(clients.sqs, queues.poll)), CONTEXT)).toEqual({ batchItemFailures: [] });
+      expect((await state.listDeliveries({ mailbox: name })).length).toBe(COUNT);
+
+      const started = Date.now();
+      expect(await deliver(sqsEvent(await drain(clients.sqs, queues.delivery)), CONTEXT)).toEqual({
+        batchItemFailures: [],
+      });
+      // One round of 25: four requests (the round's slots) timed out after 1 s, the other 21 jobs were handed
+      // back (due again in ~5 s), and the next round skipped the endpoint. Before, the next round claimed the
+      // five left and tried it again (8 requests here); at the default 15 s timeout the handed-back jobs were due
+      // again before the round ended, so rounds went on trying it until the invocation's time ran short.
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect(requests).toBe(4);
+      const jobs = await state.listDeliveries({ mailbox: name });
+      expect(jobs.filter((job) => job.attempts === 1 && job.status === 'failed')).toHaveLength(4);
+      expect(jobs.filter((job) => job.attempts === 0 && job.status === 'pending')).toHaveLength(COUNT - 4);
+    } finally {
+      await deleteMailbox(name);
+      // Nothing of this mailbox may stay due: dispatch would wake deliver for it in the tests after this one.
+      for (const job of await state.listDeliveries({ mailbox: name })) {
+        await state.updateDelivery(job.webhookId, { status: 'disabled', lastError: 'test cleanup' });
+      }
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,32 @@
+/**
+ * The endpoints that timed out during a drain — rounds of `deliverDue` back
+ * to back until nothing is due: a CLI command (`deliver`, `poll`, `replay`,
+ * `demo`) or one AWS deliver invocation. The drain's later rounds skip them.
+ *
+ * Why: a round hands an endpoint's other jobs back once one of its requests
+ * has timed out, due again after the first retry delay (5 s). The round
+ * itself waits out that endpoint's other requests (15 s each), so those jobs
+ * were due again when the next round began, it tried the endpoint again,
+ * and a receiver that accepts connections and never answers kept a command
+ * with a backlog running for many minutes (test/cli/drain-hanging-endpoint.test.ts).
+ * Its jobs stay due for the next command, `run`, or invocation.
+ */
+import type { EndpointRef } from '../core/ports.js';
+import type { DeliveryRunOptions } from './delivery-engine.js';
+
+export class TimedOutEndpoints {
+  readonly #byKey = new Map<string, EndpointRef>();
+
+  /** deliverDue's options for the drain's next round: skip those seen so far, note new ones. */
+  roundOptions(): Required<Pick<DeliveryRunOptions, 'skipEndpoints' | 'onTimeout'>> {
+    return {
+      skipEndpoints: this.list(),
+      // JSON: no two (mailbox, endpoint) pairs make the same key.
+      onTimeout: (endpoint) => this.#byKey.set(JSON.stringify([endpoint.mailbox, endpoint.endpointId]), endpoint),
+    };
+  }
+
+  list(): EndpointRef[] {
+    return [...this.#byKey.values()];
+  }
+}
