@@ -17,12 +17,11 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { describeDeferred, drainDeliveries } from '../../functions/cli/commands/deliver.js';
 import type { CliContext } from '../../functions/cli/context.js';
 import { silentLogger } from '../../functions/core/logger.js';
-import type { DeliveryJob, MessageRecord } from '../../functions/core/ports.js';
-import { webhookIdFor } from '../../functions/core/webhook-id.js';
 import type { DeliveryDeps } from '../../functions/delivery/delivery-engine.js';
 import { AllowList } from '../../functions/delivery/ssrf-guard.js';
 import type { LocalRuntime } from '../../functions/local/runtime.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
+import { seedDeliveries } from '../support/seed-deliveries.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
@@ -51,41 +50,14 @@ async function listen(handler: Parameters<typeof createServer>[1]): Promise<stri
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
 }
 
-async function seed(uid: string, endpointIds: ReadonlyArray<string>, at: number): Promise<void> {
-  const rec: MessageRecord = {
-    mailbox: 'mb',
-    uid,
-    serverUidl: uid,
-    sha256: 'a'.repeat(64),
-    rawKey: `raw/aa/${'a'.repeat(64)}.eml`,
-    size: 10,
-    fetchedAt: at,
-  };
-  const jobs = endpointIds.map(
-    (endpointId): DeliveryJob => ({
-      webhookId: webhookIdFor('mb', uid, endpointId),
-      mailbox: 'mb',
-      uid,
-      endpointId,
-      rawKey: rec.rawKey,
-      sha256: rec.sha256,
-      createdAt: at,
-      status: 'pending',
-      attempts: 0,
-      nextAttemptAt: at,
-    }),
-  );
-  await state.recordMessage(rec, jobs);
-}
-
 it('a drain tries a silent endpoint in one round, not round after round, and loses none of its jobs', async () => {
   let hungRequests = 0;
   const hungUrl = await listen(() => {
     hungRequests += 1;
   });
   const fineUrl = await listen((_req, res) => setTimeout(() => res.writeHead(204).end(), 150));
-  for (let i = 0; i < 6; i += 1) await seed(`both${i}`, ['hung', 'fine'], 1);
-  for (let i = 0; i < 400; i += 1) await seed(`backlog${i}`, ['hung'], 2);
+  for (let i = 0; i < 6; i += 1) await seedDeliveries(state, `both${i}`, ['hung', 'fine'], { at: 1 });
+  for (let i = 0; i < 400; i += 1) await seedDeliveries(state, `backlog${i}`, ['hung'], { at: 2 });
   const endpoints = {
     hung: { id: 'hung', url: hungUrl, secrets: [SECRET], allowHttp: true },
     fine: { id: 'fine', url: fineUrl, secrets: [SECRET], allowHttp: true },

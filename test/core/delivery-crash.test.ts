@@ -14,11 +14,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
-import type { DeliveryJob, MessageRecord } from '../../functions/core/ports.js';
-import { webhookIdFor } from '../../functions/core/webhook-id.js';
+import type { DeliveryJob } from '../../functions/core/ports.js';
 import { deliverDue } from '../../functions/delivery/delivery-engine.js';
 import { AllowList } from '../../functions/delivery/ssrf-guard.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
+import { seedDeliveries } from '../support/seed-deliveries.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const MESSAGES = 30;
@@ -68,32 +68,7 @@ async function seed(file: string): Promise<DeliveryJob[]> {
   const state = new SqliteStateStore(file);
   const all: DeliveryJob[] = [];
   for (let i = 0; i < MESSAGES; i += 1) {
-    const uid = `u${i}`;
-    const sha256 = i.toString(16).padStart(64, '0');
-    const rec: MessageRecord = {
-      mailbox: 'mb',
-      uid,
-      serverUidl: uid,
-      sha256,
-      rawKey: `raw/${sha256.slice(0, 2)}/${sha256}.eml`,
-      size: 10,
-      fetchedAt: 1,
-    };
-    const jobs = ENDPOINTS.map(
-      (endpointId): DeliveryJob => ({
-        webhookId: webhookIdFor('mb', uid, endpointId),
-        mailbox: 'mb',
-        uid,
-        endpointId,
-        rawKey: rec.rawKey,
-        sha256,
-        createdAt: 1,
-        status: 'pending',
-        attempts: 0,
-        nextAttemptAt: 1,
-      }),
-    );
-    await state.recordMessage(rec, jobs);
+    const jobs = await seedDeliveries(state, `u${i}`, ENDPOINTS, { sha256: i.toString(16).padStart(64, '0') });
     all.push(...jobs);
   }
   await state.close();

@@ -16,11 +16,11 @@ import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BridgeError } from '../../functions/core/errors.js';
 import { createJsonLogger } from '../../functions/core/logger.js';
-import type { DeliveryJob, MessageRecord, StateStore } from '../../functions/core/ports.js';
-import { webhookIdFor } from '../../functions/core/webhook-id.js';
+import type { DeliveryJob, StateStore } from '../../functions/core/ports.js';
 import { type DeliveryDeps, deliverDue, type Endpoint } from '../../functions/delivery/delivery-engine.js';
 import { AllowList } from '../../functions/delivery/ssrf-guard.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
+import { seedDeliveries } from '../support/seed-deliveries.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const OLD_SECRET = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
@@ -67,32 +67,8 @@ afterEach(async () => {
 const EVENT = { type: 'email.received', timestamp: '2026-11-26T00:00:00.000Z', data: { mailbox: 'mb', uid: 'u1' } };
 
 /** A message and its jobs, created and due at `at` (claims take the oldest first). */
-async function seed(endpointIds: string[], uid = 'u1', at = 1): Promise<DeliveryJob[]> {
-  const rec: MessageRecord = {
-    mailbox: 'mb',
-    uid,
-    serverUidl: uid,
-    sha256: 'a'.repeat(64),
-    rawKey: `raw/aa/${'a'.repeat(64)}.eml`,
-    size: 10,
-    fetchedAt: at,
-  };
-  const jobs = endpointIds.map(
-    (endpointId): DeliveryJob => ({
-      webhookId: webhookIdFor('mb', uid, endpointId),
-      mailbox: 'mb',
-      uid,
-      endpointId,
-      rawKey: rec.rawKey,
-      sha256: rec.sha256,
-      createdAt: at,
-      status: 'pending',
-      attempts: 0,
-      nextAttemptAt: at,
-    }),
-  );
-  await state.recordMessage(rec, jobs);
-  return jobs;
+function seed(endpointIds: string[], uid = 'u1', at = 1): Promise<DeliveryJob[]> {
+  return seedDeliveries(state, uid, endpointIds, { at });
 }
 
 function deps(endpoints: Record<string, Endpoint>, extra: Partial<DeliveryDeps> = {}): DeliveryDeps {
