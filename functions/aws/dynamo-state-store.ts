@@ -89,6 +89,8 @@ const MAX_JOBS_PER_MESSAGE = 99;
 const BATCH_GET_SIZE = 100;
 /** Smallest Query page asked for when a limit is known. */
 const MIN_PAGE = 32;
+/** Query page asked for while skipping endpoints (claimDueDeliveries' skipEndpoints). */
+const SKIPPING_PAGE = 1_000;
 /** A lease item stays this long after it expired, then TTL removes it (cleanup only: expiry is checked on write). */
 const LEASE_TTL_GRACE_SECONDS = 24 * 3600;
 
@@ -333,6 +335,7 @@ export class DynamoStateStore implements StateStore {
     input: Omit<QueryCommandInput, 'TableName'>,
     limit?: number,
     accept?: (item: Item) => boolean,
+    minPage = MIN_PAGE,
   ): Promise<Item[]> {
     const items: Item[] = [];
     let start: Record<string, unknown> | undefined;
@@ -346,7 +349,7 @@ export class DynamoStateStore implements StateStore {
           // cost a request each). A FilterExpression would make Limit count unfiltered items: none is used.
           ...(remaining !== undefined &&
             input.FilterExpression === undefined && {
-              Limit: Math.max(remaining, MIN_PAGE),
+              Limit: Math.max(remaining, minPage),
             }),
           ...(start !== undefined && { ExclusiveStartKey: start }),
         }),
@@ -795,6 +798,9 @@ export class DynamoStateStore implements StateStore {
           !skipEndpoints.has(endpointKey(item.mailbox as string, item.endpointId as string))) &&
         DUE_STATUSES.has(item.status as DeliveryStatus) &&
         (item.nextAttemptAt as number) <= now,
+      // A skipped endpoint may have a backlog of thousands due before the jobs wanted: read past it in large
+      // pages (a page stops at 1 MB anyway), not in pages of a few dozen.
+      skipEndpoints.size === 0 ? MIN_PAGE : SKIPPING_PAGE,
     );
   }
 

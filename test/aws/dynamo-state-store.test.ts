@@ -254,6 +254,26 @@ describe('DynamoStateStore (AWS specifics)', () => {
     expect(await store.claimDueDeliveries(T0 + 100, 8, 60_000)).toEqual([]);
   });
 
+  it('a claim that skips an endpoint reads past its backlog in large pages', async () => {
+    const store = await newStore();
+    for (let i = 0; i < 100; i++) {
+      const rec = record('mb', `dead${i}`);
+      await store.recordMessage(rec, [job(rec, 'dead', { nextAttemptAt: T0 + i })]);
+    }
+    const live = record('mb', 'live');
+    const wanted = job(live, 'live', { nextAttemptAt: T0 + 1_000 });
+    await store.recordMessage(live, [wanted]);
+    const before = sent.length;
+    const claimed = await store.claimDueDeliveries(T0 + 2_000, 2, 60_000, {
+      skipEndpoints: [{ mailbox: 'mb', endpointId: 'dead' }],
+    });
+    expect(claimed).toEqual([wanted]);
+    // One page for the 101 due jobs, and one more as the claim looks for a second job to take; in pages of the
+    // claim's own size (32 at least) each of the two reads took four.
+    expect(sent.slice(before).filter((name) => name === 'QueryCommand')).toHaveLength(2);
+    await store.close();
+  });
+
   it("one message's deliveries are one key range: a single Query, uids that prefix each other kept apart", async () => {
     const uids = ['a', 'a#2', 'a1', 'a 1', 'b'];
     for (const [i, uid] of uids.entries()) {
