@@ -3,13 +3,14 @@
  * to back until nothing is due: a CLI command (`deliver`, `poll`, `replay`,
  * `demo`) or one AWS deliver invocation. The drain's later rounds skip them.
  *
- * Why: a round hands an endpoint's other jobs back once one of its requests
- * has timed out, due again after the first retry delay (5 s). The round
- * itself waits out that endpoint's other requests (15 s each), so those jobs
- * were due again when the next round began, it tried the endpoint again,
+ * Why: every round tries an endpoint again, with up to all of its slots
+ * when the endpoint is alone. With a backlog for it — jobs the first round
+ * did not claim, and those it handed back once a request had timed out (due
+ * again after 5 s, while the round waited out the endpoint's other requests,
+ * 15 s each) — each round of the drain waited out that timeout once more,
  * and a receiver that accepts connections and never answers kept a command
- * with a backlog running for many minutes (test/cli/drain-hanging-endpoint.test.ts).
- * Its jobs stay due for the next command, `run`, or invocation.
+ * running for many minutes (test/cli/drain-hanging-endpoint.test.ts). Its
+ * jobs stay due for the next command, `run`, or invocation.
  */
 import type { EndpointRef } from '../core/ports.js';
 import type { DeliveryRunOptions } from './delivery-engine.js';
