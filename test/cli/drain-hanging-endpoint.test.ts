@@ -78,20 +78,20 @@ it('a drain tries a silent endpoint in one round, not round after round, and los
   const started = Date.now();
   const result = await drainDeliveries(runtime, { logger: silentLogger } as unknown as CliContext);
   const tookMs = Date.now() - started;
-  // One round: the silent endpoint's four requests (two while the other endpoint's jobs waited, two after)
-  // timed out at 1 s and ~1.45 s; the next round claimed nothing. Before: over 30 s (the test's timeout), with
-  // the endpoint tried round after round.
+  // One round: the silent endpoint's requests — two while the other endpoint's jobs waited, two more once they
+  // were done (~0.45 s; none if its first two had timed out by then, on a very slow machine) — timed out, and
+  // the next round claimed nothing. Before: over 30 s (the test's timeout), the endpoint tried round after round.
   expect(tookMs).toBeLessThan(6_000);
-  expect(hungRequests).toBe(4);
-  expect(result).toMatchObject({ attempted: 10, delivered: 6, retrying: 4, dead: 0 });
+  expect([2, 4]).toContain(hungRequests);
+  expect(result).toMatchObject({ attempted: 6 + hungRequests, delivered: 6, retrying: hungRequests, dead: 0 });
   expect(result.timedOutEndpoints).toEqual([{ mailbox: 'mb', endpointId: 'hung' }]);
   expect(describeDeferred(result)).toContain('not tried again by this command');
   expect(describeDeferred(result)).toContain('hung of mb');
-  // Nothing lost: every job of the silent endpoint is still pending, the four tried ones with their attempt.
+  // Nothing lost: every job of the silent endpoint is still pending, the ones tried with their attempt.
   const hung = (await state.listDeliveries({ mailbox: 'mb' })).filter((job) => job.endpointId === 'hung');
   expect(hung).toHaveLength(406);
   expect(hung.every((job) => job.status === 'pending' || job.status === 'failed')).toBe(true);
-  expect(hung.filter((job) => job.attempts === 1)).toHaveLength(4);
+  expect(hung.filter((job) => job.attempts === 1)).toHaveLength(hungRequests);
   // The next command tries the endpoint again.
   expect((await state.listDueDeliveries(Date.now() + 60_000, 1_000)).length).toBe(406);
 });

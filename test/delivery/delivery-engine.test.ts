@@ -487,7 +487,7 @@ describe('delivery', () => {
 
   it('a refilling round does not claim a hanging endpoint’s backlog, and logs its deferrals once per hand-back', async () => {
     const hung = await receiver(() => {});
-    const fine = await receiver((_req, res) => setTimeout(() => res.writeHead(204).end(), 300));
+    const fine = await receiver((_req, res) => setTimeout(() => res.writeHead(204).end(), 200));
     servers.push(hung.server, fine.server);
     // Six messages for both endpoints, then a backlog of 300 for the silent one alone, claimed after them.
     for (let i = 0; i < 6; i += 1) await seed(['hung', 'fine'], `both${i}`, 1);
@@ -516,11 +516,13 @@ describe('delivery', () => {
       },
     );
     const result = await deliverDue(d, { concurrency: 4, refill: { intervalMs: 50 } });
-    // The silent endpoint had two slots while the other one’s jobs waited (0.9 s of them, two at a time), and a
-    // third once they were done: its first two requests timed out at 1 s, the third at ~1.9 s. In between it
-    // was hanging, and the old engine claimed its whole backlog, claim after claim, handing every job back.
-    expect(hung.received).toHaveLength(3);
-    expect(result).toMatchObject({ attempted: 9, delivered: 6, retrying: 3 });
+    // The silent endpoint had two slots while the other one’s jobs waited (0.6 s of them, two at a time), and a
+    // third once they were done (none on a machine so slow that its first two had timed out by then): its first
+    // two requests timed out at 1 s, the third at ~1.6 s. In between it was hanging, and the old engine claimed
+    // its whole backlog, claim after claim, handing every job back.
+    const tried = hung.received.length;
+    expect([2, 3]).toContain(tried);
+    expect(result).toMatchObject({ attempted: 6 + tried, delivered: 6, retrying: tried });
     expect(claimedHung.size).toBeLessThanOrEqual(110);
     expect([...claimedHung.values()].every((times) => times === 1)).toBe(true);
     const deferrals = lines.filter((line) => String(line.msg).startsWith('webhooks deferred'));
@@ -530,7 +532,7 @@ describe('delivery', () => {
     expect(deferrals[0]!.uids).toHaveLength(20);
     // Every job of the silent endpoint not attempted is still pending: handed back or never claimed.
     const jobs = await state.listDeliveries({ mailbox: 'mb' });
-    expect(jobs.filter((j) => j.endpointId === 'hung' && j.status === 'pending')).toHaveLength(306 - 3);
+    expect(jobs.filter((j) => j.endpointId === 'hung' && j.status === 'pending')).toHaveLength(306 - tried);
   });
 
   it('a refilling round stops claiming when its signal aborts, and ends once its requests have', async () => {
