@@ -108,7 +108,7 @@ export interface EndpointRef {
 
 /** Options of `claimDueDeliveries`. */
 export interface ClaimOptions {
-  /** Endpoints whose jobs are left unclaimed (a few: the caller's hanging endpoints). */
+  /** Endpoints whose jobs are left unclaimed (a few: those the caller knows not to answer). */
   readonly skipEndpoints?: ReadonlyArray<EndpointRef>;
 }
 
@@ -179,8 +179,9 @@ export interface StateStore {
    * so a second worker does not take them too, and a worker that dies leaves
    * them due again later. Oldest first. Jobs of the endpoints in
    * `options.skipEndpoints` are neither claimed nor counted against `limit`:
-   * a delivery round passes the endpoints whose requests it knows to be
-   * hanging, whose jobs it could only hand back (delivery-engine.ts).
+   * a refilling round passes the endpoints it knows to be hanging, whose jobs
+   * it could only hand back, and a drain those that timed out in an earlier
+   * round (delivery-engine.ts, timed-out-endpoints.ts).
    */
   claimDueDeliveries(now: number, limit: number, visibilityMs: number, options?: ClaimOptions): Promise<DeliveryJob[]>;
   listDeliveries(filter: {
