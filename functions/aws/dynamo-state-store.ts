@@ -28,6 +28,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { endpointKey } from '../core/endpoint-key.js';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type {
   ClaimOptions,
@@ -103,8 +104,6 @@ const jobPk = (webhookId: string): string => `DLV#${webhookId}`;
  */
 const UID_SEPARATOR = ' ';
 const jobByUidKey = (uid: string, webhookId: string): string => `${uid}${UID_SEPARATOR}${webhookId}`;
-/** An endpoint of a mailbox as one string, for the claim's skip set (JSON: no two pairs give one string). */
-const endpointKey = (mailbox: string, endpointId: string): string => JSON.stringify([mailbox, endpointId]);
 
 /** Epoch ms as 16 zero-padded digits: string order is time order (clamped to 0 … 2^53-1, 16 digits). */
 export function timeKey(ms: number): string {
@@ -795,7 +794,9 @@ export class DynamoStateStore implements StateStore {
       (item) =>
         !skip.has(item.webhookId as string) &&
         (skipEndpoints.size === 0 ||
-          !skipEndpoints.has(endpointKey(item.mailbox as string, item.endpointId as string))) &&
+          !skipEndpoints.has(
+            endpointKey({ mailbox: item.mailbox as string, endpointId: item.endpointId as string }),
+          )) &&
         DUE_STATUSES.has(item.status as DeliveryStatus) &&
         (item.nextAttemptAt as number) <= now,
       // A skipped endpoint may have a backlog of thousands due before the jobs wanted: read past it in large
@@ -829,9 +830,7 @@ export class DynamoStateStore implements StateStore {
     visibilityMs: number,
     options: ClaimOptions = {},
   ): Promise<DeliveryJob[]> {
-    const skipEndpoints = new Set(
-      (options.skipEndpoints ?? []).map(({ mailbox, endpointId }) => endpointKey(mailbox, endpointId)),
-    );
+    const skipEndpoints = new Set((options.skipEndpoints ?? []).map(endpointKey));
     return this.#call('claimDueDeliveries', async () => {
       const claimed: DeliveryJob[] = [];
       const tried = new Set<string>();

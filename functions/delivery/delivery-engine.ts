@@ -265,17 +265,18 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
     const retryInMs = nextRetryDelay(1, deps.schedule ?? RETRY_DELAYS_MS, deps.random) ?? 0;
     const deferred = new DeferralLog();
     try {
-      for (const { job, message, claim } of jobs) {
+      for (const slotted of jobs) {
+        const { job, message, claim } = slotted;
         if (!slots.holdsMessage(message)) events.delete(message);
         // A claim that has run out is left alone: the job is due again, and another round may have claimed it.
         if (now() > claim.writeBy) {
           counts.deferred += 1;
-          deferred.add(job, 'claimRanOut');
+          deferred.add(slotted, 'claimRanOut');
           continue;
         }
         await outcomes.add(job.webhookId, { nextAttemptAt: now() + retryInMs });
         counts.deferred += 1;
-        deferred.add(job, 'handedBack');
+        deferred.add(slotted, 'handedBack');
       }
     } finally {
       deferred.write(log, retryInMs);
@@ -405,12 +406,11 @@ class DeferralLog {
     { mailbox: string; endpoint: string; uids: string[]; handedBack: number; claimRanOut: number }
   >();
 
-  add(job: DeliveryJob, how: 'handedBack' | 'claimRanOut'): void {
-    const key = JSON.stringify([job.mailbox, job.endpointId]);
-    let entry = this.#byEndpoint.get(key);
+  add({ job, endpoint }: SlottedJob, how: 'handedBack' | 'claimRanOut'): void {
+    let entry = this.#byEndpoint.get(endpoint);
     if (entry === undefined) {
       entry = { mailbox: job.mailbox, endpoint: job.endpointId, uids: [], handedBack: 0, claimRanOut: 0 };
-      this.#byEndpoint.set(key, entry);
+      this.#byEndpoint.set(endpoint, entry);
     }
     if (entry.uids.length < DeferralLog.MAX_UIDS) entry.uids.push(job.uid);
     entry[how] += 1;

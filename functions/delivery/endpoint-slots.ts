@@ -15,6 +15,7 @@
  *   ended (a refill) goes out again: the endpoint is tried once more. Until
  *   then the endpoint is `hanging()`, and a refill does not claim its jobs.
  */
+import { endpointKey } from '../core/endpoint-key.js';
 import type { DeliveryJob, EndpointRef } from '../core/ports.js';
 
 /** What a job's claim allows (epoch ms), as the engine computes it from the claim's time. */
@@ -174,10 +175,6 @@ export class EndpointSlots {
 /** A message's key in a round: one event serves all of its jobs. */
 function messageKey(job: DeliveryJob): string {
   return `${job.mailbox}\0${job.uid}`;
-}
-
-function endpointKey(job: DeliveryJob): string {
-  return `${job.mailbox}\0${job.endpointId}`;
 }
 
 /** Adds `by` to a count, dropping the entry at zero so that the maps only hold what is in the round. */

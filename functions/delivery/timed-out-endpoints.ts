@@ -12,6 +12,7 @@
  * running for many minutes (test/cli/drain-hanging-endpoint.test.ts). Its
  * jobs stay due for the next command, `run`, or invocation.
  */
+import { endpointKey } from '../core/endpoint-key.js';
 import type { EndpointRef } from '../core/ports.js';
 import type { DeliveryRunOptions } from './delivery-engine.js';
 
@@ -22,8 +23,7 @@ export class TimedOutEndpoints {
   roundOptions(): Required<Pick<DeliveryRunOptions, 'skipEndpoints' | 'onTimeout'>> {
     return {
       skipEndpoints: this.list(),
-      // JSON: no two (mailbox, endpoint) pairs make the same key.
-      onTimeout: (endpoint) => this.#byKey.set(JSON.stringify([endpoint.mailbox, endpoint.endpointId]), endpoint),
+      onTimeout: (endpoint) => this.#byKey.set(endpointKey(endpoint), endpoint),
     };
   }
 
