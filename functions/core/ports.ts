@@ -18,9 +18,13 @@ export type ObjectKind = 'raw' | 'attachment';
 export interface RawStore {
   /**
    * Streams `input` into the store, computing SHA-256 on the way, and files it
-   * under a key derived from that hash. Durable when the promise resolves
-   * (local: temp file, fsync, rename, fsync dir). Storing the same bytes twice
-   * yields the same key and keeps one copy. Never buffers the whole input.
+   * under a key derived from that hash. A raw message is durable when the
+   * promise resolves (local: temp file, fsync, rename, fsync dir; S3: the PUT's
+   * answer). An attachment is derived from a durable raw message: S3 makes it
+   * durable all the same, the local store leaves the fsyncs to the kernel and
+   * rebuilds one an OS crash damaged when its link is fetched
+   * (folder-raw-store.ts). Storing the same bytes twice yields the same key and
+   * keeps one copy. Never buffers the whole input.
    * If `input` errors, nothing is left behind under a content key.
    */
   put(input: Readable, kind: ObjectKind): Promise<StoredObject>;

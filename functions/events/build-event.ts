@@ -125,6 +125,7 @@ export async function buildEventBody(input: BuildEventInput, deps: BuildEventDep
     const meta = {
       contentType: attachment.contentType,
       ...(attachment.filename !== null && { filename: attachment.filename }),
+      source: input.rawKey,
     };
     attachments.push({
       filename: attachment.filename,
@@ -180,7 +181,12 @@ export async function buildEventBody(input: BuildEventInput, deps: BuildEventDep
     },
   };
   event.data.parseErrors = issues.items.map((i) => ({ code: i.code, message: i.message }));
-  const fitted = await fitEventBody(event, { store: deps.store, links: deps.links, maxBodyBytes: limits.maxBodyBytes });
+  const fitted = await fitEventBody(event, {
+    store: deps.store,
+    links: deps.links,
+    maxBodyBytes: limits.maxBodyBytes,
+    rawKey: input.rawKey,
+  });
   const keys = parsed.attachments.map((a) => a.key);
   return inlineAttachments(fitted, keys, {
     store: deps.store,

@@ -29,6 +29,8 @@ export interface FitDeps {
   readonly store: RawStore;
   readonly links: LinkSigner;
   readonly maxBodyBytes: number;
+  /** Store key of the event's raw message: the source of the bodies this stores (LinkMeta.source). */
+  readonly rawKey?: string;
 }
 
 export function bodyBytes(event: EmailReceivedEvent): number {
@@ -178,7 +180,13 @@ async function reduceEvent(event: EmailReceivedEvent, deps: FitDeps): Promise<{ 
       }
     }
     // A signer failure propagates: it is not a property of the message.
-    if (key !== undefined) data[url] = await deps.links.linkFor(key, { filename, contentType });
+    if (key !== undefined) {
+      data[url] = await deps.links.linkFor(key, {
+        filename,
+        contentType,
+        ...(deps.rawKey !== undefined && { source: deps.rawKey }),
+      });
+    }
     if (fits()) return state;
   }
 

@@ -9,6 +9,12 @@ export interface LinkMeta {
   readonly filename?: string;
   /** Content-Type to serve the object with. */
   readonly contentType?: string;
+  /**
+   * Store key of the raw message the object was derived from (an attachment, a body too long for its
+   * event). Local links carry it, signed, so the link server can rebuild an object an OS crash damaged
+   * (functions/local/folder-raw-store.ts); presigned S3 links have no use for it.
+   */
+  readonly source?: string;
 }
 
 export interface LinkSigner {

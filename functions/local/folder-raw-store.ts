@@ -7,12 +7,26 @@
  *   <dir>/tmp/att/<uuid>.part
  *
  * A put streams into a temp file in the same file system, hashing on the way,
- * fsyncs it, renames it into place and fsyncs the directory: after the
- * promise resolves the object survives a crash. A rename is atomic, so a
- * reader never sees a partial object. An attachment whose key is already
- * stored is discarded before its fsync (the stored copy was fsynced when it
- * was put); one of at most HOLD_ATTACHMENT_BYTES is held in memory until its
- * key is known, so a repeat (a logo in every signature) never touches the disk.
+ * and renames it into place; a rename is atomic, so a reader never sees a
+ * partial object. What differs is when the bytes reach the disk:
+ *
+ * - A raw message is fsynced, renamed and its directory fsynced before the
+ *   promise resolves: it is the only copy once the server DELEs it, so it
+ *   must survive a power loss (promise 1).
+ * - An attachment (or a body too long for its event) is *derived*: a pure
+ *   function of a raw message that is already durable. It is renamed into
+ *   place without fsyncs, and the kernel writes it back on its own schedule.
+ *   A process crash loses nothing (the page cache belongs to the kernel); an
+ *   OS crash or power loss in the next seconds can leave it missing, short or
+ *   zero-filled, and then the link server rebuilds it from its raw message
+ *   when its link is fetched (derived-object-repair.ts; `isIntact` checks an
+ *   object against the hash its key names). The two fsyncs it no longer
+ *   makes were ≈ 13 % of the bridge's CPU per message in the e2e benchmark
+ *   (docs/performance.md, 2026-11-29 11:00).
+ *
+ * An attachment whose key is already stored with the same size is discarded
+ * (a logo in every signature); one of at most HOLD_ATTACHMENT_BYTES is held in
+ * memory until its key is known, so such a repeat never touches the disk.
  *
  * Why the metadata calls and the writes are synchronous and only the fsyncs
  * are not: measured on this machine (Node 20, ext4), an `fs/promises`
@@ -37,7 +51,18 @@
  * recently deleted inodes, so the lock is held longer).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { finished, Readable, Writable } from 'node:stream';
@@ -267,7 +292,25 @@ export class FolderRawStore implements RawStore {
     return join(this.dir, key);
   }
 
-  async put(input: Readable, kind: ObjectKind): Promise<StoredObject> {
+  /** Raw messages durably; attachments as derived objects (see the header). */
+  put(input: Readable, kind: ObjectKind): Promise<StoredObject> {
+    return this.#put(input, kind, kind === 'raw' ? 'durable' : 'derived');
+  }
+
+  /**
+   * This store with every put durable and replacing whatever is stored under its key: what rebuilding a
+   * derived object that a crash left damaged needs (a damaged copy can have the right size, so the
+   * repeat check of a derived put would keep it).
+   */
+  repairing(): RawStore {
+    return {
+      put: (input, kind) => this.#put(input, kind, 'repair'),
+      get: (key) => this.get(key),
+      has: (key) => this.has(key),
+    };
+  }
+
+  async #put(input: Readable, kind: ObjectKind, mode: 'durable' | 'derived' | 'repair'): Promise<StoredObject> {
     const tmpDir = join(this.dir, 'tmp', LAYOUT[kind].prefix);
     let tmp: string | undefined;
     let fd: number | undefined;
@@ -291,10 +334,12 @@ export class FolderRawStore implements RawStore {
       const key = keyFor(sha256, kind);
       const target = join(this.dir, key);
       const shardDir = dirname(target);
-      // Same key, same content: keep the copy we have, which was fsynced when it was stored, and discard this
-      // one unsynced (a logo in every signature). Raw messages are unique (a re-fetch after a crash is the only
-      // repeat), so for them the check is skipped: a rename over an identical object is harmless.
-      if (kind === 'attachment' && existsSync(target)) {
+      // Same key and size: keep the copy we have and discard this one (a logo in every signature). The size
+      // check costs what an existence check does and replaces a copy an OS crash left short or empty; one
+      // damaged at full length is caught when its link is served (isIntact). Raw messages are unique (a
+      // re-fetch after a crash is the only repeat), so for them the check is skipped: a rename over an
+      // identical object is harmless.
+      if (mode === 'derived' && sizeOf(target) === sink.size) {
         if (fd !== undefined) {
           closeSync(fd);
           fd = undefined;
@@ -304,14 +349,17 @@ export class FolderRawStore implements RawStore {
         return { key, sha256, size: sink.size };
       }
       let created = this.#ensureDir(shardDir);
-      await fsyncFd(sink.toFile());
+      const durable = mode !== 'derived';
+      const file = sink.toFile();
+      if (durable) await fsyncFd(file);
       closeSync(fd!);
       fd = undefined;
       const renamed = this.#retryOnMissingDir(shardDir, () => renameSync(tmp!, target));
       created ??= renamed.created;
-      await fsyncPath(shardDir);
+      if (durable) await fsyncPath(shardDir);
+      // New shard (and maybe kind) directories: make their entries durable too, for a derived object as
+      // well: it happens once per directory (at most 256 shards per kind), so it costs nothing per message.
       if (created !== undefined) {
-        // New shard (and maybe kind) directories: make their entries durable too.
         await fsyncPath(dirname(shardDir));
         await fsyncPath(this.dir);
       }
@@ -341,6 +389,23 @@ export class FolderRawStore implements RawStore {
       }
       throw new BridgeError('STORE_ERR_IO', 'could not open a stored object', { cause: err, context: { key } });
     }
+  }
+
+  /**
+   * Whether the object under `key` is there and hashes to the SHA-256 its key names. Reads it all, on the
+   * thread pool: for serving a derived object that an OS crash may have left damaged (see the header).
+   */
+  async isIntact(key: string): Promise<boolean> {
+    const path = this.pathOf(key);
+    const expected = key.slice(key.lastIndexOf('/') + 1, key.lastIndexOf('.'));
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES })) hash.update(chunk);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw new BridgeError('STORE_ERR_IO', 'could not read a stored object', { cause: err, context: { key } });
+    }
+    return hash.digest('hex') === expected;
   }
 
   async has(key: string): Promise<boolean> {
@@ -375,6 +440,16 @@ export class FolderRawStore implements RawStore {
       }
     }
     return removed;
+  }
+}
+
+/** The size of the file at `path`, or undefined if there is none. */
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
 }
 

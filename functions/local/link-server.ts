@@ -4,16 +4,25 @@
  * signed URL the bridge itself serves, the local stand-in for a presigned S3
  * URL. The signing key lives in the store directory (created once, mode 0600),
  * so links survive restarts and no secret is ever put in the config.
+ *
+ * A link to a derived object (attachment, long body) also names, signed, the
+ * raw message it came from (`src`). The store writes derived objects without
+ * fsyncs, so before one is served it is checked against the hash its key
+ * names, and rebuilt from `src` if an OS crash left it damaged
+ * (derived-object-repair.ts). A receiver never gets bytes that do not match.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isBridgeError } from '../core/errors.js';
-import type { RawStore } from '../core/ports.js';
+import type { Logger } from '../core/logger.js';
 import type { LinkSigner } from '../events/link-signer.js';
+import { derivedObjectRepair } from './derived-object-repair.js';
+import type { FolderRawStore } from './folder-raw-store.js';
 
 export function loadOrCreateLinkKey(storeDir: string): Buffer {
   const file = path.join(storeDir, 'link.key');
@@ -26,9 +35,16 @@ export function loadOrCreateLinkKey(storeDir: string): Buffer {
   }
 }
 
-/** Signs everything the link controls: the object, the expiry and the download name and type. */
-function signature(key: Buffer, objectKey: string, exp: number, name: string, type: string): string {
-  return createHmac('sha256', key).update(`${objectKey}\n${exp}\n${name}\n${type}`).digest('base64url');
+/**
+ * Signs everything the link controls: the object, the expiry, the download name and type and, for a
+ * derived object, its source. With a source the fields are signed as a JSON array: names and types come
+ * from the mail, and a newline in one must not let it pass for the next field. Without one the string is
+ * the one links carried before sources existed, so those still verify.
+ */
+function signature(key: Buffer, objectKey: string, exp: number, name: string, type: string, src: string): string {
+  const signed =
+    src === '' ? `${objectKey}\n${exp}\n${name}\n${type}` : `v2\n${JSON.stringify([objectKey, exp, name, type, src])}`;
+  return createHmac('sha256', key).update(signed).digest('base64url');
 }
 
 export function localLinkSigner(options: {
@@ -48,21 +64,61 @@ export function localLinkSigner(options: {
       url.searchParams.set('exp', String(exp));
       if (meta.filename) url.searchParams.set('name', meta.filename);
       if (meta.contentType) url.searchParams.set('type', meta.contentType);
-      url.searchParams.set('sig', signature(options.key, objectKey, exp, meta.filename ?? '', meta.contentType ?? ''));
+      if (meta.source) url.searchParams.set('src', meta.source);
+      url.searchParams.set(
+        'sig',
+        signature(options.key, objectKey, exp, meta.filename ?? '', meta.contentType ?? '', meta.source ?? ''),
+      );
       return url.toString();
     },
   };
 }
 
-/** Serves signed links from the store: 403 for a bad or expired signature, 404 for an unknown key. */
+/**
+ * Serves signed links from the store: 403 for a bad or expired signature, 404 for an unknown key or a
+ * derived object that is damaged and cannot be rebuilt.
+ */
 export async function startLinkServer(options: {
-  store: RawStore;
+  store: FolderRawStore;
   key: Buffer;
   host: string;
   port: number;
   now?: () => number;
+  /** Receives a line for each derived object found damaged (rebuilt or lost); never a link or signature. */
+  logger?: Logger;
 }): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const now = options.now ?? Date.now;
+  const repair = derivedObjectRepair(options.store, {
+    ...(options.logger && { logger: options.logger }),
+  });
+
+  async function serve(res: ServerResponse, objectKey: string, src: string, name: string, type: string) {
+    let stream: Readable;
+    try {
+      // Raw messages were fsynced before anything linked them; derived objects are checked (see the header).
+      if (objectKey.startsWith('att/') && (await repair.ensure(objectKey, src === '' ? undefined : src)) === 'lost') {
+        res.writeHead(404).end();
+        return;
+      }
+      stream = await options.store.get(objectKey);
+    } catch (error) {
+      res.writeHead(isBridgeError(error, 'STORE_ERR_NOT_FOUND') ? 404 : 500).end();
+      return;
+    }
+    res.writeHead(200, {
+      // Even a signed type is served only if inert: a stored HTML attachment must not run as a page of the bridge.
+      'content-type': objectKey.endsWith('.eml')
+        ? 'message/rfc822'
+        : type && /^[\w.+-]+\/[\w.+-]+$/.test(type) && !/html|xml|javascript/i.test(type)
+          ? type
+          : 'application/octet-stream',
+      'x-content-type-options': 'nosniff',
+      ...(name && { 'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name)}` }),
+      'cache-control': 'private, max-age=0',
+    });
+    await pipeline(stream, res).catch(() => res.destroy());
+  }
+
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://link.invalid');
     const match = /^\/objects\/(.+)$/.exec(url.pathname);
@@ -75,7 +131,8 @@ export async function startLinkServer(options: {
     const objectKey = decodeURIComponent(match[1]);
     const name = url.searchParams.get('name') ?? '';
     const type = url.searchParams.get('type') ?? '';
-    const expected = Buffer.from(signature(options.key, objectKey, exp, name, type));
+    const src = url.searchParams.get('src') ?? '';
+    const expected = Buffer.from(signature(options.key, objectKey, exp, name, type, src));
     const given = Buffer.from(sig);
     if (
       !Number.isFinite(exp) ||
@@ -86,25 +143,7 @@ export async function startLinkServer(options: {
       res.writeHead(403, { 'content-type': 'text/plain' }).end('link expired or invalid\n');
       return;
     }
-    options.store.get(objectKey).then(
-      async (stream) => {
-        res.writeHead(200, {
-          // Even a signed type is served only if inert: a stored HTML attachment must not run as a page of the bridge.
-          'content-type': objectKey.endsWith('.eml')
-            ? 'message/rfc822'
-            : type && /^[\w.+-]+\/[\w.+-]+$/.test(type) && !/html|xml|javascript/i.test(type)
-              ? type
-              : 'application/octet-stream',
-          'x-content-type-options': 'nosniff',
-          ...(name && { 'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name)}` }),
-          'cache-control': 'private, max-age=0',
-        });
-        await pipeline(stream, res).catch(() => res.destroy());
-      },
-      (error: unknown) => {
-        res.writeHead(isBridgeError(error, 'STORE_ERR_NOT_FOUND') ? 404 : 500).end();
-      },
-    );
+    serve(res, objectKey, src, name, type).catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(options.port, options.host, resolve));
   const address = server.address() as AddressInfo;

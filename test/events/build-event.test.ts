@@ -144,7 +144,8 @@ describe('buildEvent on the fixtures', () => {
   it('stores an attachment whose sha256 is that of the decoded content, with a signed link', async () => {
     const f = fixture('attachment-pdf');
     const decoded = base64After(f.bytes, 'Content-Type: application/pdf');
-    const { data } = await buildEvent(await h.storeRaw(f.bytes), h.deps);
+    const input = await h.storeRaw(f.bytes);
+    const { data } = await buildEvent(input, h.deps);
     expect(data.text).toBe('The invoice is attached.');
     expect(data.attachments).toHaveLength(1);
     const [attachment] = data.attachments;
@@ -160,6 +161,7 @@ describe('buildEvent on the fixtures', () => {
     expect(h.links.calls.find((c) => c.key.startsWith('att/'))?.meta).toEqual({
       filename: 'invoice-2023-11.pdf',
       contentType: 'application/pdf',
+      source: input.rawKey,
     });
   });
 

@@ -1,8 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { createJsonLogger } from '../../functions/core/logger.js';
+import { buildEvent } from '../../functions/events/build-event.js';
 import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
 import { loadOrCreateLinkKey, localLinkSigner, startLinkServer } from '../../functions/local/link-server.js';
 
@@ -44,4 +47,115 @@ it('serves a stored object through a signed, expiring link and refuses tampered 
 
   const missing = await signer.linkFor(`raw/bb/${'b'.repeat(64)}.eml`, {});
   expect((await fetch(missing)).status).toBe(404);
+});
+
+/** A message with a text body too long for a 32 KiB event (so it becomes a link) and one attachment. */
+function messageWithDerivedObjects(): { raw: Buffer; text: string; attachment: Buffer } {
+  const text = `${'All the figures for the quarter are in the attached sheet. '.repeat(700)}\r\n`;
+  const attachment = randomBytes(9000);
+  const raw = Buffer.from(
+    [
+      'From: a@example.com',
+      'To: b@example.com',
+      'Subject: figures',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      text,
+      '--b1',
+      'Content-Type: application/octet-stream; name="q3.bin"',
+      'Content-Disposition: attachment; filename="q3.bin"',
+      'Content-Transfer-Encoding: base64',
+      '',
+      attachment.toString('base64').replace(/.{76}/g, '$&\r\n'),
+      '--b1--',
+      '',
+    ].join('\r\n'),
+  );
+  return { raw, text: text.replace(/\r\n$/, ''), attachment };
+}
+
+it('rebuilds a derived object an OS crash left missing or damaged from the raw message its link names', async () => {
+  const store = new FolderRawStore(path.join(dir, 'mail'));
+  const key = loadOrCreateLinkKey(dir);
+  const lines: string[] = [];
+  const server = await startLinkServer({
+    store,
+    key,
+    host: '127.0.0.1',
+    port: 0,
+    logger: createJsonLogger({ level: 'debug', write: (line) => lines.push(line) }),
+  });
+  close = server.close;
+  const links = localLinkSigner({ baseUrl: server.url, key, ttlSeconds: 600 });
+  const message = messageWithDerivedObjects();
+  const stored = await store.put(Readable.from([message.raw]), 'raw');
+  const input = { mailbox: 'inbox', uid: 'u1', rawKey: stored.key, rawSha256: stored.sha256, rawSize: stored.size };
+  const { data } = await buildEvent(input, { store, links, limits: { maxBodyBytes: 32_768 } });
+  const attachmentUrl = data.attachments[0]!.url!;
+  const textUrl = data.textUrl!;
+  expect(new URL(attachmentUrl).searchParams.get('src')).toBe(stored.key);
+  expect(new URL(textUrl).searchParams.get('src')).toBe(stored.key);
+  const attachmentKey = decodeURIComponent(new URL(attachmentUrl).pathname.replace('/objects/', ''));
+  const textKey = decodeURIComponent(new URL(textUrl).pathname.replace('/objects/', ''));
+
+  const textBytes = await readFile(path.join(store.dir, textKey));
+  expect(textBytes.toString('utf8')).toContain(message.text);
+  // What an OS crash can leave of files not yet written back: gone, or the right size full of zeros.
+  await rm(path.join(store.dir, attachmentKey));
+  await writeFile(path.join(store.dir, textKey), Buffer.alloc(textBytes.length));
+  const attachment = await fetch(attachmentUrl);
+  expect(attachment.status).toBe(200);
+  expect(Buffer.from(await attachment.arrayBuffer())).toEqual(message.attachment);
+  const text = await fetch(textUrl);
+  expect(text.status).toBe(200);
+  expect(Buffer.from(await text.arrayBuffer()).equals(textBytes)).toBe(true);
+  expect(await readFile(path.join(store.dir, attachmentKey))).toEqual(message.attachment);
+  expect(await store.isIntact(textKey)).toBe(true);
+  const rebuilt = lines.map((line) => JSON.parse(line)).filter((r) => r.msg.startsWith('rebuilt'));
+  expect(rebuilt.map((r) => r.key).sort()).toEqual([attachmentKey, textKey].sort());
+  expect(rebuilt.every((r) => r.source === stored.key)).toBe(true);
+  expect(lines.join('\n')).not.toContain('sig=');
+
+  // The source is signed: a link pointed at another raw message is refused.
+  const other = await store.put(Readable.from([Buffer.from('From: c@example.com\r\n\r\nother\r\n')]), 'raw');
+  const redirected = new URL(attachmentUrl);
+  redirected.searchParams.set('src', other.key);
+  expect((await fetch(redirected)).status).toBe(403);
+
+  // Intact objects are served as they are, without a rebuild.
+  lines.length = 0;
+  expect((await fetch(attachmentUrl)).status).toBe(200);
+  expect(lines).toEqual([]);
+
+  // Damaged, and no way to rebuild it: 404, never the damaged bytes.
+  await writeFile(path.join(store.dir, attachmentKey), Buffer.alloc(message.attachment.length));
+  const withoutSource = await links.linkFor(attachmentKey, { filename: 'q3.bin' });
+  expect((await fetch(withoutSource)).status).toBe(404);
+  await rm(path.join(store.dir, stored.key));
+  expect((await fetch(attachmentUrl)).status).toBe(404);
+  expect(lines.map((line) => JSON.parse(line).msg)).toEqual([
+    'a stored object is missing or damaged, and its link names no raw message to rebuild it from',
+    'could not rebuild a damaged stored object from its raw message',
+  ]);
+});
+
+it('links signed before sources existed still verify', async () => {
+  const store = new FolderRawStore(path.join(dir, 'mail'));
+  const stored = await store.put(Readable.from([Buffer.from('an attachment')]), 'attachment');
+  const key = loadOrCreateLinkKey(dir);
+  const server = await startLinkServer({ store, key, host: '127.0.0.1', port: 0 });
+  close = server.close;
+  const url = new URL(`${server.url}/objects/${stored.key}`);
+  const exp = Math.floor(Date.now() / 1000) + 60;
+  url.searchParams.set('exp', String(exp));
+  url.searchParams.set('name', 'a.txt');
+  // The format of the links in events delivered by earlier versions.
+  url.searchParams.set('sig', createHmac('sha256', key).update(`${stored.key}\n${exp}\na.txt\n`).digest('base64url'));
+  const response = await fetch(url);
+  expect(response.status).toBe(200);
+  expect(await response.text()).toBe('an attachment');
 });

@@ -98,6 +98,7 @@ export async function demoCommand(options: { json: boolean; logLevel: LogLevel }
     key: runtime.linkKey,
     host: '127.0.0.1',
     port: linkPort,
+    logger,
   });
   const ctx = { logger } as Parameters<typeof drainDeliveries>[1];
   try {

@@ -39,7 +39,7 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const [host, port] = splitHostPort(ctx.config.links.listen);
-  const links = await startLinkServer({ store: runtime.store, key: runtime.linkKey, host, port });
+  const links = await startLinkServer({ store: runtime.store, key: runtime.linkKey, host, port, logger: ctx.logger });
   const deliveryDeps = runtime.deliveryDeps(ctx.logger);
   /** The delivery round in progress; it resolves to whether it found any work. */
   let delivering: Promise<boolean> | undefined;
