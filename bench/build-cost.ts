@@ -9,8 +9,9 @@
  *   SHA-256 (the store's content address) and released — the part of a
  *   build the issue prescribes;
  * - `mailparser + attachments into the store`: the same, each attachment
- *   put into the folder store (hashed, written, fsynced, renamed, its
- *   directory fsynced) as a build stores it;
+ *   put into the folder store as a build stores it (hashed, written and
+ *   renamed into place; attachments are not fsynced since 46801a5, see
+ *   folder-raw-store.ts);
  * - `buildEventBody`: the whole build as an event worker runs it (parse,
  *   attachments written to the store, text, reply text, links, the JSON
  *   body).
@@ -45,8 +46,7 @@ interface AttachmentData {
 
 /**
  * mailparser alone, as parse-mime.ts configures it (without its charset recorder and limits' bookkeeping);
- * with `store`, each attachment is put into it (hashed, written, fsynced, renamed into place) instead of only
- * hashed.
+ * with `store`, each attachment is put into it (hashed, written, renamed into place) instead of only hashed.
  */
 async function parseOnly(source: Readable, store?: FolderRawStore): Promise<void> {
   const puts: Array<Promise<unknown>> = [];
