@@ -22,6 +22,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import type { Construct } from 'constructs';
 import { KNOWN_UIDS_PREFIX, TABLE_SCHEMA } from '../functions/aws/table-schema.js';
+import { DEFAULT_EVENT_LIMITS, MAX_BODY_BYTES, MIN_BODY_BYTES } from '../functions/events/limits.js';
 import { BridgeFunction, ENV, type LogLevel } from './constructs/bridge-function.js';
 import { MailboxConfig } from './constructs/mailbox-config.js';
 import { Monitoring } from './constructs/monitoring.js';
@@ -58,6 +59,12 @@ export interface BridgeStackProps extends StackProps {
    * every invocation whose jobs carry a sampled one, which a dispatch run once a minute always is.
    */
   readonly pollTracing?: 'Active' | 'PassThrough';
+  /**
+   * Largest JSON body of a webhook event, in bytes (32 KiB..1 MiB; default 256 KiB): a longer text or html
+   * becomes a presigned link, then other fields are cut (docs/webhooks.md, "Size limit"). Set it to what the
+   * receivers accept. The deliver function gets it as MAX_EVENT_BODY_BYTES.
+   */
+  readonly maxEventBodyBytes?: number;
   /** Most deliver functions running at once (2..1000). Default 5. */
   readonly deliverConcurrency?: number;
   /** Reserved concurrency for dispatch. Default unset (a reservation needs spare account concurrency). */
@@ -346,6 +353,7 @@ export class BridgeStack extends Stack {
       timeout: DELIVER_TIMEOUT,
       memorySize: 512,
     });
+    deliver.fn.addEnvironment(ENV.maxEventBodyBytes, String(p.maxEventBodyBytes));
     deliver.bindMailboxes(this.mailboxes, 'path');
     deliver.bindSealedConfigs(this.mailboxes, 'open');
     // Attachments are stored like raw mail: uploaded to tmp/, copied server-side to att/<sha>, tmp/ deleted.
@@ -390,6 +398,7 @@ interface ResolvedProps {
   readonly pollConcurrency: number;
   readonly deliverConcurrency: number;
   readonly pollTracing: 'Active' | 'PassThrough';
+  readonly maxEventBodyBytes: number;
   readonly dispatchReservedConcurrency: number | undefined;
   readonly alarmTopicArn: string | undefined;
   readonly alarmEmail: string | undefined;
@@ -438,6 +447,9 @@ function resolveProps(props: BridgeStackProps): ResolvedProps {
     pollConcurrency: int('pollConcurrency', props.pollConcurrency, 2, 1000) ?? 5,
     deliverConcurrency: int('deliverConcurrency', props.deliverConcurrency, 2, 1000) ?? 5,
     pollTracing: props.pollTracing ?? 'PassThrough',
+    maxEventBodyBytes:
+      int('maxEventBodyBytes', props.maxEventBodyBytes, MIN_BODY_BYTES, MAX_BODY_BYTES) ??
+      DEFAULT_EVENT_LIMITS.maxBodyBytes,
     dispatchReservedConcurrency: int('dispatchReservedConcurrency', props.dispatchReservedConcurrency, 1, 1000),
     alarmTopicArn: props.alarmTopicArn,
     alarmEmail: props.alarmEmail,

@@ -26,6 +26,7 @@ export function createAwsDeliveryRuntime(runtime: AwsRuntime): AwsDeliveryRuntim
     store,
     state: runtime.state,
     links: store.linkSigner(runtime.env.linkTtlSeconds),
+    ...(runtime.env.maxEventBodyBytes !== undefined && { maxBodyBytes: runtime.env.maxEventBodyBytes }),
   });
   return {
     deliveryDeps(logger) {

@@ -14,6 +14,7 @@
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { BridgeError } from '../core/errors.js';
 import { type LogFields, type Logger, redactFields } from '../core/logger.js';
+import { MAX_BODY_BYTES, MIN_BODY_BYTES } from '../events/limits.js';
 import { type AwsClients, type AwsConfig, awsClients, awsConfigFromEnv } from './clients.js';
 import { DynamoStateStore } from './dynamo-state-store.js';
 
@@ -31,6 +32,8 @@ export interface HandlerEnv {
   readonly webhookAllowList: ReadonlyArray<string>;
   /** How long links in events stay valid (LINK_TTL_SECONDS, default 24 h). */
   readonly linkTtlSeconds: number;
+  /** The stack's `maxEventBodyBytes` (MAX_EVENT_BODY_BYTES); undefined: the default 256 KiB. */
+  readonly maxEventBodyBytes: number | undefined;
 }
 
 function required(env: Readonly<Record<string, string | undefined>>, name: string): string {
@@ -39,6 +42,24 @@ function required(env: Readonly<Record<string, string | undefined>>, name: strin
     throw new BridgeError('CONFIG_ERR_ENV', `${name} is not set`, { context: { variable: name } });
   }
   return value;
+}
+
+/** An integer setting in `min..max`, undefined when unset; CONFIG_ERR_ENV at init when it is anything else. */
+function optionalInt(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= min && n <= max)) {
+    throw new BridgeError('CONFIG_ERR_ENV', `${name} must be an integer from ${min} to ${max}`, {
+      context: { variable: name },
+    });
+  }
+  return n;
 }
 
 /** A setting only some functions get (the stack sets it for those): CONFIG_ERR_ENV at init when it is missing. */
@@ -66,6 +87,7 @@ export function handlerEnv(env: Readonly<Record<string, string | undefined>>): H
       .map((s) => s.trim())
       .filter((s) => s.length > 0),
     linkTtlSeconds: Number(env.LINK_TTL_SECONDS ?? 86_400),
+    maxEventBodyBytes: optionalInt(env, 'MAX_EVENT_BODY_BYTES', MIN_BODY_BYTES, MAX_BODY_BYTES),
   });
 }
 

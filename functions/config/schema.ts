@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 // property reads on a namespace, but the `z` re-export object drags in all of
 // zod (locales, JSON Schema, ISO formats): 455 kB → 94 kB in each Lambda bundle.
 import * as z from 'zod';
+import { DEFAULT_EVENT_LIMITS, MAX_BODY_BYTES, MIN_BODY_BYTES } from '../events/limits.js';
 import { MAX_WEBHOOK_TIMEOUT_SECONDS } from './webhook-limits.js';
 
 /** Mailbox names and webhook ids: used in store keys and state rows. */
@@ -355,11 +356,24 @@ export const LinksSchema = z
   })
   .meta({ description: 'Links to raw messages, attachments and long bodies in events (local mode).' });
 
+export const EventsSchema = z
+  .strictObject({
+    maxBodyBytes: intRange(MIN_BODY_BYTES, MAX_BODY_BYTES)
+      .default(DEFAULT_EVENT_LIMITS.maxBodyBytes)
+      .meta({
+        description:
+          'Largest JSON body of an event, in bytes: a longer text or html becomes a link, then the reply text, ' +
+          'headers, attachments and addresses are cut (docs/webhooks.md, "Size limit").',
+      }),
+  })
+  .meta({ description: 'The email.received events sent to webhooks.' });
+
 const topLevelShape = {
   $schema: z.string().optional(),
   store: StoreSchema.default({ dir: DEFAULT_STORE_DIR }),
   webhookAllowList: allowList.default([]),
   links: LinksSchema.default({ listen: '127.0.0.1:8025', ttlSeconds: 7 * 86400, inlineMaxBytes: 0 }),
+  events: EventsSchema.default({ maxBodyBytes: DEFAULT_EVENT_LIMITS.maxBodyBytes }),
 };
 
 /** The whole file, mailboxes included: for the JSON Schema and the inferred types. */

@@ -21,6 +21,8 @@ export interface EventSourceDeps {
   readonly links: LinkSigner;
   /** Local mode's `links.inlineMaxBytes` (attachments inlined as base64); 0 or absent: none. */
   readonly inlineMaxBytes?: number;
+  /** The body cap (`events.maxBodyBytes`, the stack's `maxEventBodyBytes`); absent: the default 256 KiB. */
+  readonly maxBodyBytes?: number;
 }
 
 export async function eventForJob(job: DeliveryJob, deps: EventSourceDeps): Promise<EmailReceivedEvent> {
@@ -60,6 +62,7 @@ export async function eventBodyForJob(job: DeliveryJob, deps: EventSourceDeps): 
     links: deps.links,
     now: () => storedAt,
     ...(deps.inlineMaxBytes !== undefined && { inlineMaxBytes: deps.inlineMaxBytes }),
+    ...(deps.maxBodyBytes !== undefined && { limits: { maxBodyBytes: deps.maxBodyBytes } }),
   });
 }
 

@@ -47,6 +47,12 @@ export const DEFAULT_EVENT_LIMITS: EventLimits = Object.freeze({
 
 /** Below this the fixed-size part of an event (ids, subject, links, parse errors) might not fit. */
 export const MIN_BODY_BYTES = 32 * 1024;
+/**
+ * The largest body cap a config may set (`events.maxBodyBytes`, the stack's `maxEventBodyBytes`). Each event
+ * being delivered is held whole (its body as a string, and as UTF-8 bytes while it is signed and sent), several
+ * at once: 1 MiB keeps them to a few MiB of the memory budget.
+ */
+export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** Fixed caps (characters) of single values taken from headers. */
 export const FIELD_CAPS = Object.freeze({

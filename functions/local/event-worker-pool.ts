@@ -53,6 +53,8 @@ export interface EventWorkerPoolOptions {
   readonly storeDir: string;
   readonly links: { readonly baseUrl: string; readonly key: Buffer; readonly ttlSeconds: number };
   readonly inlineMaxBytes?: number | undefined;
+  /** `events.maxBodyBytes`; default 256 KiB. */
+  readonly maxBodyBytes?: number | undefined;
   /** Worker threads; default `defaultEventWorkers()`. */
   readonly workers?: number;
   /** Builds in flight per worker; default 4. */
@@ -127,6 +129,7 @@ export class EventWorkerPool {
         ttlSeconds: options.links.ttlSeconds,
       },
       inlineMaxBytes: options.inlineMaxBytes ?? 0,
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_EVENT_LIMITS.maxBodyBytes,
     };
     this.#size = Math.max(1, Math.trunc(options.workers ?? defaultEventWorkers()));
     this.#perWorker = Math.max(1, Math.trunc(options.perWorker ?? 4));

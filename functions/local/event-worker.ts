@@ -33,6 +33,7 @@ export interface EventWorkerSetup {
   readonly storeDir: string;
   readonly links: { readonly baseUrl: string; readonly keyBase64: string; readonly ttlSeconds: number };
   readonly inlineMaxBytes: number;
+  readonly maxBodyBytes: number;
 }
 
 export interface EventWorkerRequest {
@@ -66,6 +67,7 @@ function serve(setup: EventWorkerSetup): void {
       links,
       now: () => request.storedAt,
       inlineMaxBytes: setup.inlineMaxBytes,
+      limits: { maxBodyBytes: setup.maxBodyBytes },
     }).then(
       (built) => {
         // The body goes as a string, not as transferred UTF-8 bytes: on the main thread a string lives on the JS

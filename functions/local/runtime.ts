@@ -11,7 +11,7 @@ import { createTokenSource, type TokenSource } from '../core/oauth/token-source.
 import type { PollDeps } from '../core/poll/poll-mailbox.js';
 import { openMailboxSession } from '../core/session.js';
 import { type DeliveryDeps, type Endpoint, endpointOf } from '../delivery/delivery-engine.js';
-import { eventSource } from '../delivery/event-source.js';
+import { type EventSourceDeps, eventSource } from '../delivery/event-source.js';
 import { AllowList } from '../delivery/ssrf-guard.js';
 import type { LinkSigner } from '../events/link-signer.js';
 import { defaultEventWorkers, EventWorkerPool, pooledEventSource } from './event-worker-pool.js';
@@ -26,6 +26,8 @@ export interface LocalRuntime {
   readonly tokens: TokenSource;
   readonly linkKey: Buffer;
   readonly links: LinkSigner;
+  /** What building an event needs, with the config's inlining and body cap: delivery and `events show`. */
+  readonly eventDeps: EventSourceDeps;
   depsFor(mailbox: MailboxConfig, logger: Logger, extra?: Partial<PollDeps>): PollDeps;
   deliveryDeps(logger: Logger): DeliveryDeps;
   /**
@@ -76,6 +78,13 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
     ttlSeconds: config.links.ttlSeconds,
   };
   const links = localLinkSigner(linkOptions);
+  const eventDeps: EventSourceDeps = {
+    store,
+    state,
+    links,
+    inlineMaxBytes: config.links.inlineMaxBytes,
+    maxBodyBytes: config.events.maxBodyBytes,
+  };
   const workers = options.eventWorkers ?? defaultEventWorkers();
   // Workers start on the first event, so commands that deliver nothing never start one.
   const pool =
@@ -84,6 +93,7 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
           storeDir: store.dir,
           links: linkOptions,
           inlineMaxBytes: config.links.inlineMaxBytes,
+          maxBodyBytes: config.events.maxBodyBytes,
           workers,
         })
       : undefined;
@@ -94,6 +104,7 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
     tokens,
     linkKey,
     links,
+    eventDeps,
     depsFor(mailbox, logger, extra = {}) {
       return {
         state,
@@ -104,7 +115,6 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
       };
     },
     deliveryDeps(logger) {
-      const eventDeps = { store, state, links, inlineMaxBytes: config.links.inlineMaxBytes };
       return {
         state,
         endpointFor: endpointsOf(config),

@@ -75,6 +75,7 @@ export const ENV = {
   deliveryQueueUrl: 'DELIVERY_QUEUE_URL',
   mailboxPath: 'MAILBOX_PARAMETER_PATH',
   configKeyArn: 'CONFIG_KEY_ARN',
+  maxEventBodyBytes: 'MAX_EVENT_BODY_BYTES',
 } as const;
 
 /** The encryption context of every data key for sealed mailbox configs (functions/aws/config-keys.ts). */

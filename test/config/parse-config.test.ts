@@ -47,6 +47,7 @@ describe('parseConfig: a valid mailbox', () => {
     expect(config.store).toEqual({ dir: '.pop3-bridge' });
     expect(config.webhookAllowList).toEqual([]);
     expect(config.links).toEqual({ listen: '127.0.0.1:8025', ttlSeconds: 604_800, inlineMaxBytes: 0 });
+    expect(config.events).toEqual({ maxBodyBytes: 262_144 });
     const m = config.mailboxes[0]!;
     expect(m).toMatchObject({
       port: 995,
@@ -405,12 +406,14 @@ describe('parseConfig: the top level is strict', () => {
       store: { dir: '', extra: 1 },
       webhookAllowList: ['10.0.0.0/40'],
       mailbox: [],
+      events: { maxBodyBytes: 1000 },
     });
     expect(err.code).toBe('CONFIG_ERR_INVALID');
     expect(err.message.split('\n').slice(1).sort()).toEqual(
       [
         'mailbox: unknown field',
         'mailboxes: expected array, got object',
+        'events.maxBodyBytes: expected 32768..1048576',
         'store.dir: expected a non-empty string',
         'store.extra: unknown field',
         'webhookAllowList[0]: expected a CIDR, an IP address, a host name or *.domain',

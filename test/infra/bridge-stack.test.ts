@@ -65,6 +65,7 @@ const full = synth({
   pollTracing: 'Active',
   logLevel: 'DEBUG',
   dispatchReservedConcurrency: 1,
+  maxEventBodyBytes: 65_536,
 });
 
 type Synth = typeof base;
@@ -210,6 +211,14 @@ describe('every function (one construct fixes the defaults)', () => {
   it('pollTracing: Active turns X-Ray sampling on for dispatch and poll', () => {
     expect(fn(full, 'poll').props.TracingConfig).toEqual({ Mode: 'Active' });
     expect(fn(full, 'dispatch').props.TracingConfig).toEqual({ Mode: 'Active' });
+  });
+
+  it('gives deliver, and only deliver, the event body cap: 256 KiB by default, maxEventBodyBytes when set', () => {
+    const cap = (s: Synth, name: Parameters<typeof fn>[1]) =>
+      (fn(s, name).props.Environment as { Variables: Json }).Variables.MAX_EVENT_BODY_BYTES;
+    expect(cap(base, 'deliver')).toBe('262144');
+    expect(cap(full, 'deliver')).toBe('65536');
+    for (const name of ['dispatch', 'poll', 'registry'] as const) expect(cap(full, name)).toBeUndefined();
   });
 
   it('passes the log level prop through and bounds dispatch with reserved concurrency when asked', () => {
@@ -664,6 +673,8 @@ describe('props', () => {
     [{ alarmEmail: 'not-an-address' }],
     [{ alarmTopicArn: 'arn:aws:sqs:eu-west-1:123456789012:q' }],
     [{ pollTracing: 'Sometimes' as 'Active' }],
+    [{ maxEventBodyBytes: 32_767 }],
+    [{ maxEventBodyBytes: 1_048_577 }],
   ] as BridgeStackProps[][])('rejects %j', (props) => {
     expect(() => new BridgeStack(newApp(), 'Bad', props)).toThrow(InvalidStackPropError);
   });
@@ -677,6 +688,7 @@ describe('props', () => {
       logLevel: 'debug',
       pollConcurrency: '10',
       pollTracing: 'Active',
+      maxEventBodyBytes: '65536',
       alarmEmail: 'ops@example.com',
     });
     const config = configFromContext(app.node);
@@ -689,6 +701,7 @@ describe('props', () => {
         logLevel: 'DEBUG',
         pollConcurrency: 10,
         pollTracing: 'Active',
+        maxEventBodyBytes: 65_536,
         alarmEmail: 'ops@example.com',
       },
     });

@@ -30,7 +30,8 @@ export async function eventsShowCommand(ctx: CliContext, args: ReadonlyArray<str
       ctx.err(`no ${describeRef(ref)} (pop3-bridge deliveries --status delivered lists webhook-ids and uids)`);
       return ExitCode.NOT_FOUND;
     }
-    const event = await eventForJob(job, runtime);
+    // With the config's inlining and body cap, so it is the event the endpoints get (links signed afresh).
+    const event = await eventForJob(job, runtime.eventDeps);
     ctx.out(JSON.stringify(event, null, 2));
     return ExitCode.OK;
   } finally {
