@@ -21,6 +21,7 @@ import {
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import type { Construct } from 'constructs';
+import { DEFAULT_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS, MIN_LINK_TTL_SECONDS } from '../functions/aws/link-ttl.js';
 import { KNOWN_UIDS_PREFIX, TABLE_SCHEMA } from '../functions/aws/table-schema.js';
 import { DEFAULT_EVENT_LIMITS, MAX_BODY_BYTES, MIN_BODY_BYTES } from '../functions/events/limits.js';
 import { BridgeFunction, ENV, type LogLevel } from './constructs/bridge-function.js';
@@ -65,6 +66,12 @@ export interface BridgeStackProps extends StackProps {
    * receivers accept. The deliver function gets it as MAX_EVENT_BODY_BYTES.
    */
   readonly maxEventBodyBytes?: number;
+  /**
+   * How long the presigned links in webhook events stay valid, in seconds (60..604800, S3's 7-day maximum;
+   * default 86400). A link also stops working when the deliver function's role credentials that signed it
+   * expire, which can be sooner. The deliver function gets it as LINK_TTL_SECONDS.
+   */
+  readonly linkTtlSeconds?: number;
   /** Most deliver functions running at once (2..1000). Default 5. */
   readonly deliverConcurrency?: number;
   /** Reserved concurrency for dispatch. Default unset (a reservation needs spare account concurrency). */
@@ -354,6 +361,7 @@ export class BridgeStack extends Stack {
       memorySize: 512,
     });
     deliver.fn.addEnvironment(ENV.maxEventBodyBytes, String(p.maxEventBodyBytes));
+    deliver.fn.addEnvironment(ENV.linkTtlSeconds, String(p.linkTtlSeconds));
     deliver.bindMailboxes(this.mailboxes, 'path');
     deliver.bindSealedConfigs(this.mailboxes, 'open');
     // Attachments are stored like raw mail: uploaded to tmp/, copied server-side to att/<sha>, tmp/ deleted.
@@ -399,6 +407,7 @@ interface ResolvedProps {
   readonly deliverConcurrency: number;
   readonly pollTracing: 'Active' | 'PassThrough';
   readonly maxEventBodyBytes: number;
+  readonly linkTtlSeconds: number;
   readonly dispatchReservedConcurrency: number | undefined;
   readonly alarmTopicArn: string | undefined;
   readonly alarmEmail: string | undefined;
@@ -450,6 +459,9 @@ function resolveProps(props: BridgeStackProps): ResolvedProps {
     maxEventBodyBytes:
       int('maxEventBodyBytes', props.maxEventBodyBytes, MIN_BODY_BYTES, MAX_BODY_BYTES) ??
       DEFAULT_EVENT_LIMITS.maxBodyBytes,
+    linkTtlSeconds:
+      int('linkTtlSeconds', props.linkTtlSeconds, MIN_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS) ??
+      DEFAULT_LINK_TTL_SECONDS,
     dispatchReservedConcurrency: int('dispatchReservedConcurrency', props.dispatchReservedConcurrency, 1, 1000),
     alarmTopicArn: props.alarmTopicArn,
     alarmEmail: props.alarmEmail,

@@ -17,6 +17,7 @@ import { type LogFields, type Logger, redactFields } from '../core/logger.js';
 import { MAX_BODY_BYTES, MIN_BODY_BYTES } from '../events/limits.js';
 import { type AwsClients, type AwsConfig, awsClients, awsConfigFromEnv } from './clients.js';
 import { DynamoStateStore } from './dynamo-state-store.js';
+import { DEFAULT_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS, MIN_LINK_TTL_SECONDS } from './link-ttl.js';
 
 export interface HandlerEnv {
   readonly aws: AwsConfig;
@@ -30,7 +31,7 @@ export interface HandlerEnv {
   readonly configKeyArn: string | undefined;
   /** CIDRs / hosts of internal webhook receivers (comma-separated WEBHOOK_ALLOW_LIST). */
   readonly webhookAllowList: ReadonlyArray<string>;
-  /** How long links in events stay valid (LINK_TTL_SECONDS, default 24 h). */
+  /** How long links in events stay valid (LINK_TTL_SECONDS, the stack's `linkTtlSeconds`; default 24 h). */
   readonly linkTtlSeconds: number;
   /** The stack's `maxEventBodyBytes` (MAX_EVENT_BODY_BYTES); undefined: the default 256 KiB. */
   readonly maxEventBodyBytes: number | undefined;
@@ -86,7 +87,8 @@ export function handlerEnv(env: Readonly<Record<string, string | undefined>>): H
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s.length > 0),
-    linkTtlSeconds: Number(env.LINK_TTL_SECONDS ?? 86_400),
+    linkTtlSeconds:
+      optionalInt(env, 'LINK_TTL_SECONDS', MIN_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS) ?? DEFAULT_LINK_TTL_SECONDS,
     maxEventBodyBytes: optionalInt(env, 'MAX_EVENT_BODY_BYTES', MIN_BODY_BYTES, MAX_BODY_BYTES),
   });
 }

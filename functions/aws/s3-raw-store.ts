@@ -42,6 +42,7 @@ import { BridgeError, isBridgeError } from '../core/errors.js';
 import type { ObjectKind, RawStore, StoredObject } from '../core/ports.js';
 import type { LinkMeta, LinkSigner } from '../events/link-signer.js';
 import { isValidKey, keyFor } from '../local/folder-raw-store.js';
+import { DEFAULT_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS } from './link-ttl.js';
 import { uploadInParts } from './s3-part-upload.js';
 
 /** Prefix of uploads in progress: the CDK stack expires it with a lifecycle rule. */
@@ -55,10 +56,6 @@ export const DIRECT_PUT_MAX_BYTES = 1024 * 1024;
 /** Multipart part size: S3's minimum is 5 MiB; one part buffer per put in progress. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
-/** Presigned GET links last this long unless asked otherwise (seconds). */
-export const DEFAULT_LINK_TTL_SECONDS = 24 * 3600;
-/** SigV4 presigned URLs cannot live longer than 7 days. */
-const MAX_LINK_TTL_SECONDS = 7 * 24 * 3600;
 
 const CONTENT_TYPES = { raw: 'message/rfc822', attachment: 'application/octet-stream' } as const satisfies Record<
   ObjectKind,

@@ -21,8 +21,8 @@
  *   zero-filled, and then the link server rebuilds it from its raw message
  *   when its link is fetched (derived-object-repair.ts; `isIntact` checks an
  *   object against the hash its key names). The two fsyncs it no longer
- *   makes were ≈ 13 % of the bridge's CPU per message in the e2e benchmark
- *   (docs/performance.md, 2026-11-29 11:00).
+ *   makes were 6–17 % of the bridge's CPU per message in the e2e benchmark
+ *   (docs/performance.md, 2026-11-29 10:39).
  *
  * An attachment whose key is already stored with the same size is discarded
  * (a logo in every signature); one of at most HOLD_ATTACHMENT_BYTES is held in

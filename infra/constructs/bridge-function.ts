@@ -76,6 +76,7 @@ export const ENV = {
   mailboxPath: 'MAILBOX_PARAMETER_PATH',
   configKeyArn: 'CONFIG_KEY_ARN',
   maxEventBodyBytes: 'MAX_EVENT_BODY_BYTES',
+  linkTtlSeconds: 'LINK_TTL_SECONDS',
 } as const;
 
 /** The encryption context of every data key for sealed mailbox configs (functions/aws/config-keys.ts). */

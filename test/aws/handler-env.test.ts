@@ -1,5 +1,7 @@
 /**
  * handlerEnv: the settings the stack gives the functions, read once at init.
+ * LINK_TTL_SECONDS (`linkTtlSeconds`) was read with Number(), so a typo gave
+ * NaN-second links; now it is checked like the rest.
  * MAX_EVENT_BODY_BYTES (the stack's `maxEventBodyBytes`) reaches the event
  * builder of the deliver function; a value outside 32 KiB..1 MiB stops the
  * container at init with CONFIG_ERR_ENV, naming the variable.
@@ -20,6 +22,16 @@ it('reads MAX_EVENT_BODY_BYTES when set, leaves the default when not', () => {
   expect(handlerEnv({ ...REQUIRED, MAX_EVENT_BODY_BYTES: '65536' }).maxEventBodyBytes).toBe(65_536);
   expect(handlerEnv({ ...REQUIRED, MAX_EVENT_BODY_BYTES: '32768' }).maxEventBodyBytes).toBe(32_768);
   expect(handlerEnv({ ...REQUIRED, MAX_EVENT_BODY_BYTES: '1048576' }).maxEventBodyBytes).toBe(1_048_576);
+});
+
+it('reads LINK_TTL_SECONDS (60 s to the 7 days S3 allows), 24 h when unset', () => {
+  expect(handlerEnv(REQUIRED).linkTtlSeconds).toBe(86_400);
+  expect(handlerEnv({ ...REQUIRED, LINK_TTL_SECONDS: '3600' }).linkTtlSeconds).toBe(3600);
+  for (const value of ['59', '604801', 'one day', 'NaN']) {
+    expect(() => handlerEnv({ ...REQUIRED, LINK_TTL_SECONDS: value })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_ERR_ENV', context: { variable: 'LINK_TTL_SECONDS' } }),
+    );
+  }
 });
 
 it.each(['32767', '1048577', '64k', '-1', '1e5', ' 65536'])('refuses MAX_EVENT_BODY_BYTES=%j at init', (value) => {

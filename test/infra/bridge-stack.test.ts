@@ -66,6 +66,7 @@ const full = synth({
   logLevel: 'DEBUG',
   dispatchReservedConcurrency: 1,
   maxEventBodyBytes: 65_536,
+  linkTtlSeconds: 3600,
 });
 
 type Synth = typeof base;
@@ -219,6 +220,12 @@ describe('every function (one construct fixes the defaults)', () => {
     expect(cap(base, 'deliver')).toBe('262144');
     expect(cap(full, 'deliver')).toBe('65536');
     for (const name of ['dispatch', 'poll', 'registry'] as const) expect(cap(full, name)).toBeUndefined();
+  });
+
+  it('gives deliver the link lifetime: 24 h by default, linkTtlSeconds when set', () => {
+    const ttl = (s: Synth) => (fn(s, 'deliver').props.Environment as { Variables: Json }).Variables.LINK_TTL_SECONDS;
+    expect(ttl(base)).toBe('86400');
+    expect(ttl(full)).toBe('3600');
   });
 
   it('passes the log level prop through and bounds dispatch with reserved concurrency when asked', () => {
@@ -675,6 +682,8 @@ describe('props', () => {
     [{ pollTracing: 'Sometimes' as 'Active' }],
     [{ maxEventBodyBytes: 32_767 }],
     [{ maxEventBodyBytes: 1_048_577 }],
+    [{ linkTtlSeconds: 59 }],
+    [{ linkTtlSeconds: 604_801 }],
   ] as BridgeStackProps[][])('rejects %j', (props) => {
     expect(() => new BridgeStack(newApp(), 'Bad', props)).toThrow(InvalidStackPropError);
   });
@@ -689,6 +698,7 @@ describe('props', () => {
       pollConcurrency: '10',
       pollTracing: 'Active',
       maxEventBodyBytes: '65536',
+      linkTtlSeconds: '3600',
       alarmEmail: 'ops@example.com',
     });
     const config = configFromContext(app.node);
@@ -702,6 +712,7 @@ describe('props', () => {
         pollConcurrency: 10,
         pollTracing: 'Active',
         maxEventBodyBytes: 65_536,
+        linkTtlSeconds: 3600,
         alarmEmail: 'ops@example.com',
       },
     });
