@@ -7,7 +7,7 @@
  * argv[2]: JSON KillPlan. Prints the poll result as one JSON line if it was not killed
  * (the chosen point never came: e.g. nothing new to fetch).
  */
-import { Transform } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import { silentLogger } from '../../functions/core/logger.js';
 import { type PollProbePoint, pollMailbox } from '../../functions/core/poll/poll-mailbox.js';
 import { pollTargetOf } from '../../functions/core/poll/target.js';
@@ -34,19 +34,20 @@ let bodyBytes = 0;
 const store: RawStore =
   plan.point === 'mid-retr'
     ? {
-        put: (input, kind) =>
-          backend.store.put(
-            input.pipe(
-              new Transform({
-                transform(chunk: Buffer, _enc, done) {
-                  bodyBytes += chunk.length;
-                  if (bodyBytes >= plan.occurrence * 1024) die();
-                  done(null, chunk);
-                },
-              }),
-            ),
-            kind,
-          ),
+        put: (input, kind) => {
+          const counting = new Transform({
+            transform(chunk: Buffer, _enc, done) {
+              bodyBytes += chunk.length;
+              if (bodyBytes >= plan.occurrence * 1024) die();
+              done(null, chunk);
+            },
+          });
+          // pipeline, not pipe: a body that fails (a connection dropped mid-RETR before the kill point) must fail
+          // the put. pipe() leaves the Transform open, the put then waits for ever, and the child exits 13 with
+          // its top-level await unsettled (seen once, soak seed 176242).
+          pipeline(input, counting, () => {});
+          return backend.store.put(counting, kind);
+        },
         get: (key) => backend.store.get(key),
         has: (key) => backend.store.has(key),
       }
