@@ -21,7 +21,7 @@ import { Readable } from 'node:stream';
 import type { Logger } from '../core/logger.js';
 import { type EventLimits, resolveEventLimits } from '../events/limits.js';
 import { parseMime } from '../events/parse-mime.js';
-import { type FolderRawStore, isValidKey } from './folder-raw-store.js';
+import { type FolderRawStore, isValidKey, sha256OfKey } from './folder-raw-store.js';
 
 export type DerivedObjectState = 'intact' | 'rebuilt' | 'lost';
 
@@ -64,7 +64,7 @@ export function derivedObjectRepair(
         log?.warn('a stored object is missing or damaged, and its link names no raw message to rebuild it from');
         return 'lost';
       }
-      const wanted = key.slice(key.lastIndexOf('/') + 1, key.lastIndexOf('.'));
+      const wanted = sha256OfKey(key);
       // Per object, not per source: a rebuild stores only the body it was asked for.
       const job = `${source}\n${key}`;
       let running = rebuilding.get(job);

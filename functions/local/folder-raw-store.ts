@@ -97,6 +97,11 @@ export function keyFor(sha256: string, kind: ObjectKind): string {
   return `${prefix}/${sha256.slice(0, 2)}/${sha256}${ext}`;
 }
 
+/** The SHA-256 a key of this store names (its content address). */
+export function sha256OfKey(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1, key.lastIndexOf('.'));
+}
+
 /** True for keys this store could have produced (anything else cannot name a file in it). */
 export function isValidKey(key: string): boolean {
   return KEY.test(key) && key.slice(4, 6) === key.slice(7, 9);
@@ -397,7 +402,7 @@ export class FolderRawStore implements RawStore {
    */
   async isIntact(key: string): Promise<boolean> {
     const path = this.pathOf(key);
-    const expected = key.slice(key.lastIndexOf('/') + 1, key.lastIndexOf('.'));
+    const expected = sha256OfKey(key);
     const hash = createHash('sha256');
     try {
       for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES })) hash.update(chunk);
