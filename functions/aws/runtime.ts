@@ -12,6 +12,7 @@
  * mailbox-parameters.ts (SSM: the registry function only).
  */
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { isAllowListEntry } from '../config/hosts.js';
 import { BridgeError } from '../core/errors.js';
 import { type LogFields, type Logger, redactFields } from '../core/logger.js';
 import { MAX_BODY_BYTES, MIN_BODY_BYTES } from '../events/limits.js';
@@ -43,6 +44,26 @@ function required(env: Readonly<Record<string, string | undefined>>, name: strin
     throw new BridgeError('CONFIG_ERR_ENV', `${name} is not set`, { context: { variable: name } });
   }
   return value;
+}
+
+/** WEBHOOK_ALLOW_LIST: comma-separated entries, each checked as the config file's `webhookAllowList` is. */
+function allowListFrom(env: Readonly<Record<string, string | undefined>>): ReadonlyArray<string> {
+  const entries = (env.WEBHOOK_ALLOW_LIST ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  // Without this check a bad prefix (`/33`) stopped the container with a bare RangeError from node:net's
+  // BlockList, and a URL or host:port was taken for a host name that never matches. Like config problems,
+  // the error names where the value is, not the value.
+  const bad = entries.findIndex((entry) => !isAllowListEntry(entry));
+  if (bad !== -1) {
+    throw new BridgeError(
+      'CONFIG_ERR_ENV',
+      `WEBHOOK_ALLOW_LIST entry ${bad + 1} is not a CIDR, an IP address, a host name or *.domain`,
+      { context: { variable: 'WEBHOOK_ALLOW_LIST' } },
+    );
+  }
+  return entries;
 }
 
 /** An integer setting in `min..max`, undefined when unset; CONFIG_ERR_ENV at init when it is anything else. */
@@ -83,10 +104,7 @@ export function handlerEnv(env: Readonly<Record<string, string | undefined>>): H
     deliveryQueueUrl: env.DELIVERY_QUEUE_URL || undefined,
     mailboxPath: required(env, 'MAILBOX_PARAMETER_PATH').replace(/\/?$/, '/'),
     configKeyArn: env.CONFIG_KEY_ARN || undefined,
-    webhookAllowList: (env.WEBHOOK_ALLOW_LIST ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
+    webhookAllowList: allowListFrom(env),
     linkTtlSeconds:
       optionalInt(env, 'LINK_TTL_SECONDS', MIN_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS) ?? DEFAULT_LINK_TTL_SECONDS,
     maxEventBodyBytes: optionalInt(env, 'MAX_EVENT_BODY_BYTES', MIN_BODY_BYTES, MAX_BODY_BYTES),

@@ -14,6 +14,7 @@ import { isIP } from 'node:net';
 // zod (locales, JSON Schema, ISO formats): 455 kB → 94 kB in each Lambda bundle.
 import * as z from 'zod';
 import { DEFAULT_EVENT_LIMITS, MAX_BODY_BYTES, MIN_BODY_BYTES } from '../events/limits.js';
+import { HOSTNAME, isAllowListEntry, isHost } from './hosts.js';
 import { MAX_WEBHOOK_TIMEOUT_SECONDS } from './webhook-limits.js';
 
 /** Mailbox names and webhook ids: used in store keys and state rows. */
@@ -31,8 +32,6 @@ export const DEFAULT_PORT = { implicit: 995, starttls: 110, none: 110 } as const
 export const DEFAULT_STORE_DIR = '.pop3-bridge';
 export const DEFAULT_MICROSOFT_SCOPE = 'https://outlook.office365.com/.default';
 
-const HOSTNAME =
-  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 /** Standard Webhooks: `whsec_` + base64 of the key (the spec asks for 24..64 bytes). */
 const WHSEC = /^whsec_([A-Za-z0-9+/]+={0,2})$/;
 /** A SHA-256 fingerprint as hex, with or without `:` separators (as `openssl x509 -fingerprint` prints it). */
@@ -55,25 +54,6 @@ const intRange = (min: number, max: number) => {
 const onObjects = (payload: { value: unknown }): boolean =>
   typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value);
 const positiveInt = () => z.number().int('expected a positive integer').min(1, 'expected a positive integer');
-
-/** Hostname, IPv4 or IPv6 literal (no scheme, no port, no brackets). */
-export function isHost(value: string): boolean {
-  return isIP(value) !== 0 || HOSTNAME.test(value);
-}
-
-/** `10.0.0.0/8`, `fd00::/8`, a single IP, a hostname, or `*.internal` (any subdomain). */
-export function isAllowListEntry(value: string): boolean {
-  const slash = value.indexOf('/');
-  if (slash >= 0) {
-    const ip = value.slice(0, slash);
-    const bits = value.slice(slash + 1);
-    const family = isIP(ip);
-    if (family === 0 || !/^\d{1,3}$/.test(bits)) return false;
-    return Number(bits) <= (family === 4 ? 32 : 128);
-  }
-  if (value.startsWith('*.')) return HOSTNAME.test(value.slice(2));
-  return isHost(value);
-}
 
 /** `/regex/flags` or a glob (`*` any run, `?` one character). Regexes must compile. */
 export function isFilterPattern(value: string): boolean {
