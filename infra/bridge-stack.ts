@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { Annotations, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { SecurityGroup, Subnet, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { Match, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -23,8 +24,9 @@ import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import type { Construct } from 'constructs';
 import { DEFAULT_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS, MIN_LINK_TTL_SECONDS } from '../functions/aws/link-ttl.js';
 import { KNOWN_UIDS_PREFIX, TABLE_SCHEMA } from '../functions/aws/table-schema.js';
+import { isAllowListEntry } from '../functions/config/hosts.js';
 import { DEFAULT_EVENT_LIMITS, MAX_BODY_BYTES, MIN_BODY_BYTES } from '../functions/events/limits.js';
-import { BridgeFunction, ENV, type LogLevel } from './constructs/bridge-function.js';
+import { BridgeFunction, ENV, type FunctionNetwork, type LogLevel } from './constructs/bridge-function.js';
 import { MailboxConfig } from './constructs/mailbox-config.js';
 import { Monitoring } from './constructs/monitoring.js';
 
@@ -74,12 +76,39 @@ export interface BridgeStackProps extends StackProps {
   readonly linkTtlSeconds?: number;
   /** Most deliver functions running at once (2..1000). Default 5. */
   readonly deliverConcurrency?: number;
+  /**
+   * Runs deliver in subnets of an existing VPC, so that it can reach webhook receivers inside the VPC (list
+   * them in `webhookAllowList`). The subnets need a route to the internet (a NAT gateway) or VPC endpoints
+   * for S3, DynamoDB, SQS and KMS, and to every receiver outside the VPC. Dispatch, poll and the registry
+   * stay outside any VPC. Default: no VPC.
+   */
+  readonly deliverVpc?: DeliverVpcProps;
+  /**
+   * Webhook receivers deliver may reach although they resolve to private addresses, which the SSRF guard
+   * refuses otherwise: CIDRs, IP addresses, host names or `*.domain`, as `webhookAllowList` in local mode's
+   * config. Only useful with `deliverVpc`: outside a VPC, deliver has no route to a private address. The
+   * deliver function gets it as WEBHOOK_ALLOW_LIST. Default: none.
+   */
+  readonly webhookAllowList?: ReadonlyArray<string>;
   /** Reserved concurrency for dispatch. Default unset (a reservation needs spare account concurrency). */
   readonly dispatchReservedConcurrency?: number;
   /** SNS topic ARN for alarm notifications. */
   readonly alarmTopicArn?: string;
   /** E-mail address subscribed to the alarm topic (the stack creates an encrypted topic if no ARN is given). */
   readonly alarmEmail?: string;
+}
+
+/** Where deliver runs when it must reach receivers inside a VPC (BridgeStackProps.deliverVpc). */
+export interface DeliverVpcProps {
+  /** `vpc-…` */
+  readonly vpcId: string;
+  /** `subnet-…`, 1 to 16, private subnets of that VPC (Lambda gives functions in a VPC no public address). */
+  readonly subnetIds: ReadonlyArray<string>;
+  /**
+   * `sg-…`, up to 5, for deliver's network interfaces. Default: one the stack creates in the VPC, with no
+   * inbound rule and every outbound connection allowed (receivers listen on any port).
+   */
+  readonly securityGroupIds?: ReadonlyArray<string>;
 }
 
 export class InvalidStackPropError extends Error {
@@ -359,9 +388,19 @@ export class BridgeStack extends Stack {
       description: 'deliver: parses stored MIME, stores attachments, POSTs signed webhook events',
       timeout: DELIVER_TIMEOUT,
       memorySize: 512,
+      ...(p.deliverVpc === undefined ? {} : { network: deliverNetwork(this, p.deliverVpc) }),
     });
     deliver.fn.addEnvironment(ENV.maxEventBodyBytes, String(p.maxEventBodyBytes));
     deliver.fn.addEnvironment(ENV.linkTtlSeconds, String(p.linkTtlSeconds));
+    if (p.webhookAllowList.length > 0) {
+      deliver.fn.addEnvironment(ENV.webhookAllowList, p.webhookAllowList.join(','));
+      if (p.deliverVpc === undefined) {
+        Annotations.of(deliver).addWarningV2(
+          'pop3-bridge:allowListWithoutVpc',
+          'webhookAllowList is set but deliverVpc is not: outside a VPC, deliver has no route to private addresses',
+        );
+      }
+    }
     deliver.bindMailboxes(this.mailboxes, 'path');
     deliver.bindSealedConfigs(this.mailboxes, 'open');
     // Attachments are stored like raw mail: uploaded to tmp/, copied server-side to att/<sha>, tmp/ deleted.
@@ -396,6 +435,31 @@ export class BridgeStack extends Stack {
   }
 }
 
+/** The VPC, subnets and security groups of deliverVpc, imported by id (nothing is looked up at synth). */
+function deliverNetwork(scope: Construct, props: DeliverVpcProps): FunctionNetwork {
+  // Only the VPC's id is read from it: the subnets are named explicitly, so its zones (the stack's) never
+  // choose one.
+  const vpc = Vpc.fromVpcAttributes(scope, 'DeliverVpc', {
+    vpcId: props.vpcId,
+    availabilityZones: Stack.of(scope).availabilityZones,
+  });
+  const subnets = props.subnetIds.map((id, i) => {
+    const subnet = Subnet.fromSubnetId(scope, `DeliverSubnet${i}`, id);
+    Annotations.of(subnet).acknowledgeWarning(
+      '@aws-cdk/aws-ec2:noSubnetRouteTableId',
+      'Only the subnet id is used (the function is placed in it); nothing reads its route table',
+    );
+    return subnet;
+  });
+  return {
+    vpc,
+    subnets,
+    securityGroups: (props.securityGroupIds ?? []).map((id, i) =>
+      SecurityGroup.fromSecurityGroupId(scope, `DeliverSecurityGroup${i}`, id),
+    ),
+  };
+}
+
 interface ResolvedProps {
   readonly prefix: string;
   readonly rawRetentionDays: number | undefined;
@@ -409,8 +473,50 @@ interface ResolvedProps {
   readonly maxEventBodyBytes: number;
   readonly linkTtlSeconds: number;
   readonly dispatchReservedConcurrency: number | undefined;
+  readonly deliverVpc: DeliverVpcProps | undefined;
+  readonly webhookAllowList: ReadonlyArray<string>;
   readonly alarmTopicArn: string | undefined;
   readonly alarmEmail: string | undefined;
+}
+
+/** EC2 resource ids: the prefix, then 8 or 17 hex digits. */
+const ec2Id = (prefix: string) => new RegExp(`^${prefix}-(?:[0-9a-f]{8}|[0-9a-f]{17})$`);
+/** Lambda's limit on all environment variables of a function together is 4 KB: the list gets at most half. */
+const MAX_ALLOW_LIST_CHARS = 2048;
+
+function resolveDeliverVpc(props: DeliverVpcProps | undefined): DeliverVpcProps | undefined {
+  if (props === undefined) return undefined;
+  const ids = (name: string, values: ReadonlyArray<string> | undefined, prefix: string, min: number, max: number) => {
+    const list = values ?? [];
+    if (list.length < min || list.length > max || new Set(list).size !== list.length) {
+      throw new InvalidStackPropError(`deliverVpc.${name}: expected ${min} to ${max} different ${prefix}-… ids`);
+    }
+    const bad = list.find((id) => !ec2Id(prefix).test(id));
+    if (bad !== undefined) throw new InvalidStackPropError(`deliverVpc.${name}: ${bad} is not a ${prefix}-… id`);
+    return list;
+  };
+  if (!ec2Id('vpc').test(props.vpcId)) {
+    throw new InvalidStackPropError(`deliverVpc.vpcId: ${props.vpcId} is not a vpc-… id`);
+  }
+  return {
+    vpcId: props.vpcId,
+    subnetIds: ids('subnetIds', props.subnetIds, 'subnet', 1, 16),
+    securityGroupIds: ids('securityGroupIds', props.securityGroupIds, 'sg', 0, 5),
+  };
+}
+
+function resolveAllowList(entries: ReadonlyArray<string> | undefined): ReadonlyArray<string> {
+  const list = entries ?? [];
+  const bad = list.find((entry) => !isAllowListEntry(entry));
+  if (bad !== undefined) {
+    throw new InvalidStackPropError(
+      `webhookAllowList: ${JSON.stringify(bad)} is not a CIDR, an IP address, a host name or *.domain`,
+    );
+  }
+  if (list.join(',').length > MAX_ALLOW_LIST_CHARS) {
+    throw new InvalidStackPropError(`webhookAllowList: more than ${MAX_ALLOW_LIST_CHARS} characters in all`);
+  }
+  return list;
 }
 
 /** SSM parameter names may not start with `aws` or `ssm`; KMS alias names allow no dots. */
@@ -463,6 +569,8 @@ function resolveProps(props: BridgeStackProps): ResolvedProps {
       int('linkTtlSeconds', props.linkTtlSeconds, MIN_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS) ??
       DEFAULT_LINK_TTL_SECONDS,
     dispatchReservedConcurrency: int('dispatchReservedConcurrency', props.dispatchReservedConcurrency, 1, 1000),
+    deliverVpc: resolveDeliverVpc(props.deliverVpc),
+    webhookAllowList: resolveAllowList(props.webhookAllowList),
     alarmTopicArn: props.alarmTopicArn,
     alarmEmail: props.alarmEmail,
   };

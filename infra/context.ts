@@ -21,6 +21,10 @@ export const CONTEXT_KEYS = [
   'maxEventBodyBytes',
   'linkTtlSeconds',
   'dispatchReservedConcurrency',
+  'deliverVpcId',
+  'deliverSubnetIds',
+  'deliverSecurityGroupIds',
+  'webhookAllowList',
   'alarmTopicArn',
   'alarmEmail',
 ] as const;
@@ -46,6 +50,17 @@ export function configFromContext(node: Node): AppConfig {
     if (!Number.isInteger(n)) throw new InvalidStackPropError(`context ${key}: expected an integer`);
     return n;
   };
+  /** A list: comma-separated in a -c string, or an array of strings in cdk.json. */
+  const strList = (key: string): string[] | undefined => {
+    const v: unknown = node.tryGetContext(key);
+    if (v === undefined || v === null || v === '') return undefined;
+    if (Array.isArray(v) && v.every((item) => typeof item === 'string')) return v.map((item) => item.trim());
+    if (typeof v !== 'string') throw new InvalidStackPropError(`context ${key}: expected a comma-separated string`);
+    return v
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0);
+  };
   const logLevel = str('logLevel')?.toUpperCase();
   if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new InvalidStackPropError(`context logLevel: expected one of ${LOG_LEVELS.join(', ')}`);
@@ -54,6 +69,16 @@ export function configFromContext(node: Node): AppConfig {
   if (pollTracing !== undefined && pollTracing !== 'Active' && pollTracing !== 'PassThrough') {
     throw new InvalidStackPropError('context pollTracing: expected Active or PassThrough');
   }
+  const vpcId = str('deliverVpcId');
+  const subnetIds = strList('deliverSubnetIds');
+  const securityGroupIds = strList('deliverSecurityGroupIds');
+  if (vpcId === undefined && (subnetIds !== undefined || securityGroupIds !== undefined)) {
+    throw new InvalidStackPropError('context deliverSubnetIds and deliverSecurityGroupIds need deliverVpcId');
+  }
+  const deliverVpc =
+    vpcId === undefined
+      ? undefined
+      : { vpcId, subnetIds: subnetIds ?? [], ...(securityGroupIds !== undefined && { securityGroupIds }) };
   const entries: Array<[string, unknown]> = [
     ['prefix', str('prefix')],
     ['rawRetentionDays', num('rawRetentionDays')],
@@ -67,6 +92,8 @@ export function configFromContext(node: Node): AppConfig {
     ['maxEventBodyBytes', num('maxEventBodyBytes')],
     ['linkTtlSeconds', num('linkTtlSeconds')],
     ['dispatchReservedConcurrency', num('dispatchReservedConcurrency')],
+    ['deliverVpc', deliverVpc],
+    ['webhookAllowList', strList('webhookAllowList')],
     ['alarmTopicArn', str('alarmTopicArn')],
     ['alarmEmail', str('alarmEmail')],
   ];

@@ -5,6 +5,7 @@
  * exactly what an access mode needs, with explicit actions and resources.
  */
 import { Arn, ArnFormat, type Duration, Stack } from 'aws-cdk-lib';
+import type { ISecurityGroup, ISubnet, IVpc } from 'aws-cdk-lib/aws-ec2';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
   ApplicationLogLevel,
@@ -77,12 +78,35 @@ export const ENV = {
   configKeyArn: 'CONFIG_KEY_ARN',
   maxEventBodyBytes: 'MAX_EVENT_BODY_BYTES',
   linkTtlSeconds: 'LINK_TTL_SECONDS',
+  webhookAllowList: 'WEBHOOK_ALLOW_LIST',
 } as const;
 
 /** The encryption context of every data key for sealed mailbox configs (functions/aws/config-keys.ts). */
 export const CONFIG_KEY_CONTEXT = { key: 'pop3-bridge:purpose', value: 'mailbox-config' } as const;
 
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/** A VPC placement: the function's network interfaces go in `subnets`, with `securityGroups` (none: one is created). */
+export interface FunctionNetwork {
+  readonly vpc: IVpc;
+  readonly subnets: ReadonlyArray<ISubnet>;
+  readonly securityGroups: ReadonlyArray<ISecurityGroup>;
+}
+
+/**
+ * What Lambda needs of the execution role to manage a function's network interfaces in a VPC: the actions of
+ * AWS's managed AWSLambdaVPCAccessExecutionRole, granted here as an explicit statement (this role attaches no
+ * managed policy). The Describe actions support no resource-level permissions, and Lambda creates and deletes
+ * the interfaces under names it chooses, so the resource is `*`, as in the managed policy.
+ */
+export const VPC_ACCESS_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+] as const;
 
 export interface BridgeFunctionProps {
   /** Absolute path of the handler's TypeScript entry (exports `handler`). */
@@ -106,6 +130,8 @@ export interface BridgeFunctionProps {
    * records one only when the caller's trace header says it is sampled (poll's default: see BridgeStackProps.pollTracing).
    */
   readonly tracing?: 'ACTIVE' | 'PASS_THROUGH';
+  /** Runs the function in a VPC (deliver with BridgeStackProps.deliverVpc). Default: outside any VPC. */
+  readonly network?: FunctionNetwork;
 }
 
 export type TableAccess = 'read' | 'readWrite';
@@ -192,11 +218,23 @@ export class BridgeFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
       bundling: BUNDLING,
+      ...(props.network && {
+        vpc: props.network.vpc,
+        vpcSubnets: { subnets: [...props.network.subnets] },
+        ...(props.network.securityGroups.length > 0 && { securityGroups: [...props.network.securityGroups] }),
+      }),
     });
+    if (props.network) {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({ sid: 'ManageVpcNetworkInterfaces', actions: [...VPC_ACCESS_ACTIONS], resources: ['*'] }),
+      );
+    }
     acknowledgeWildcardResource(
       this.role,
       '*',
-      'Active X-Ray tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions; no other statement of this role has Resource *.',
+      props.network
+        ? 'Active X-Ray tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, and running in a VPC needs the network-interface actions of AWSLambdaVPCAccessExecutionRole (Describe* and interfaces Lambda names itself); none supports a narrower resource, and no other statement of this role has Resource *.'
+        : 'Active X-Ray tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions; no other statement of this role has Resource *.',
     );
   }
 

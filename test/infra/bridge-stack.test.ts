@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { TEMP_PREFIX } from '../../functions/aws/s3-raw-store.js';
 import { TABLE_SCHEMA } from '../../functions/aws/table-schema.js';
 import { MAX_WEBHOOK_TIMEOUT_SECONDS } from '../../functions/config/webhook-limits.js';
 import { BridgeStack, type BridgeStackProps, InvalidStackPropError } from '../../infra/bridge-stack.js';
-import { CREATE_REQUIRE_BANNER } from '../../infra/constructs/bridge-function.js';
+import { CREATE_REQUIRE_BANNER, VPC_ACCESS_ACTIONS } from '../../infra/constructs/bridge-function.js';
 import { configFromContext } from '../../infra/context.js';
 
 type Json = Record<string, unknown>;
@@ -67,6 +67,21 @@ const full = synth({
   dispatchReservedConcurrency: 1,
   maxEventBodyBytes: 65_536,
   linkTtlSeconds: 3600,
+});
+
+const VPC_ID = 'vpc-0123456789abcdef0';
+const SUBNETS = ['subnet-0123456789abcdef0', 'subnet-89abcdef'];
+const inVpc = synth({
+  deliverVpc: { vpcId: VPC_ID, subnetIds: SUBNETS },
+  webhookAllowList: ['10.0.0.0/8', '*.svc.internal', 'hooks.corp.example'],
+});
+const inVpcWithGroups = synth({
+  deliverVpc: {
+    vpcId: VPC_ID,
+    subnetIds: SUBNETS.slice(0, 1),
+    securityGroupIds: ['sg-0123456789abcdef0', 'sg-12345678'],
+  },
+  webhookAllowList: ['10.1.2.3'],
 });
 
 type Synth = typeof base;
@@ -145,6 +160,8 @@ describe('cdk-nag AwsSolutions', () => {
   it.each([
     ['default props', base],
     ['every prop set (alarm topic, raw expiry, nested prefix)', full],
+    ['deliver in a VPC, with a security group of its own', inVpc],
+    ['deliver in a VPC, with given security groups', inVpcWithGroups],
   ])('reports zero unacknowledged findings with %s', (_name, s) => {
     const findings = s.nag.violations.map(
       (v) => `${v.ruleName} (${v.severity}) at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
@@ -249,6 +266,20 @@ describe('every function (one construct fixes the defaults)', () => {
       expect(starActions.sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
     },
   );
+
+  it('in a VPC, deliver adds only the network-interface actions to its Resource * statements', () => {
+    const starActions = (name: FunctionName) =>
+      statements(inVpc, name)
+        .filter((x) => list(x.Resource).includes('*'))
+        .flatMap((x) => list(x.Action))
+        .sort();
+    expect(starActions('deliver')).toEqual(
+      [...VPC_ACCESS_ACTIONS, 'xray:PutTelemetryRecords', 'xray:PutTraceSegments'].sort(),
+    );
+    for (const name of ['dispatch', 'poll', 'registry'] as const) {
+      expect(starActions(name)).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+    }
+  });
 });
 
 describe('least privilege per function', () => {
@@ -386,6 +417,92 @@ describe('least privilege per function', () => {
       expect(table).toMatch(/^<State[^>]*\.Arn>$/);
       expect(res.slice(1)).toEqual(TABLE_SCHEMA.indexes.map((i) => `${table}/index/${i.name}`));
     }
+  });
+});
+
+describe('deliver in a VPC (deliverVpc, webhookAllowList)', () => {
+  const vpcConfig = (s: Synth, name: FunctionName) => fn(s, name).props.VpcConfig as Json | undefined;
+  const env = (s: Synth, name: FunctionName) => (fn(s, name).props.Environment as { Variables: Json }).Variables;
+
+  it('by default no function is in a VPC, none may manage network interfaces, none has an allow-list', () => {
+    for (const name of ['dispatch', 'poll', 'deliver', 'registry'] as const) {
+      expect(vpcConfig(base, name)).toBeUndefined();
+      expect([...actions(statements(base, name))].filter((a) => a.startsWith('ec2:'))).toEqual([]);
+      expect(env(base, name).WEBHOOK_ALLOW_LIST).toBeUndefined();
+    }
+    expect(resources(base, 'AWS::EC2::SecurityGroup')).toEqual([]);
+  });
+
+  it('puts deliver, and only deliver, in the given subnets, with a group of its own: no inbound rule, any outbound', () => {
+    expect((vpcConfig(inVpc, 'deliver')?.SubnetIds as string[]) ?? []).toEqual(SUBNETS);
+    const groups = (vpcConfig(inVpc, 'deliver')?.SecurityGroupIds as Json[]) ?? [];
+    expect(groups).toHaveLength(1);
+    const groupId = ((groups[0]!['Fn::GetAtt'] as string[]) ?? [])[0] ?? '';
+    const group = inVpc.json.Resources[groupId]!;
+    expect(group.Type).toBe('AWS::EC2::SecurityGroup');
+    expect(group.Properties.VpcId).toBe(VPC_ID);
+    expect(group.Properties.SecurityGroupIngress).toBeUndefined();
+    expect(group.Properties.SecurityGroupEgress).toEqual([
+      expect.objectContaining({ CidrIp: '0.0.0.0/0', IpProtocol: '-1' }),
+    ]);
+    for (const name of ['dispatch', 'poll', 'registry'] as const) expect(vpcConfig(inVpc, name)).toBeUndefined();
+  });
+
+  it('uses the given security groups instead, and creates none', () => {
+    expect(vpcConfig(inVpcWithGroups, 'deliver')).toEqual({
+      SubnetIds: SUBNETS.slice(0, 1),
+      SecurityGroupIds: ['sg-0123456789abcdef0', 'sg-12345678'],
+    });
+    expect(resources(inVpcWithGroups, 'AWS::EC2::SecurityGroup')).toEqual([]);
+  });
+
+  it("grants deliver's role the network-interface actions Lambda needs in a VPC (no managed policy), before the function exists", () => {
+    const st = statements(inVpc, 'deliver');
+    const ec2 = st.filter((x) => list(x.Action).some((a) => a.startsWith('ec2:')));
+    expect(ec2).toHaveLength(1);
+    expect(new Set(list(ec2[0]!.Action))).toEqual(
+      new Set([
+        'ec2:CreateNetworkInterface',
+        'ec2:DescribeNetworkInterfaces',
+        'ec2:DescribeSubnets',
+        'ec2:DeleteNetworkInterface',
+        'ec2:AssignPrivateIpAddresses',
+        'ec2:UnassignPrivateIpAddresses',
+      ]),
+    );
+    expect(ec2[0]!.Resource).toBe('*');
+    for (const name of ['dispatch', 'poll', 'registry'] as const) {
+      expect([...actions(statements(inVpc, name))].filter((a) => a.startsWith('ec2:'))).toEqual([]);
+    }
+    // Lambda checks the role for these when it creates the function: the policy must come first.
+    const deliver = Object.entries(inVpc.json.Resources).find(
+      ([, r]) => r.Type === 'AWS::Lambda::Function' && String(r.Properties.Description).startsWith('deliver:'),
+    )!;
+    const policies = resources(inVpc, 'AWS::IAM::Policy')
+      .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes('ec2:CreateNetworkInterface'))
+      .map(([id]) => id);
+    expect(policies).toHaveLength(1);
+    expect((deliver[1] as { DependsOn?: string[] }).DependsOn).toContain(policies[0]);
+  });
+
+  it('gives deliver, and only deliver, the allow-list as WEBHOOK_ALLOW_LIST', () => {
+    expect(env(inVpc, 'deliver').WEBHOOK_ALLOW_LIST).toBe('10.0.0.0/8,*.svc.internal,hooks.corp.example');
+    expect(env(inVpcWithGroups, 'deliver').WEBHOOK_ALLOW_LIST).toBe('10.1.2.3');
+    for (const name of ['dispatch', 'poll', 'registry'] as const)
+      expect(env(inVpc, name).WEBHOOK_ALLOW_LIST).toBeUndefined();
+  });
+
+  it('warns when an allow-list is given without a VPC (deliver could not reach a private address)', () => {
+    const warnings = (props: BridgeStackProps) =>
+      Annotations.fromStack(new BridgeStack(newApp(), 'Bridge', props))
+        .findWarning('*', Match.stringLikeRegexp('.*'))
+        .map((w) => String(w.entry.data));
+    expect(warnings({ webhookAllowList: ['10.0.0.0/8'] })).toEqual([
+      expect.stringContaining('webhookAllowList is set but deliverVpc is not'),
+    ]);
+    expect(warnings({ webhookAllowList: ['10.0.0.0/8'], deliverVpc: { vpcId: VPC_ID, subnetIds: SUBNETS } })).toEqual(
+      [],
+    );
   });
 });
 
@@ -684,6 +801,24 @@ describe('props', () => {
     [{ maxEventBodyBytes: 1_048_577 }],
     [{ linkTtlSeconds: 59 }],
     [{ linkTtlSeconds: 604_801 }],
+    [{ deliverVpc: { vpcId: 'vpc-123', subnetIds: ['subnet-89abcdef'] } }],
+    [{ deliverVpc: { vpcId: 'vpc-0123456789abcdef0', subnetIds: [] } }],
+    [{ deliverVpc: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['sg-89abcdef'] } }],
+    [{ deliverVpc: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-89abcdef', 'subnet-89abcdef'] } }],
+    [{ deliverVpc: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-89abcdef'], securityGroupIds: ['sg-1'] } }],
+    [
+      {
+        deliverVpc: {
+          vpcId: 'vpc-0123456789abcdef0',
+          subnetIds: ['subnet-89abcdef'],
+          securityGroupIds: ['sg-10000000', 'sg-20000000', 'sg-30000000', 'sg-40000000', 'sg-50000000', 'sg-60000000'],
+        },
+      },
+    ],
+    [{ webhookAllowList: ['10.0.0.0/33'] }],
+    [{ webhookAllowList: ['https://hooks.example'] }],
+    [{ webhookAllowList: ['hooks.example:8443'] }],
+    [{ webhookAllowList: Array.from({ length: 200 }, (_, i) => `receiver-${i}.corp.example`) }],
   ] as BridgeStackProps[][])('rejects %j', (props) => {
     expect(() => new BridgeStack(newApp(), 'Bad', props)).toThrow(InvalidStackPropError);
   });
@@ -720,5 +855,36 @@ describe('props', () => {
     expect(Object.isFrozen(config.props)).toBe(true);
     expect(() => configFromContext(newApp({ rawRetentionDays: 'thirty' }).node)).toThrow(InvalidStackPropError);
     expect(() => configFromContext(newApp({ logLevel: 'loud' }).node)).toThrow(InvalidStackPropError);
+  });
+
+  it('reads deliverVpc and webhookAllowList from context: comma-separated -c strings or cdk.json arrays', () => {
+    expect(
+      configFromContext(
+        newApp({
+          deliverVpcId: 'vpc-0123456789abcdef0',
+          deliverSubnetIds: 'subnet-0123456789abcdef0, subnet-89abcdef',
+          webhookAllowList: '10.0.0.0/8,*.svc.internal',
+        }).node,
+      ).props,
+    ).toEqual({
+      deliverVpc: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0123456789abcdef0', 'subnet-89abcdef'] },
+      webhookAllowList: ['10.0.0.0/8', '*.svc.internal'],
+    });
+    expect(
+      configFromContext(
+        newApp({
+          deliverVpcId: 'vpc-0123456789abcdef0',
+          deliverSubnetIds: ['subnet-89abcdef'],
+          deliverSecurityGroupIds: ['sg-12345678'],
+        }).node,
+      ).props,
+    ).toEqual({
+      deliverVpc: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-89abcdef'], securityGroupIds: ['sg-12345678'] },
+    });
+    // Subnets without the VPC they belong to, and a list that is neither a string nor strings.
+    expect(() => configFromContext(newApp({ deliverSubnetIds: 'subnet-89abcdef' }).node)).toThrow(
+      InvalidStackPropError,
+    );
+    expect(() => configFromContext(newApp({ webhookAllowList: 10 }).node)).toThrow(InvalidStackPropError);
   });
 });
