@@ -99,7 +99,7 @@ export interface FunctionNetwork {
  * managed policy). The Describe actions support no resource-level permissions, and Lambda creates and deletes
  * the interfaces under names it chooses, so the resource is `*`, as in the managed policy.
  */
-export const VPC_ACCESS_ACTIONS = [
+const VPC_ACCESS_ACTIONS = [
   'ec2:CreateNetworkInterface',
   'ec2:DescribeNetworkInterfaces',
   'ec2:DescribeSubnets',
