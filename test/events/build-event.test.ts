@@ -543,6 +543,31 @@ describe('buildEvent: failures', () => {
     expect((error as BridgeError).cause).toBe(cause);
   });
 
+  it('the raw stream keeps none of the parse once the event is built (ended or stopped at its cap)', async () => {
+    // A listener left on a stream that outlives the parse closes over the parser's text and headers; in V8's
+    // old generation that kept them through every scavenge (docs/performance.md, 2026-11-29 afternoon).
+    const sources: Readable[] = [];
+    const store = new FaultyStore(h.store, {
+      get: (_key, real) => {
+        sources.push(real);
+        return real;
+      },
+    });
+    const input = await h.storeRaw(fixture('attachment-pdf').bytes);
+    await buildEvent(input, { ...h.deps, store });
+    const stopped = await buildEvent(input, { ...h.deps, store, limits: { maxParseBytes: 1024 } });
+    expect(stopped.data.parseErrors.map((e) => e.code)).toContain('EVENT_ERR_LIMIT');
+    expect(sources).toHaveLength(2);
+    const errorListeners = new Set(sources.flatMap((s) => s.listeners('error')));
+    // One shared no-op per stream at most (late errors of a destroyed stream must not be uncaught), the same
+    // function for both parses: nothing that belongs to one of them.
+    expect(errorListeners.size).toBe(1);
+    for (const source of sources) {
+      expect(source.listenerCount('error')).toBe(1);
+      expect(source.listenerCount('data') + source.listenerCount('readable') + source.listenerCount('end')).toBe(0);
+    }
+  });
+
   it('a LinkSigner failure propagates untouched', async () => {
     const failure = new Error('no credentials to presign with');
     const links = { linkFor: () => Promise.reject(failure) };
