@@ -188,9 +188,10 @@ function salvageText(parser: MailParser): MessageText | undefined {
  * parseMime's scope (the parser's text, headers and attachment list), so a stream that outlives the parse
  * would keep all of that alive with it: a destroyed stream that V8 has already moved to its old generation is
  * freed only by the next full GC, and until then everything it references survives every scavenge (and is
- * copied by each). Measured on the e2e benchmark's messages built in one thread, 4 at once (as AWS mode's
- * deliver builds): scavenges 5–7 ms each with the listeners left in place, about 1 ms with them removed
- * (docs/performance.md, 2026-11-29 afternoon).
+ * copied by each). With the e2e benchmark's messages parsed 4 at once in one thread, scavenges took 5–7 ms
+ * each with the listeners left in place and about 1 ms with them removed; how often a stream lives on like
+ * that depends on timing, and the e2e benchmark's event worker did not show it (docs/performance.md,
+ * 2026-11-29, 14:30–15:40).
  */
 class StreamListeners {
   readonly #added: Array<{ emitter: NodeJS.EventEmitter; event: string; listener: (...args: never[]) => void }> = [];
