@@ -545,7 +545,7 @@ describe('buildEvent: failures', () => {
 
   it('the raw stream keeps none of the parse once the event is built (ended or stopped at its cap)', async () => {
     // A listener left on a stream that outlives the parse closes over the parser's text and headers; in V8's
-    // old generation that kept them through every scavenge (docs/performance.md, 2026-11-29 afternoon).
+    // old generation that kept them through every scavenge (docs/performance.md, 2026-11-29, 14:30–15:40).
     const sources: Readable[] = [];
     const store = new FaultyStore(h.store, {
       get: (_key, real) => {
@@ -559,8 +559,8 @@ describe('buildEvent: failures', () => {
     expect(stopped.data.parseErrors.map((e) => e.code)).toContain('EVENT_ERR_LIMIT');
     expect(sources).toHaveLength(2);
     const errorListeners = new Set(sources.flatMap((s) => s.listeners('error')));
-    // One shared no-op per stream at most (late errors of a destroyed stream must not be uncaught), the same
-    // function for both parses: nothing that belongs to one of them.
+    // Exactly one error listener per stream, a shared no-op (late errors of a destroyed stream must not be
+    // uncaught): the same function for both parses, nothing that belongs to one of them.
     expect(errorListeners.size).toBe(1);
     for (const source of sources) {
       expect(source.listenerCount('error')).toBe(1);
