@@ -191,7 +191,7 @@ function salvageText(parser: MailParser): MessageText | undefined {
  * copied by each). With the e2e benchmark's messages parsed 4 at once in one thread, scavenges took 5–7 ms
  * each with the listeners left in place and about 1 ms with them removed; how often a stream lives on like
  * that depends on timing, and the e2e benchmark's event worker did not show it (docs/performance.md,
- * 2026-11-29, 14:30–15:40).
+ * 2026-11-29, 14:30–16:10).
  */
 class StreamListeners {
   readonly #added: Array<{ emitter: NodeJS.EventEmitter; event: string; listener: (...args: never[]) => void }> = [];

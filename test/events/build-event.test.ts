@@ -545,7 +545,7 @@ describe('buildEvent: failures', () => {
 
   it('the raw stream keeps none of the parse once the event is built (ended or stopped at its cap)', async () => {
     // A listener left on a stream that outlives the parse closes over the parser's text and headers; in V8's
-    // old generation that kept them through every scavenge (docs/performance.md, 2026-11-29, 14:30–15:40).
+    // old generation that kept them through every scavenge (docs/performance.md, 2026-11-29, 14:30–16:10).
     const sources: Readable[] = [];
     const store = new FaultyStore(h.store, {
       get: (_key, real) => {
