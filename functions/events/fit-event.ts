@@ -102,7 +102,12 @@ export function stringifyEvent(event: EmailReceivedEvent): string {
   const { text, replyText } = event.data;
   if (text === null || replyText === null || text.length < SPLICE_MIN_CHARS) return JSON.stringify(event);
   const cut = replyText.length;
-  if (!text.startsWith(replyText) || splitsSurrogatePair(text, cut)) return JSON.stringify(event);
+  // Is the reply text a prefix of the text? As one bulk compare: `slice` makes a view without copying and `===`
+  // compares the characters in bulk (≈ 0.5 µs for 24,400 of them), where V8's startsWith walks them one by one
+  // (≈ 35–50 µs). Over 500 events built from the e2e benchmark's mailbox this function took 169 µs per event
+  // with startsWith and 113 µs with this (2026-11-29). The result is the same: fit-event.test.ts compares it with
+  // JSON.stringify for texts of any code units and reply texts equal, copied, cut anywhere or unrelated.
+  if (text.slice(0, cut) !== replyText || splitsSurrogatePair(text, cut)) return JSON.stringify(event);
   // Spreading keeps every key where it was, so the skeleton has the same shape and order as the event.
   const skeleton = JSON.stringify({
     ...event,
