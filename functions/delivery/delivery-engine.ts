@@ -63,6 +63,7 @@ import { MAX_WEBHOOK_TIMEOUT_SECONDS } from '../config/webhook-limits.js';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { ClaimOptions, DeliveryJob, DeliveryPatch, EndpointRef, StateStore } from '../core/ports.js';
+import { DisabledEndpoints } from './disabled-endpoints.js';
 import { type ClaimWindow, EndpointSlots, type SlottedJob } from './endpoint-slots.js';
 import { type FilterConfig, type FilterSubject, matchesFilters } from './filters.js';
 import { type PostResponse, postWebhook } from './http-post.js';
@@ -205,6 +206,12 @@ function slotsPerEndpoint(concurrency: number): number {
 
 const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
 
+/**
+ * How old a round's view of a mailbox's 410-disabled endpoints may be (disabled-endpoints.ts): a few
+ * seconds costs at most a few more requests to an endpoint another process has just disabled.
+ */
+const DISABLED_ENDPOINTS_MAX_AGE_MS = 5_000;
+
 export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead' | 'disabled';
 type Outcome = DeliveryOutcome;
 
@@ -239,6 +246,7 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
   const events = new Map<string, Promise<BuiltEvent>>();
   const counts = { attempted: 0, delivered: 0, retrying: 0, dead: 0, disabled: 0, deferred: 0 };
   const outcomes = new OutcomeBuffer(deps.state, deps.outcomeBuffer);
+  const disabled = new DisabledEndpoints(deps.state, { now, maxAgeMs: DISABLED_ENDPOINTS_MAX_AGE_MS });
 
   // Idle workers wait for a change: a request ended, or a refill added jobs. A refill runs while `claiming`;
   // `wakeRefill` starts one early, `over` ends the refill loop with the round.
@@ -308,7 +316,8 @@ export async function deliverDue(deps: DeliveryDeps, options: DeliveryRunOptions
       }
       let timedOut = false;
       try {
-        const outcome = await deliverOne(job, event, deps, { timeoutMs, claim: slotted.claim }, outcomes, (code) => {
+        const round = { timeoutMs, claim: slotted.claim, disabled };
+        const outcome = await deliverOne(job, event, deps, round, outcomes, (code) => {
           timedOut = code === 'WEBHOOK_ERR_TIMEOUT';
         });
         if (outcome === 'deferred') counts.deferred += 1;
@@ -435,7 +444,7 @@ async function deliverOne(
   job: DeliveryJob,
   eventPromise: Promise<BuiltEvent>,
   deps: DeliveryDeps,
-  round: { readonly timeoutMs: number; readonly claim: ClaimWindow },
+  round: { readonly timeoutMs: number; readonly claim: ClaimWindow; readonly disabled: DisabledEndpoints },
   outcomes: OutcomeBuffer,
   onPostError: (code: string | undefined) => void,
 ): Promise<Outcome | 'deferred'> {
@@ -453,8 +462,7 @@ async function deliverOne(
     return 'disabled';
   };
   if (!endpoint) return disable('the endpoint is no longer in the configuration');
-  const mailboxState = await deps.state.getMailboxState(job.mailbox);
-  if (mailboxState?.disabledEndpoints?.some((d) => d.id === endpoint.id)) {
+  if (await round.disabled.has(job.mailbox, endpoint.id)) {
     return disable('the endpoint answered 410 Gone earlier and is disabled');
   }
 
@@ -522,10 +530,9 @@ async function deliverOne(
   if (response.status === 410) {
     const at = now();
     const reason = `410 Gone from ${new URL(endpoint.url).host}`;
-    const disabled = [...(mailboxState?.disabledEndpoints ?? []), { id: endpoint.id, at, reason }];
     // The endpoint's disabling is written at once (later jobs of this run check it), and the buffer is
     // flushed with it: a 410 is rare, and "disabled" then never waits on a timer.
-    await deps.state.updateMailboxState(job.mailbox, { disabledEndpoints: disabled });
+    await round.disabled.disable(job.mailbox, { id: endpoint.id, at, reason });
     await outcomes.add(job.webhookId, { status: 'disabled', attempts, lastStatus: 410, lastError: reason });
     await outcomes.flush();
     log.error('webhook endpoint answered 410 Gone: endpoint disabled', { status: 410 });

@@ -564,6 +564,22 @@ describe('delivery', () => {
     expect((await state.getMailboxState('mb'))?.disabledEndpoints?.map((e) => e.id)).toEqual(['g']);
   });
 
+  it("reads the mailbox's disabled endpoints once per round, not once per delivery", async () => {
+    const ok = await receiver((_req, res) => res.writeHead(204).end());
+    servers.push(ok.server);
+    for (let i = 0; i < 20; i++) await seed(['a'], `u${i}`);
+    let reads = 0;
+    const read = state.getMailboxState.bind(state);
+    // This test's store only (a new one per test): counts the reads.
+    state.getMailboxState = (mailbox) => {
+      reads += 1;
+      return read(mailbox);
+    };
+    const d = deps({ a: { id: 'a', url: ok.url, secrets: [SECRET], allowHttp: true } });
+    expect(await deliverDue(d, { concurrency: 4 })).toMatchObject({ delivered: 20 });
+    expect(reads).toBe(1);
+  });
+
   it('429 with Retry-After is retried no sooner than asked', async () => {
     const busy = await receiver((_req, res) => res.writeHead(429, { 'retry-after': '120' }).end());
     servers.push(busy.server);
