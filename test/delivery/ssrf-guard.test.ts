@@ -1,3 +1,5 @@
+import { BlockList } from 'node:net';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isBridgeError } from '../../functions/core/errors.js';
 import {
@@ -67,6 +69,25 @@ describe('SSRF guard: every blocked range is refused', () => {
     expect(() => assertLiteralAddressAllowed('127.0.0.1', lab)).not.toThrow();
     expect(() => assertLiteralAddressAllowed('10.0.0.5', lab)).not.toThrow();
     expect(() => assertLiteralAddressAllowed('10.0.0.6', lab)).toThrow();
+  });
+
+  it('remembered answers stay right: asked again, and after more addresses than are remembered', () => {
+    // A fresh list with two of the ranges, against which the remembered answers are checked.
+    const reference = new BlockList();
+    reference.addSubnet('10.0.0.0', 8, 'ipv4');
+    reference.addSubnet('127.0.0.0', 8, 'ipv4');
+    const allow = new AllowList(['10.0.0.0/8', '127.0.0.0/8']);
+    const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((parts) => parts.join('.'));
+    fc.assert(
+      fc.property(fc.array(ipv4, { minLength: 1, maxLength: 3000 }), (addresses) => {
+        for (const address of [...addresses, ...addresses]) {
+          expect(allow.allowsAddress(address)).toBe(reference.check(address, 'ipv4'));
+        }
+      }),
+      { numRuns: 20 },
+    );
+    expect(isBlockedAddress('127.0.0.1')).toBe(true);
+    expect(isBlockedAddress('8.8.8.8')).toBe(false);
   });
 
   it('the guarded lookup refuses a name that resolves to loopback, unless the host is allow-listed', async () => {
