@@ -1,8 +1,10 @@
 /**
  * `replyText`: what the sender wrote, without the message they replied to.
  * A small line-based heuristic (no talon-style classifier), linear in the
- * length of the text: each line is looked at once, and the patterns run on at
- * most {@link PROBE_CHARS} characters of up to three lines.
+ * length of the text: each line is looked at a bounded number of times (a
+ * one-pass check for text that quotes nothing, then, if that does not decide,
+ * once by the line-by-line pass), and the patterns run on at most
+ * {@link PROBE_CHARS} characters of up to four lines.
  *
  * 1. Lines quoted with `>` (any depth, leading whitespace allowed) are dropped
  *    wherever they are, so interleaved answers survive.
@@ -98,17 +100,18 @@ function indentOf(line: string): number {
 }
 
 /**
- * `mayStartMarker(probe(line))` without building the probe: the first two characters after the trimmed
- * start, within the first PROBE_CHARS (`indent`: indentOf(line), all of it trimmable).
+ * `mayStartMarker(probe(line))` without building the probe, for the line text[start..stop): the first two
+ * characters after the trimmed start, within the line's first PROBE_CHARS (`indent`: the line's indentOf,
+ * all of it trimmable).
  */
-function lineMayStartMarker(line: string, indent: number): boolean {
-  const end = Math.min(line.length, PROBE_CHARS);
-  let at = indent;
-  while (at < end && isTrimmable(line.charCodeAt(at))) at += 1;
+function lineMayStartMarker(text: string, start: number, stop: number, indent: number): boolean {
+  const end = Math.min(stop, start + PROBE_CHARS);
+  let at = start + indent;
+  while (at < end && isTrimmable(text.charCodeAt(at))) at += 1;
   if (at + 1 >= end) return false;
   // No marker pair has a trimmable second character, so a head of one character (the probe trimmed the
   // rest) and a whitespace second character both answer no, as mayStartMarker(probe(line)) does.
-  return isMarkerPair(line.charCodeAt(at), line.charCodeAt(at + 1));
+  return isMarkerPair(text.charCodeAt(at), text.charCodeAt(at + 1));
 }
 
 /** Only spaces and tabs (or nothing). */
@@ -159,7 +162,69 @@ export function isOutlookHeader(lines: ReadonlyArray<string>, i: number): boolea
   return false;
 }
 
+/**
+ * The reply text of a message that quotes nothing, in one pass over `text` and without copying it: when no
+ * line is quoted, none is a separator, an Outlook header or an attribution, none ends in whitespace and
+ * there is no CR, `extractReplyText` keeps every line as it is and only drops blank lines at both ends, which
+ * is a slice of the text. Undefined when any of that does not hold; the line-by-line pass below then
+ * decides. Most mail that is not a reply takes this path, and a slice also makes the event's serialisation
+ * cheaper (fit-event.ts writes a reply text that is a prefix of the text once).
+ */
+export function unquotedReplyText(text: string): string | undefined {
+  if (text.includes('\r')) return undefined;
+  let first = -1;
+  let end = 0;
+  for (let start = 0; start <= text.length; ) {
+    let stop = text.indexOf('\n', start);
+    if (stop < 0) stop = text.length;
+    if (stop > start) {
+      if (isTrimmable(text.charCodeAt(stop - 1))) return undefined;
+      const indent = indentOfAt(text, start, stop);
+      if (text.charCodeAt(start + indent) === 0x3e /* > */) return undefined;
+      if (lineMayStartMarker(text, start, stop, indent)) {
+        const lines = linesAt(text, start, 4);
+        if (SEPARATOR.test(probe(lines[0])) || isOutlookHeader(lines, 0) || attributionLength(lines, 0) > 0) {
+          return undefined;
+        }
+      }
+      if (first < 0) first = start;
+      end = stop;
+    }
+    start = stop + 1;
+  }
+  return first < 0 ? '' : text.slice(first, end);
+}
+
+/** `indentOf` of the line text[start..stop) without slicing it. */
+function indentOfAt(text: string, start: number, stop: number): number {
+  let at = start;
+  while (at < stop) {
+    const code = text.charCodeAt(at);
+    if (code !== 0x20 && code !== 0x09) break;
+    at += 1;
+  }
+  return at - start;
+}
+
+/** Up to `count` lines of `text` from the line starting at `start` (what the marker checks look at). */
+function linesAt(text: string, start: number, count: number): string[] {
+  const lines: string[] = [];
+  let at = start;
+  while (lines.length < count && at <= text.length) {
+    let stop = text.indexOf('\n', at);
+    if (stop < 0) stop = text.length;
+    lines.push(text.slice(at, stop));
+    at = stop + 1;
+  }
+  return lines;
+}
+
 export function extractReplyText(text: string): string {
+  return unquotedReplyText(text) ?? replyTextByLines(text);
+}
+
+/** The reply text, line by line: what `extractReplyText` gives for any text (exported for the test). */
+export function replyTextByLines(text: string): string {
   // mailparser hands text with LF line ends; split on the plain string unless there is a CR to drop.
   const lines = text.includes('\r') ? text.split(/\r?\n/) : text.split('\n');
   const kept: string[] = [];
@@ -169,7 +234,7 @@ export function extractReplyText(text: string): string {
     // most of the function's cost (a probe string and regular expressions per line).
     const indent = indentOf(line);
     if (line.charCodeAt(indent) === 0x3e /* > */) continue;
-    if (!lineMayStartMarker(line, indent)) {
+    if (!lineMayStartMarker(line, 0, line.length, indent)) {
       kept.push(line);
       continue;
     }

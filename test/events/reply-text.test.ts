@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { extractReplyText, MARKER_PATTERNS, mayStartMarker, probe } from '../../functions/events/reply-text.js';
+import {
+  extractReplyText,
+  MARKER_PATTERNS,
+  mayStartMarker,
+  probe,
+  replyTextByLines,
+  unquotedReplyText,
+} from '../../functions/events/reply-text.js';
 import { referenceExtractReplyText } from './reply-text-reference.js';
 
 const t = (...lines: string[]): string => lines.join('\n');
@@ -197,6 +204,36 @@ describe('extractReplyText against its reference model', () => {
       }),
       { numRuns: 5000 },
     );
+  });
+
+  it('takes the one-pass path for text that quotes nothing, and it gives what the line-by-line pass gives', () => {
+    // Mostly lines the one-pass path accepts (no trailing whitespace, LF only), with every marker form among
+    // them, so that both its answers and its refusals are exercised.
+    const plainLine = fc
+      .tuple(
+        fc.constantFrom('', '', ' ', '\t'),
+        fc.oneof(
+          { weight: 3, arbitrary: fc.constantFrom('Hello there', 'Thanks, Ada', '12:00 works', 'on time', '') },
+          { weight: 1, arbitrary: words },
+          { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 12 }) },
+        ),
+        fc.boolean(),
+      )
+      .map(([pad, body, far]) => (far ? ' '.repeat(398) : '') + pad + body);
+    let onePass = 0;
+    fc.assert(
+      fc.property(fc.array(plainLine, { maxLength: 25 }), (lines) => {
+        const input = lines.join('\n');
+        const fast = unquotedReplyText(input);
+        if (fast !== undefined) {
+          onePass += 1;
+          expect(fast).toBe(replyTextByLines(input));
+        }
+        expect(extractReplyText(input)).toBe(referenceExtractReplyText(input));
+      }),
+      { numRuns: 5000 },
+    );
+    expect(onePass).toBeGreaterThan(1000);
   });
 
   it('gives exactly what the reference gives for any string', () => {
