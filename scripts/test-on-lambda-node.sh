@@ -15,7 +15,7 @@
 #
 # Also the hostile MIME corpus (bounded time and live memory; its samples force two GCs, since after one
 # Node 24 still counted array buffers its concurrent sweeper had not yet released) and the parity tests of
-# the patched mailsplit and libbase64 (patches/), which the deliver Lambda runs.
+# the patched mailsplit, libbase64 and mailparser (patches/), which the deliver Lambda runs.
 #
 # Since 2026-11-27 the rest too: local mode on Node 22+ uses better-sqlite3 13, whose prebuilt N-API binary
 # loads on any Node from 22 on, so the machine's node_modules serve Node 24 as they are
