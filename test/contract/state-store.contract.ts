@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeliveryJob, MessageRecord, StateStore } from '../../functions/core/ports.js';
+import { DisabledEndpoints } from '../../functions/delivery/disabled-endpoints.js';
 
 export interface StateStoreHarness {
   readonly store: StateStore;
@@ -131,6 +132,22 @@ export function describeStateStoreContract(name: string, makeStore: () => Promis
           failing: false,
           consecutiveFailures: 0,
         });
+      });
+
+      it("a delivery round's view of the disabled endpoints: read once, its own 410s at once, others' kept", async () => {
+        // disabled-endpoints.ts over this store: the round reads the list once, a disabling re-reads it and
+        // keeps an endpoint another process disabled meanwhile, and the list the store holds has both.
+        await store.updateMailboxState('mb', { lastPollAt: T0 });
+        const disabled = new DisabledEndpoints(store, { now: () => T0, maxAgeMs: 5_000 });
+        expect(await disabled.has('mb', 'a')).toBe(false);
+        await store.updateMailboxState('mb', { disabledEndpoints: [{ id: 'other', at: T0, reason: '410 elsewhere' }] });
+        expect(await disabled.has('mb', 'other')).toBe(false); // its view is still the first read's
+        await disabled.disable('mb', { id: 'a', at: T0 + 1, reason: '410 Gone from receiver.test' });
+        expect(await disabled.has('mb', 'a')).toBe(true);
+        expect(await disabled.has('mb', 'other')).toBe(true);
+        const state = await store.getMailboxState('mb');
+        expect(state?.disabledEndpoints?.map((d) => d.id)).toEqual(['other', 'a']);
+        expect(state?.lastPollAt).toBe(T0);
       });
 
       it('round-trips every field', async () => {
