@@ -94,9 +94,18 @@ function isTrimmable(code: number): boolean {
 
 /** Index of the first character of `line` that is neither a space nor a tab. */
 function indentOf(line: string): number {
-  let at = 0;
-  for (let code = line.charCodeAt(0); code === 0x20 || code === 0x09; code = line.charCodeAt(++at));
-  return at;
+  return indentOfAt(line, 0, line.length);
+}
+
+/** `indentOf` of the line text[start..stop), counted from `start`, without slicing it. */
+function indentOfAt(text: string, start: number, stop: number): number {
+  let at = start;
+  while (at < stop) {
+    const code = text.charCodeAt(at);
+    if (code !== 0x20 && code !== 0x09) break;
+    at += 1;
+  }
+  return at - start;
 }
 
 /**
@@ -193,17 +202,6 @@ export function unquotedReplyText(text: string): string | undefined {
     start = stop + 1;
   }
   return first < 0 ? '' : text.slice(first, end);
-}
-
-/** `indentOf` of the line text[start..stop) without slicing it. */
-function indentOfAt(text: string, start: number, stop: number): number {
-  let at = start;
-  while (at < stop) {
-    const code = text.charCodeAt(at);
-    if (code !== 0x20 && code !== 0x09) break;
-    at += 1;
-  }
-  return at - start;
 }
 
 /** Up to `count` lines of `text` from the line starting at `start` (what the marker checks look at). */
