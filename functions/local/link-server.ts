@@ -2,8 +2,8 @@
  * Local mode's links to stored objects (raw messages, attachments, long
  * bodies): `<baseUrl>/objects/<key>?exp=<unix s>&sig=<HMAC>` — an expiring,
  * signed URL the bridge itself serves, the local stand-in for a presigned S3
- * URL. The signing key lives in the store directory (created once, mode 0600),
- * so links survive restarts and no secret is ever put in the config.
+ * URL. The signing key lives in the store directory (link-key.ts), so links
+ * survive restarts and no secret is ever put in the config.
  *
  * A link to a derived object (attachment, long body) also names, signed, the
  * raw message it came from (`src`). The store writes derived objects without
@@ -11,11 +11,9 @@
  * names, and rebuilt from `src` if an OS crash left it damaged
  * (derived-object-repair.ts). A receiver never gets bytes that do not match.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isBridgeError } from '../core/errors.js';
@@ -23,17 +21,6 @@ import type { Logger } from '../core/logger.js';
 import type { LinkSigner } from '../events/link-signer.js';
 import { derivedObjectRepair } from './derived-object-repair.js';
 import type { FolderRawStore } from './folder-raw-store.js';
-
-export function loadOrCreateLinkKey(storeDir: string): Buffer {
-  const file = path.join(storeDir, 'link.key');
-  try {
-    return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-  } catch {
-    const key = randomBytes(32);
-    writeFileSync(file, key.toString('base64'), { mode: 0o600, flag: 'wx' });
-    return key;
-  }
-}
 
 /**
  * Signs everything the link controls: the object, the expiry, the download name and type and, for a
@@ -74,9 +61,45 @@ export function localLinkSigner(options: {
   };
 }
 
+interface LinkRequest {
+  readonly objectKey: string;
+  readonly exp: number;
+  readonly sig: string;
+  readonly name: string;
+  readonly type: string;
+  readonly src: string;
+}
+
+/**
+ * The fields of a request for `/objects/<key>?…`; undefined for any other path, 'malformed' for a target
+ * that is not a URL path (`//`) or whose key is not valid percent-encoding (`%E0%A4%A`): both make the URL
+ * parser or `decodeURIComponent` throw, and that happens before any signature is checked.
+ */
+export function linkRequestOf(target: string | undefined): LinkRequest | undefined | 'malformed' {
+  let url: URL;
+  let objectKey: string;
+  try {
+    url = new URL(target ?? '/', 'http://link.invalid');
+    const match = /^\/objects\/(.+)$/.exec(url.pathname);
+    if (!match?.[1]) return undefined;
+    objectKey = decodeURIComponent(match[1]);
+  } catch {
+    return 'malformed';
+  }
+  const param = (name: string): string => url.searchParams.get(name) ?? '';
+  return {
+    objectKey,
+    exp: Number(url.searchParams.get('exp')),
+    sig: param('sig'),
+    name: param('name'),
+    type: param('type'),
+    src: param('src'),
+  };
+}
+
 /**
  * Serves signed links from the store: 403 for a bad or expired signature, 404 for an unknown key or a
- * derived object that is damaged and cannot be rebuilt.
+ * derived object that is damaged and cannot be rebuilt, 400 for a request target that cannot be parsed.
  */
 export async function startLinkServer(options: {
   store: FolderRawStore;
@@ -120,18 +143,21 @@ export async function startLinkServer(options: {
   }
 
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://link.invalid');
-    const match = /^\/objects\/(.+)$/.exec(url.pathname);
-    const exp = Number(url.searchParams.get('exp'));
-    const sig = url.searchParams.get('sig') ?? '';
-    if (req.method !== 'GET' || !match?.[1]) {
+    if (req.method !== 'GET') {
       res.writeHead(404).end();
       return;
     }
-    const objectKey = decodeURIComponent(match[1]);
-    const name = url.searchParams.get('name') ?? '';
-    const type = url.searchParams.get('type') ?? '';
-    const src = url.searchParams.get('src') ?? '';
+    const link = linkRequestOf(req.url);
+    if (link === 'malformed') {
+      // Anyone who can reach the port can send this, signed or not: it must cost a 400, never the process.
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('malformed link\n');
+      return;
+    }
+    if (link === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    const { objectKey, exp, sig, name, type, src } = link;
     const expected = Buffer.from(signature(options.key, objectKey, exp, name, type, src));
     const given = Buffer.from(sig);
     if (

@@ -7,7 +7,8 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createJsonLogger } from '../../functions/core/logger.js';
 import { buildEvent } from '../../functions/events/build-event.js';
 import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
-import { loadOrCreateLinkKey, localLinkSigner, startLinkServer } from '../../functions/local/link-server.js';
+import { loadOrCreateLinkKey } from '../../functions/local/link-key.js';
+import { localLinkSigner, startLinkServer } from '../../functions/local/link-server.js';
 
 let dir: string;
 let close: (() => Promise<void>) | undefined;
@@ -159,3 +160,38 @@ it('links signed before sources existed still verify', async () => {
   expect(response.status).toBe(200);
   expect(await response.text()).toBe('an attachment');
 });
+
+it('answers 400 to a request target it cannot parse, before any signature check, and keeps serving', async () => {
+  const store = new FolderRawStore(path.join(dir, 'mail'));
+  const stored = await store.put(Readable.from([Buffer.from('From: a@b\r\n\r\nhello\r\n')]), 'raw');
+  const key = loadOrCreateLinkKey(dir);
+  const server = await startLinkServer({ store, key, host: '127.0.0.1', port: 0 });
+  close = server.close;
+  const port = Number(new URL(server.url).port);
+  // Raw requests: fetch would normalise these targets before sending them. `//` made the URL parser throw and
+  // `%E0%A4%A` made decodeURIComponent throw, inside the request handler: an uncaught exception that ended the
+  // whole `pop3-bridge run` process, for anyone who could reach the port, signed link or not.
+  for (const target of ['//', '/objects/%E0%A4%A', '/objects/%', '/objects/%ZZ?exp=1&sig=x']) {
+    const answer = await rawGet(port, target);
+    expect(answer, target).toMatch(/^HTTP\/1\.1 400 /);
+  }
+  const link = await localLinkSigner({ baseUrl: server.url, key, ttlSeconds: 60 }).linkFor(stored.key, {});
+  expect((await fetch(link)).status).toBe(200);
+});
+
+/** The status line and the rest of the answer to `GET <target>`, sent as is on a new connection. */
+async function rawGet(port: number, target: string): Promise<string> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    });
+    let answer = '';
+    socket.setTimeout(5_000, () => socket.destroy(new Error(`no answer to GET ${target}`)));
+    socket.on('data', (chunk) => {
+      answer += String(chunk);
+    });
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
