@@ -16,7 +16,8 @@ import { AllowList } from '../delivery/ssrf-guard.js';
 import type { LinkSigner } from '../events/link-signer.js';
 import { defaultEventWorkers, EventWorkerPool, pooledEventSource } from './event-worker-pool.js';
 import { FolderRawStore } from './folder-raw-store.js';
-import { loadOrCreateLinkKey, localLinkSigner } from './link-server.js';
+import { loadOrCreateLinkKey } from './link-key.js';
+import { localLinkSigner } from './link-server.js';
 import { SqliteStateStore } from './sqlite-state-store.js';
 
 export interface LocalRuntime {
