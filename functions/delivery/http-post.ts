@@ -41,15 +41,28 @@ export async function postWebhook(
   headers: Readonly<Record<string, string>>,
   options: PostOptions,
 ): Promise<PostResponse> {
+  const deadline = performance.now() + options.timeoutMs;
   try {
-    return await postOnce(url, body, headers, options, true);
+    return await postOnce(url, body, headers, options, options.timeoutMs, true);
   } catch (error) {
-    // The receiver closed an idle kept-alive connection just as we reused it: nothing
+    // The receiver closed an idle kept-alive connection just as we reused it: usually nothing
     // reached it (no answer), so one immediate try on a new connection is safe — and a
     // receiver that did see it deduplicates on webhook-id anyway.
     if (!(error instanceof StaleSocketError)) throw error;
-    return postOnce(url, body, headers, options, false);
+    // The retry gets only what is left of the one timeout. A receiver can also hold a request and then
+    // drop the connection (a restart, a proxy); a fresh timeout would let the exchange run to twice
+    // `timeoutMs`, past the end of the claim the delivery engine sized for one, and another round could
+    // then claim and send the same delivery again.
+    const left = Math.floor(deadline - performance.now());
+    if (left <= 0) throw timeoutError(url, options.timeoutMs);
+    return postOnce(url, body, headers, options, left, false);
   }
+}
+
+function timeoutError(url: URL, timeoutMs: number): BridgeError {
+  return new BridgeError('WEBHOOK_ERR_TIMEOUT', `no answer from ${url.host} within ${timeoutMs} ms`, {
+    context: { host: url.host },
+  });
 }
 
 /** Whether a reused socket's peer is still one the guard accepts (defence in depth: it was checked at connect). */
@@ -64,6 +77,7 @@ function postOnce(
   body: string | Uint8Array,
   headers: Readonly<Record<string, string>>,
   options: PostOptions,
+  timeoutMs: number,
   reuse: boolean,
 ): Promise<PostResponse> {
   return new Promise<PostResponse>((resolve, reject) => {
@@ -90,13 +104,7 @@ function postOnce(
         ...headers,
       },
     });
-    const timer = setTimeout(() => {
-      request.destroy(
-        new BridgeError('WEBHOOK_ERR_TIMEOUT', `no answer from ${url.host} within ${options.timeoutMs} ms`, {
-          context: { host: url.host },
-        }),
-      );
-    }, options.timeoutMs);
+    const timer = setTimeout(() => request.destroy(timeoutError(url, options.timeoutMs)), timeoutMs);
     let answered = false;
     request.on('socket', (socket: Socket) => {
       if (request.reusedSocket && !peerAllowed(socket, url, options.allow)) {

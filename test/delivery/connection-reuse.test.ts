@@ -116,4 +116,46 @@ describe('webhook connections', () => {
     expect(connections).toBe(2);
     expect(answered).toBe(2);
   });
+
+  it('retried after a drop only within what is left of the one timeout', async () => {
+    // The receiver answers the first request (leaving a kept-alive connection), holds the second one on that
+    // connection for 900 ms and then resets it, and never answers on a new connection. The retry used to get a
+    // timeout of its own: 900 + 1,000 ms in all, past the claim the delivery engine had sized for one timeout.
+    const HOLD_MS = 900;
+    const TIMEOUT_MS = 1_000;
+    let requests = 0;
+    const sockets = new Set<Socket>();
+    const server: NetServer = createNetServer((socket) => {
+      sockets.add(socket);
+      let buffer = '';
+      socket.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString('latin1');
+        const end = buffer.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const length = Number(/content-length: (\d+)/i.exec(buffer.slice(0, end))?.[1] ?? 0);
+        if (buffer.length < end + 4 + length) return;
+        buffer = buffer.slice(end + 4 + length);
+        requests += 1;
+        if (requests === 1) socket.write('HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n');
+        else if (requests === 2) setTimeout(() => socket.resetAndDestroy(), HOLD_MS);
+        // Later requests are never answered.
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`);
+    const options = { timeoutMs: TIMEOUT_MS, allow: new AllowList(['127.0.0.1']), allowHttp: true };
+    expect((await postWebhook(url, '{"n":1}', HEADERS, options)).status).toBe(204);
+    const started = performance.now();
+    const failed = await postWebhook(url, '{"n":2}', HEADERS, options).catch((error: unknown) => error);
+    const took = performance.now() - started;
+    expect(isBridgeError(failed) && failed.code).toBe('WEBHOOK_ERR_TIMEOUT');
+    expect(requests).toBe(3); // the retry did go out, on a new connection
+    expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+    expect(took).toBeLessThan(TIMEOUT_MS + 400);
+  });
 });
