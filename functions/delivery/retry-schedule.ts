@@ -4,6 +4,8 @@
  * delay with ±20 % jitter so retries of many messages do not arrive together.
  * After the last attempt the delivery is dead-lettered.
  */
+import { parseHttpDate } from './http-date.js';
+
 export const RETRY_DELAYS_MS: ReadonlyArray<number> = [
   0,
   5_000,
@@ -26,11 +28,14 @@ export function nextRetryDelay(
   return Math.round(base * (0.8 + 0.4 * random()));
 }
 
-/** RFC 9110 §10.2.3 Retry-After: delay-seconds or an HTTP-date. Undefined when absent or unreadable. */
+/**
+ * RFC 9110 §10.2.3 Retry-After: delay-seconds or an HTTP-date (strictly, http-date.ts says why). Undefined
+ * when absent or unreadable, so the schedule applies.
+ */
 export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  const date = parseHttpDate(trimmed, now);
+  return date === undefined ? undefined : Math.max(0, date - now);
 }
