@@ -31,7 +31,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-cli-'));
   receiver = createServer((req, res) => {
     let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.setEncoding('utf8'); // characters split between chunks stay whole
+    req.on('data', (d: string) => (body += d));
     req.on('end', () => {
       received.push({ headers: req.headers, body });
       res.writeHead(204).end();

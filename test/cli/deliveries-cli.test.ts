@@ -35,7 +35,8 @@ async function receiver(host: string): Promise<{ server: Server; url: string; go
   const got: Received[] = [];
   const server = createServer((req, res) => {
     let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.setEncoding('utf8'); // characters split between chunks stay whole
+    req.on('data', (d: string) => (body += d));
     req.on('end', () => {
       try {
         const event = new Webhook(SECRET).verify(body, req.headers as Record<string, string>) as Received['event'];

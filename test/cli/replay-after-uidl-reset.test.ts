@@ -28,7 +28,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-uidl-reset-cli-'));
   server = createServer((req, res) => {
     let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.setEncoding('utf8'); // characters split between chunks stay whole
+    req.on('data', (d: string) => (body += d));
     req.on('end', () => {
       try {
         const event = new Webhook(SECRET).verify(body, req.headers as Record<string, string>) as {

@@ -36,7 +36,8 @@ async function receiver(
   const received: Received[] = [];
   const server = createServer((req, res) => {
     let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.setEncoding('utf8'); // characters split between chunks stay whole
+    req.on('data', (d: string) => (body += d));
     req.on('end', () => {
       received.push({ headers: req.headers, body });
       handler(req, res, body);

@@ -34,7 +34,8 @@ export async function startVerifyingReceiver(
   const server = createServer((req, res) => {
     options.onRequest?.();
     let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.setEncoding('utf8'); // characters split between chunks stay whole
+    req.on('data', (d: string) => (body += d));
     req.on('end', () => {
       try {
         new Webhook(RECEIVER_SECRET).verify(body, req.headers as Record<string, string>);

@@ -53,10 +53,12 @@ export async function demoCommand(options: { json: boolean; logLevel: LogLevel }
   const received: Array<{ id: string; event: EmailReceivedEvent }> = [];
   let badSignatures = 0;
   const receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
+    // Decoded once at the end: a chunk's toString() would turn a character split between chunks into U+FFFD.
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
       try {
+        const body = Buffer.concat(chunks).toString('utf8');
         const event = new Webhook(secret).verify(body, req.headers as IncomingHttpHeaders & Record<string, string>);
         received.push({ id: String(req.headers['webhook-id']), event: event as EmailReceivedEvent });
         res.writeHead(204).end();
