@@ -51,13 +51,27 @@ Options:
       --limit N       ls: show at most N messages per mailbox (default 50);
                       deliveries: show at most N deliveries (default 1000)
       --concurrency N run: mailboxes polled at once (default 4)
-      --log-level L   debug | info | warn | error (default: info for poll/run/demo, warn otherwise)
+      --log-level L   debug | info | warn | error (default: info for poll, run, demo, deliver and replay;
+                      warn otherwise)
   -h, --help
 
 Exit codes: 0 ok, 1 a mailbox failed or was skipped for invalid config (deliver, replay: a delivery is dead),
 2 usage or config file error, 3 the webhook-id or message given is not in the state store.`;
 
 const LOG_LEVELS: ReadonlyArray<LogLevel> = ['debug', 'info', 'warn', 'error'];
+
+/**
+ * A numeric option as a whole number ≥ 1 (`fallback` when absent); undefined, with the reason on stderr, for
+ * anything else. `Number('abc')` is NaN, and `ls --limit abc` showed nothing and exited 0, `run --concurrency 0`
+ * polled nothing and exited 0.
+ */
+function positiveInteger(value: unknown, name: string, fallback: number): number | undefined {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (Number.isSafeInteger(n) && n >= 1) return n;
+  process.stderr.write(`${name} must be a positive integer\n`);
+  return undefined;
+}
 
 export async function main(argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Promise<number> {
   let parsed: ReturnType<typeof parseArgs>;
@@ -107,18 +121,17 @@ export async function main(argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv):
     switch (command) {
       case 'check':
         return await checkCommand(ctx, names);
-      case 'ls':
-        return await lsCommand(ctx, names, Number(values.limit ?? 50));
+      case 'ls': {
+        const limit = positiveInteger(values.limit, '--limit', 50);
+        return limit === undefined ? ExitCode.USAGE : await lsCommand(ctx, names, limit);
+      }
       case 'poll':
         return await pollCommand(ctx, names, { force: values.force === true, deliver: values['no-deliver'] !== true });
       case 'deliver':
         return await deliverCommand(ctx);
       case 'deliveries': {
-        const limit = values.limit === undefined ? DEFAULT_DELIVERIES_LIMIT : Number(values.limit);
-        if (!Number.isSafeInteger(limit) || limit < 1) {
-          process.stderr.write('--limit must be a positive integer\n');
-          return ExitCode.USAGE;
-        }
+        const limit = positiveInteger(values.limit, '--limit', DEFAULT_DELIVERIES_LIMIT);
+        if (limit === undefined) return ExitCode.USAGE;
         return await deliveriesCommand(ctx, names, { status: values.status as string | undefined, limit });
       }
       case 'replay': {
@@ -135,11 +148,15 @@ export async function main(argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv):
           return ExitCode.USAGE;
         }
         return await eventsShowCommand(ctx, names.slice(1));
-      case 'run':
-        return await runCommand(ctx, names, {
-          concurrency: Number(values.concurrency ?? 4),
-          maxPasses: values['max-passes'] === undefined ? undefined : Number(values['max-passes']),
-        });
+      case 'run': {
+        const concurrency = positiveInteger(values.concurrency, '--concurrency', 4);
+        const maxPasses =
+          values['max-passes'] === undefined ? undefined : positiveInteger(values['max-passes'], '--max-passes', 0);
+        if (concurrency === undefined || (values['max-passes'] !== undefined && maxPasses === undefined)) {
+          return ExitCode.USAGE;
+        }
+        return await runCommand(ctx, names, { concurrency, maxPasses });
+      }
       case 'status':
         return await statusCommand(ctx);
       default:

@@ -186,4 +186,19 @@ describe('pop3-bridge CLI', () => {
     expect((await runCli(dir, ['check', '--no-such-flag'], env())).code).toBe(2);
     expect((await runCli(dir, [], env())).code).toBe(2);
   });
+
+  it('a numeric option that is not a whole number ≥ 1 is a usage error (exit 2), not a silent no-op', async () => {
+    // `Number('abc')` let `ls --limit abc` show nothing and exit 0, and `run --concurrency 0` poll nothing.
+    for (const args of [
+      ['ls', '--limit', 'abc'],
+      ['ls', '--limit', '0'],
+      ['run', '--concurrency', '0', '--max-passes', '1'],
+      ['run', '--concurrency', '2', '--max-passes', 'x'],
+      ['deliveries', '--limit', '1.5'],
+    ]) {
+      const run = await runCli(dir, args, env());
+      expect([args.join(' '), run.code]).toEqual([args.join(' '), 2]);
+      expect(run.stderr).toMatch(/--(limit|concurrency|max-passes) must be a positive integer/);
+    }
+  });
 });

@@ -19,8 +19,11 @@ export function runCli(cwd: string, args: string[], env: Record<string, string> 
     const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd, env: { ...process.env, ...env, NO_COLOR: '1' } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    // Decoded as streams: a character split between two chunks must not become U+FFFD.
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (stdout += d));
+    child.stderr.on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('error', reject);
     child.on('close', (code) => {
