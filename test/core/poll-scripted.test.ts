@@ -65,6 +65,25 @@ function poll(target: Partial<PollTarget> = {}) {
   );
 }
 
+/** `poll` with a clock and other engine options. */
+function pollAt(deps: { now: () => number; fullSyncIntervalMs?: number }, target: Partial<PollTarget> = {}) {
+  const s = server!;
+  return pollMailbox(
+    { name: 'mb', mode: 'leave', endpointIds: ['hook'], ...target },
+    {
+      state,
+      store,
+      ...deps,
+      openSession: async () => {
+        const client = await Pop3Client.connect({ host: s.host, port: s.port, tls: 'none', allowInsecureAuth: true });
+        await client.login({ username: 'u', password: 'p' });
+        return client;
+      },
+    },
+    { force: true },
+  );
+}
+
 describe('identity', () => {
   it('a server without UIDL: identity from header hashes, nothing fetched twice', async () => {
     await serve([msg(1), msg(2), msg(3)], { uidl: false });
@@ -92,6 +111,41 @@ describe('identity', () => {
     const uids = new Set((await state.listDeliveries({ mailbox: 'mb' })).map((j) => j.uid));
     expect(uids.size).toBe(3);
     expect(await poll()).toMatchObject({ fetched: 0 });
+  });
+
+  it('delete mode: a UIDL the server reuses after our DELE is a new message, fetched before it is deleted', async () => {
+    // RFC 1939 §7 forbids reusing a UIDL only while the old message exists. The reused one was taken for the
+    // message already stored and DELEted without a RETR: mail lost.
+    await serve([{ body: msg(1), uidl: 'uid-1' }]);
+    expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 1, deleted: 1 });
+    expect(server!.mailbox.messages).toHaveLength(0);
+    server!.mailbox.add({ body: msg(2), uidl: 'uid-1' });
+    expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 1, deleted: 1 });
+    expect(server!.count('RETR')).toBe(2);
+    expect(server!.mailbox.messages).toHaveLength(0);
+    const jobs = await state.listDeliveries({ mailbox: 'mb' });
+    expect(jobs).toHaveLength(2);
+    expect(new Set(jobs.map((j) => j.webhookId)).size).toBe(2);
+    const second = jobs.find((j) => j.uid !== 'uid-1')!;
+    expect(second.uid).toMatch(/^uid-1#h:[0-9a-f]{32}$/);
+    expect((await state.getMessages('mb', [second.uid])).get(second.uid)?.sha256).not.toBe(jobs[0]!.sha256);
+  });
+
+  it('leave mode: a UIDL reused after retention deleted its message is fetched once, then known', async () => {
+    await serve([{ body: msg(1), uidl: 'uid-1' }]);
+    const day = 86_400_000;
+    let now = Date.UTC(2026, 0, 1);
+    const at = { now: () => now };
+    expect(await pollAt(at, { retentionDays: 1 })).toMatchObject({ status: 'ok', fetched: 1 });
+    now += 2 * day;
+    expect(await pollAt(at, { retentionDays: 1 })).toMatchObject({ status: 'ok', deleted: 1 });
+    server!.mailbox.add({ body: msg(2), uidl: 'uid-1' });
+    expect(await pollAt(at, { retentionDays: 1 })).toMatchObject({ status: 'ok', fetched: 1 });
+    expect(await pollAt(at, { retentionDays: 1 })).toMatchObject({ status: 'ok', fetched: 0 });
+    now += day / 2; // not due for retention yet, but a full listing again
+    expect(await pollAt({ ...at, fullSyncIntervalMs: 0 }, { retentionDays: 1 })).toMatchObject({ fetched: 0 });
+    expect(server!.count('RETR')).toBe(2);
+    expect(server!.mailbox.messages).toHaveLength(1);
   });
 
   it('UIDLs longer than RFC 1939 allows are accepted as identities', async () => {

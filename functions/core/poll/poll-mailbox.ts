@@ -30,7 +30,7 @@ import { type Logger, silentLogger } from '../logger.js';
 import type { DeliveryJob, MailboxState, MessageRecord, RawStore, StateStore } from '../ports.js';
 import { webhookIdFor } from '../webhook-id.js';
 import { type BackoffPolicy, decideBackoff } from './backoff.js';
-import { identitiesFromHeaders, identitiesFromUidl, type ServerMessage } from './identity.js';
+import { headerHash, identitiesFromHeaders, identitiesFromUidl, type ServerMessage } from './identity.js';
 import { pendingWork, type ServerCheck, sameMailboxState } from './pending-work.js';
 
 const DAY_MS = 86_400_000;
@@ -377,20 +377,28 @@ class MailboxPoll {
       this.target.mode === 'leave' && this.target.retentionDays !== undefined
         ? await state.listRetentionDue(name, this.retentionCutoff(), 1000)
         : [];
-    const listing = await this.list(client, prior, check, retentionDue.length > 0);
+    const listed = await this.list(client, prior, check, retentionDue.length > 0);
     await this.probe('listed');
-    if (listing.path === 'idle') {
+    if (listed.path === 'idle') {
       await this.quit(client, []);
       return 'idle';
     }
 
     const known = await state.getKnownUids(name);
+    const first = await state.getMessages(
+      name,
+      listed.messages.filter((m) => !known.has(m.uid)).map((m) => m.uid),
+    );
+    const listing = await this.reidentifyReusedUidls(client, listed, first);
     const onServer = new Set(listing.messages.map((m) => m.uid));
     const candidates = listing.messages.filter((m) => !known.has(m.uid));
-    const existing = await state.getMessages(
-      name,
-      candidates.map((m) => m.uid),
-    );
+    const existing =
+      listing === listed
+        ? first
+        : await state.getMessages(
+            name,
+            candidates.map((m) => m.uid),
+          );
     const fresh = candidates.filter((m) => !existing.has(m.uid));
     const resetSuspected = listing.complete && this.looksLikeUidlReset(known, onServer, fresh.length);
     if (resetSuspected) {
@@ -447,6 +455,35 @@ class MailboxPoll {
       ...(this.uidlReset && { lastUidlReset: { at: this.now(), ...this.uidlReset } }),
     });
     return listing.path;
+  }
+
+  /**
+   * A listed UIDL whose record says we deleted it (DELE, then QUIT's +OK) names another message: RFC 1939 §7
+   * forbids reusing a UIDL only while the old message exists, and servers that derive UIDLs from the content
+   * or restart their numbering do reuse them. Taken for the old message, it was DELEted in delete mode without
+   * ever being fetched, and never fetched in leave mode. It gets the identity duplicate UIDLs get (the UIDL and
+   * a hash of its headers, one `TOP n 0`), so it is fetched, stored and delivered as the new message it is; on
+   * later polls the same hash finds its record. A server that answered QUIT with +OK but kept the message
+   * makes it come back the same way: stored and delivered once more (another webhook-id), never lost.
+   */
+  private async reidentifyReusedUidls(
+    client: Pop3Client,
+    listing: Listing,
+    records: ReadonlyMap<string, MessageRecord>,
+  ): Promise<Listing> {
+    const reused = listing.messages.filter(
+      (m) => m.serverUidl !== undefined && m.uid === m.serverUidl && records.get(m.uid)?.deletedAt !== undefined,
+    );
+    if (reused.length === 0) return listing;
+    const renamed = new Map<number, ServerMessage>();
+    for (const m of reused) {
+      renamed.set(m.msg, { ...m, uid: `${m.serverUidl}#h:${await headerHash(client, m.msg)}` });
+    }
+    this.log.warn('UIDLs of deleted messages listed again: taken as new messages', {
+      count: reused.length,
+      uids: reused.slice(0, 20).map((m) => m.uid),
+    });
+    return { ...listing, messages: listing.messages.map((m) => renamed.get(m.msg) ?? m) };
   }
 
   /**
