@@ -57,3 +57,25 @@ it('DELE waits until every endpoint has delivered', async () => {
   expect(await harness.poll(mailbox)).toMatchObject({ fetched: 0, deleted: 1 });
   expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
 });
+
+it('DELE waits for the jobs even when the store lists them late (an index that lags, as DynamoDB GSIs do)', async () => {
+  const account = await dovecot.createMailbox([Buffer.from('Subject: keep until delivered\r\n\r\nbody\r\n')]);
+  harness = await engineHarness(dovecot, account);
+  // The listing by message answers as an eventually consistent index may right after the write: nothing.
+  const real = harness.state;
+  const lagging = new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop === 'listDeliveries') return async () => [];
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const mailbox = target({ mode: 'delete', deleteAfterDelivered: true, endpointIds: ['a', 'b'] });
+  expect(await harness.poll(mailbox, {}, { state: lagging })).toMatchObject({ fetched: 1, deleted: 0 });
+  expect(await dovecot.mailboxFiles(account.user)).toHaveLength(1);
+  const jobs = await real.listDeliveries({ mailbox: 'inbox' });
+  expect(jobs.map((j) => j.status)).toEqual(['pending', 'pending']);
+  for (const job of jobs) await real.updateDelivery(job.webhookId, { status: 'delivered', attempts: 1 });
+  expect(await harness.poll(mailbox, {}, { state: lagging })).toMatchObject({ fetched: 0, deleted: 1 });
+  expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
+});

@@ -665,10 +665,25 @@ class MailboxPoll {
     return true;
   }
 
+  /**
+   * deleteAfterDelivered: every job of the message has ended delivered (or disabled). The jobs of the
+   * configured endpoints are read by key, consistently: DynamoDB's listing by message is a secondary index,
+   * which lags its writes, and right after the record was written it often showed no jobs at all — and
+   * "every job of none is delivered" DELEted the message while its webhooks were still pending. The listing
+   * still counts for the jobs of endpoints no longer configured. A configured endpoint without a job (added
+   * after the message was stored) has nothing to wait for.
+   */
   private async mayDelete(uid: string): Promise<boolean> {
     if (!this.target.deleteAfterDelivered) return true;
-    const jobs = await this.deps.state.listDeliveries({ mailbox: this.target.name, uid });
-    return jobs.every((j) => j.status === 'delivered' || j.status === 'disabled');
+    const ended = (job: DeliveryJob | undefined) =>
+      job === undefined || job.status === 'delivered' || job.status === 'disabled';
+    const { state } = this.deps;
+    const name = this.target.name;
+    const byKey = await Promise.all(
+      this.target.endpointIds.map((endpointId) => state.getDelivery(webhookIdFor(name, uid, endpointId))),
+    );
+    if (!byKey.every(ended)) return false;
+    return (await state.listDeliveries({ mailbox: name, uid })).every(ended);
   }
 
   private async sizesOf(client: Pop3Client, msgs: ReadonlyArray<number>): Promise<Map<number, number>> {
