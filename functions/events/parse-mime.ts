@@ -109,6 +109,17 @@ class RawMeter extends Transform {
   }
 }
 
+/**
+ * The attachment's media type, lower case. mailparser gives `false` for a part whose Content-Type header is
+ * empty (`Content-Type:`, `Content-Type: ; name=x`): RFC 2045 §5.2 makes that the default, which for a part
+ * that is an attachment is application/octet-stream. (Calling toLowerCase on `false` threw, outside any
+ * handler, and ended the process building the event.)
+ */
+function contentTypeOf(attachment: AttachmentStream): string {
+  const type: unknown = attachment.contentType;
+  return typeof type === 'string' && type.trim() !== '' ? type.toLowerCase() : 'application/octet-stream';
+}
+
 const charsetSupport = new Map<string, boolean>();
 
 /**
@@ -292,7 +303,7 @@ export async function parseMime(source: Readable, store: RawStore, limits: Event
       attachment.filename === undefined ? null : capString(attachment.filename, FIELD_CAPS.filename).value;
     attachments.push({
       filename,
-      contentType: capString(attachment.contentType.toLowerCase(), FIELD_CAPS.contentType).value,
+      contentType: capString(contentTypeOf(attachment), FIELD_CAPS.contentType).value,
       size: attachment.size ?? stored?.size ?? 0,
       sha256: stored?.sha256 ?? null,
       key: stored?.key ?? null,
@@ -319,8 +330,15 @@ export async function parseMime(source: Readable, store: RawStore, limits: Event
       headerLines = lines;
     });
     listening.on(parser, 'data', (item: AttachmentStream | MessageText) => {
-      if (item.type === 'attachment') pending.push(handleAttachment(item));
-      else textResult = item;
+      // A throw in handleAttachment would reject a promise nobody awaits until the parse ends: an unhandled
+      // rejection, which ends the process. It is a parse issue of this message instead.
+      if (item.type === 'attachment') {
+        pending.push(
+          handleAttachment(item).catch((error: unknown) => {
+            issues.add('EVENT_ERR_MIME', `an attachment could not be read: ${describe(error)}`);
+          }),
+        );
+      } else textResult = item;
     });
     listening.on(parser, 'end', () => resolve({ kind: 'end' }));
     listening.on(parser, 'error', (error: unknown) => resolve({ kind: 'parser-error', error }));

@@ -126,6 +126,43 @@ describe('buildEvent on the fixtures', () => {
     expect(data.htmlUrl).toBeNull();
   });
 
+  it('lists an attachment whose Content-Type is empty as application/octet-stream (it used to end the process)', async () => {
+    // mailparser gives contentType `false` for these; toLowerCase() on it threw in a promise nobody awaited yet:
+    // an unhandled rejection, which ends the event worker (or, for a message built on the main thread, the bridge).
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      for (const header of ['Content-Type: ', 'Content-Type: ; name="a.bin"', 'Content-Type: (a comment)']) {
+        const raw = crlf([
+          'From: a@example.test',
+          'Subject: empty content type',
+          'Content-Type: multipart/mixed; boundary="b"',
+          '',
+          '--b',
+          'Content-Type: text/plain',
+          '',
+          'hi',
+          '--b',
+          header,
+          'Content-Disposition: attachment; filename="a.bin"',
+          '',
+          'payload',
+          '--b--',
+        ]);
+        const event = await buildEvent(await h.storeRaw(raw), h.deps);
+        expectValid(event);
+        expect(event.data.attachments, header).toHaveLength(1);
+        expect(event.data.attachments[0]).toMatchObject({ filename: 'a.bin', contentType: 'application/octet-stream' });
+        expect((await stored(h, event.data.attachments[0]!.url)).toString()).toBe('payload');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
   it('converts HTML-only mail to text (so replyText works too)', async () => {
     const raw = crlf([
       'From: a@example.test',
