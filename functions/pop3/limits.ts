@@ -15,6 +15,11 @@ export interface Pop3Limits {
   readonly maxMessageBytes: number;
   /** Most entries in one multi-line list reply (UIDL/LIST of the whole mailbox, CAPA). */
   readonly maxListEntries: number;
+  /**
+   * Most bytes of entries in one list reply: the listing is held until its end, so this bounds its memory. A
+   * UIDL listing of 2,000,000 messages with Dovecot's 8–20-character UIDLs is 30–60 MB.
+   */
+  readonly maxListBytes: number;
   /** Longest UIDL accepted at all (longer than 70 is accepted and flagged; longer than this is a protocol error). */
   readonly maxUidlLength: number;
   /** TCP connect. */
@@ -36,6 +41,7 @@ export const defaultLimits: Pop3Limits = Object.freeze({
   maxBodyLineBytes: 1024 * 1024,
   maxMessageBytes: 1024 * 1024 * 1024,
   maxListEntries: 2_000_000,
+  maxListBytes: 128 * 1024 * 1024,
   maxUidlLength: 512,
   connectTimeoutMs: 15_000,
   tlsHandshakeTimeoutMs: 15_000,

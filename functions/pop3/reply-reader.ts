@@ -69,7 +69,16 @@ interface ListInProgress {
   readonly pending: PendingReply;
   readonly status: StatusLine;
   readonly lines: string[];
+  /** Bytes of the entries so far (checked against maxListBytes). */
+  bytes: number;
 }
+
+/**
+ * A UIDL or LIST entry is a message number, a space and a UIDL or a size: no longer than the longest UIDL
+ * accepted plus this. Checked per line as it arrives, so a server cannot make us hold a listing of long lines
+ * before parseUidlEntry would refuse them (8 KiB lines × 2,000,000 entries ran the heap out).
+ */
+const LIST_ENTRY_EXTRA_BYTES = 32;
 
 class BodyStream extends Readable {
   /** A consumer claimed recycling: the last chunk may be handed out in its gathering buffer (no copy). */
@@ -130,6 +139,8 @@ export class ReplyReader {
   private failure: BridgeError | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerKind: 'command' | 'idle' | undefined;
+  /** The reply a command timer was started for: another one at the head of the queue starts it again. */
+  private timerFor: unknown;
   private readonly listeners = {
     data: (chunk: Buffer) => this.onData(chunk),
     end: () => this.onEnd(),
@@ -332,7 +343,7 @@ export class ReplyReader {
         head.settle({ status });
         head.complete();
       } else if (head.shape === 'list') {
-        this.list = { pending: head, status, lines: [] };
+        this.list = { pending: head, status, lines: [], bytes: 0 };
       } else {
         const stream = new BodyStream(
           () => this.resumeFromConsumer(),
@@ -428,8 +439,13 @@ export class ReplyReader {
   }
 
   private feedList(list: ListInProgress): boolean {
+    const verb = list.pending.verb;
+    const maxLine =
+      verb === 'UIDL' || verb === 'LIST'
+        ? Math.min(this.limits.maxStatusLineBytes, this.limits.maxUidlLength + LIST_ENTRY_EXTRA_BYTES)
+        : this.limits.maxStatusLineBytes;
     for (;;) {
-      const raw = this.takeLine(this.limits.maxStatusLineBytes, `${list.pending.verb} list entry`);
+      const raw = this.takeLine(maxLine, `${verb} list entry`);
       if (raw === undefined) return false;
       if (raw.length === 1 && raw[0] === 0x2e) {
         this.list = undefined;
@@ -446,6 +462,12 @@ export class ReplyReader {
             context: { limit: 'maxListEntries' },
           },
         );
+      }
+      list.bytes += raw.length;
+      if (list.bytes > this.limits.maxListBytes) {
+        throw new BridgeError('POP3_ERR_LIMIT', `${verb} reply is larger than ${this.limits.maxListBytes} bytes`, {
+          context: { limit: 'maxListBytes' },
+        });
       }
       // RFC 1939 §3 byte-stuffing applies to list replies too.
       list.lines.push((raw[0] === 0x2e ? raw.subarray(1) : raw).toString('latin1'));
@@ -489,12 +511,21 @@ export class ReplyReader {
     }
     const kind = this.body || this.list ? 'idle' : 'command';
     const ms = kind === 'idle' ? this.limits.idleTimeoutMs : this.limits.commandTimeoutMs;
+    const head = this.queue[0];
     if (this.timer && this.timerKind === kind) {
-      this.timer.refresh();
+      // A body or list in progress: any data is progress, so silence is what counts. A status line: the time
+      // from the command to its whole line counts, so data that is not yet the line end does not restart it
+      // (one byte a minute would otherwise hold a session, and its mailbox's lease, for days).
+      if (kind === 'idle') this.timer.refresh();
+      else if (this.timerFor !== head) {
+        this.timerFor = head;
+        this.timer.refresh();
+      }
       return;
     }
     this.clearTimer();
     this.timerKind = kind;
+    this.timerFor = head;
     this.timer = setTimeout(() => {
       const verb = this.queue[0]?.verb ?? 'command';
       this.fatal(
@@ -509,5 +540,6 @@ export class ReplyReader {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerKind = undefined;
+    this.timerFor = undefined;
   }
 }

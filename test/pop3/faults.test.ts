@@ -3,9 +3,10 @@
  * dropped and stalled connections, broken status lines, RFC 2449 / RFC 3206
  * response codes, UIDL oddities, session states, pipelining and QUIT/UPDATE.
  */
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../../functions/core/errors.js';
-import type { Pop3Client } from '../../functions/pop3/client.js';
+import { Pop3Client } from '../../functions/pop3/client.js';
 import {
   drop,
   type FaultHooks,
@@ -123,6 +124,59 @@ describe('stalls → POP3_ERR_TIMEOUT within the configured limits', () => {
     await rejection(client.uidl(), 'POP3_ERR_TIMEOUT');
   });
 
+  it('a status line that trickles in a byte at a time still times out (the command timeout is not an idle one)', async () => {
+    // A raw server: greeting, login, then STAT answered one byte every 100 ms, never reaching the line end.
+    // Each byte used to restart the command timer, so a server sending a byte a minute held a session (and its
+    // mailbox's lease) for days.
+    const sockets = new Set<Socket>();
+    const timers = new Set<NodeJS.Timeout>();
+    const server = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.write('+OK ready\r\n');
+      let buffered = '';
+      socket.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('latin1');
+        for (let nl = buffered.indexOf('\r\n'); nl !== -1; nl = buffered.indexOf('\r\n')) {
+          const verb = buffered.slice(0, nl).split(' ')[0]!.toUpperCase();
+          buffered = buffered.slice(nl + 2);
+          if (verb === 'CAPA') socket.write('-ERR\r\n');
+          else if (verb !== 'STAT') socket.write('+OK\r\n');
+          else {
+            socket.write('+OK 1 1');
+            const timer = setInterval(() => socket.write(' '), 100);
+            timers.add(timer);
+          }
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = await Pop3Client.connect({
+        host: '127.0.0.1',
+        port: (server.address() as AddressInfo).port,
+        tls: 'none',
+        allowInsecureAuth: true,
+        limits: FAST,
+      });
+      await client.login({ username: 'u', password: 'p' });
+      const started = Date.now();
+      const outcome = await Promise.race([
+        client.stat().then(
+          () => 'answered',
+          (error: unknown) => (error as { code?: string }).code,
+        ),
+        sleep(3_000).then(() => 'still waiting after 3 s'),
+      ]);
+      expect(outcome).toBe('POP3_ERR_TIMEOUT');
+      expect(Date.now() - started).toBeLessThan(1_500);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('a consumer that holds a body paused longer than the idle timeout is not timed out', async () => {
     const server = await serve({ messages: [`${'x'.repeat(1000)}\r\n`.repeat(2 * 1024)] });
     const client = await loggedIn(server, undefined, { limits: FAST });
@@ -171,6 +225,30 @@ describe('RFC 1939 §3 status lines that break the grammar → POP3_ERR_PROTOCOL
     await client.noop().catch(() => {});
     await sleep(20);
     await rejection(client.stat(), 'POP3_ERR_PROTOCOL');
+  });
+
+  it('a UIDL entry longer than any UIDL accepted is refused as it arrives, not once the listing ends', async () => {
+    // The listing never ends: before, the long line was held (up to 8 KiB each, 2,000,000 of them, which ran the
+    // heap out) and only parseUidlEntry, after the terminator, would have refused it.
+    const raw = `+OK\r\n1 ${'u'.repeat(600)}\r\n`;
+    const server = await serve({ faults: { override: onVerb('UIDL', { kind: 'reply', raw }) } });
+    const client = await loggedIn(server, undefined, {
+      limits: { ...FAST, commandTimeoutMs: 5_000, idleTimeoutMs: 5_000 },
+    });
+    const started = Date.now();
+    await rejection(client.uidl(), 'POP3_ERR_LIMIT');
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a list reply larger than maxListBytes → POP3_ERR_LIMIT', async () => {
+    const entries = Array.from({ length: 100 }, (_, i) => `${i + 1} uidl-${String(i).padStart(12, '0')}\r\n`).join('');
+    const server = await serve({
+      faults: { override: onVerb('UIDL', { kind: 'reply', raw: `+OK\r\n${entries}.\r\n` }) },
+    });
+    const client = await loggedIn(server, undefined, { limits: { maxListBytes: 1_000 } });
+    await rejection(client.uidl(), 'POP3_ERR_LIMIT');
+    const roomy = await loggedIn(server, undefined, { limits: { maxListBytes: 10_000 } });
+    expect(await roomy.uidl()).toHaveLength(100);
   });
 
   it('a status line longer than maxStatusLineBytes → POP3_ERR_LIMIT', async () => {
