@@ -66,10 +66,47 @@ export function headerList(
 export function parseDateHeader(headers: ReadonlyArray<RawHeader>): string | null | 'invalid' {
   const raw = headers.find((h) => h.key === 'date')?.value;
   if (raw === undefined || raw === '') return null;
-  const time = new Date(raw.slice(0, 200)).getTime();
+  const value = withoutComments(raw.slice(0, 200)).trim();
+  // V8's fallback parser also takes text that is no date at all (`1` is 2001-01-01, `Version 2` 2001-02-01):
+  // an RFC 5322 date-time (§3.3, with the obsolete forms of §4.3) has a day, a month name and a time of day.
+  // (ISO 8601, which some senders put there, is read too.)
+  const iso = ISO_DATE_TIME_SHAPE.test(value);
+  if (!iso && !DATE_TIME_SHAPE.test(value)) return 'invalid';
+  // Without a zone V8 reads the time in the host's zone, so one message would get another date on another
+  // host. RFC 5322 requires a zone; one left out is taken as -0000 (UTC, local zone unknown, §3.3).
+  const zoned = HAS_ZONE.test(value) ? value : iso ? `${value}Z` : `${value} +0000`;
+  const time = new Date(zoned).getTime();
   // Years outside 0000–9999 have no RFC 3339 form.
   if (Number.isNaN(time) || time < Date.UTC(0, 0, 1) || time > Date.UTC(9999, 11, 31, 23, 59, 59)) return 'invalid';
   return new Date(time).toISOString();
+}
+
+const MONTH_NAMES = 'jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec';
+const DATE_TIME_SHAPE = new RegExp(
+  `\\b\\d{1,2}[\\s-]*(?:${MONTH_NAMES})[a-z]*\\.?[\\s-]*\\d{2,4}\\s+\\d{1,2}:\\d{2}\\b`,
+  'i',
+);
+const ISO_DATE_TIME_SHAPE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}/;
+const HAS_ZONE = /(?:[+-]\d{2}:?\d{2}|\b(?:UTC?|GMT|[ECMP][SD]T)|\dZ)\s*$/i;
+
+/**
+ * `value` with its RFC 5322 comments (§3.2.2: parenthesised, nestable, with quoted-pairs) replaced by a space.
+ * An unclosed comment runs to the end.
+ */
+export function withoutComments(value: string): string {
+  if (!value.includes('(')) return value;
+  let out = '';
+  let depth = 0;
+  for (let i = 0; i < value.length; i += 1) {
+    const c = value[i]!;
+    if (depth > 0 && c === '\\') i += 1;
+    else if (c === '(') {
+      if (depth === 0) out += ' ';
+      depth += 1;
+    } else if (c === ')' && depth > 0) depth -= 1;
+    else if (depth === 0) out += c;
+  }
+  return out;
 }
 
 const NEGATIVE = /^(?:no|false|0)$/i;
@@ -79,7 +116,7 @@ const NEGATIVE = /^(?:no|false|0)$/i;
  * mail loop (RFC 3834 §2). Markers, any one of which counts:
  *
  * - `Auto-Submitted` with a value other than `no` (RFC 3834 §5: auto-replied,
- *   auto-generated, auto-notified, …; parameters after `;` are ignored);
+ *   auto-generated, auto-notified, …; comments and parameters after `;` are ignored);
  * - `X-Autoreply` or `X-Autorespond` with a value other than no/false/0
  *   (vacation responders that predate RFC 3834);
  * - `Precedence: auto_reply` (older responders);
@@ -95,7 +132,8 @@ const NEGATIVE = /^(?:no|false|0)$/i;
 export function isAutoReply(headers: ReadonlyArray<RawHeader>, contentType: string | undefined): boolean {
   if (contentType === 'multipart/report') return true;
   for (const { key, value } of headers) {
-    const token = (value.split(';', 1)[0] ?? '').trim().toLowerCase();
+    // RFC 3834 §5: the keyword may have comments around it (`no (sent by a person)`).
+    const token = (withoutComments(value).split(';', 1)[0] ?? '').trim().toLowerCase();
     switch (key) {
       case 'auto-submitted':
         if (token !== '' && token !== 'no') return true;

@@ -56,8 +56,32 @@ describe('parseDateHeader', () => {
     ['Tue, 14 Nov 2023 17:13:20 EST', '2023-11-14T22:13:20.000Z'],
     ['yesterday', 'invalid'],
     ['Tue, 14 Nov 99999 22:13:20 +0000', 'invalid'],
+    // Not dates, though V8's fallback parser reads them (as 2001-01-01 and 2001-02-01)
+    ['1', 'invalid'],
+    ['Version 2', 'invalid'],
+    ['Nov 2023', 'invalid'],
+    // Forms seen in the wild
+    ['14-Nov-2023 22:13:20 GMT', '2023-11-14T22:13:20.000Z'],
+    ['Tue, 14 Nov 23 22:13 +0000', '2023-11-14T22:13:00.000Z'],
+    ['2023-11-14T23:13:20+01:00', '2023-11-14T22:13:20.000Z'],
+    // No zone: -0000 (RFC 5322 §3.3), whatever the host's zone
+    ['Tue, 14 Nov 2023 22:13:20', '2023-11-14T22:13:20.000Z'],
+    ['Tue, 14 Nov 2023 22:13:20 (no zone given)', '2023-11-14T22:13:20.000Z'],
+    ['2023-11-14 22:13:20', '2023-11-14T22:13:20.000Z'],
   ])('%s → %s', (value, expected) => {
     expect(parseDateHeader([h('Date', value)])).toBe(expected);
+  });
+
+  it('reads a date without a zone the same on a host in another zone', () => {
+    const before = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(parseDateHeader([h('Date', 'Tue, 14 Nov 2023 22:13:20')])).toBe('2023-11-14T22:13:20.000Z');
+      expect(parseDateHeader([h('Date', 'Tue, 14 Nov 2023 22:13:20 +0100')])).toBe('2023-11-14T21:13:20.000Z');
+    } finally {
+      if (before === undefined) delete process.env.TZ;
+      else process.env.TZ = before;
+    }
   });
 
   it('is null without a Date header', () => {
@@ -73,6 +97,10 @@ describe('isAutoReply', () => {
     [[h('Auto-Submitted', 'auto-notified; owner-email="a@example.test"')], true],
     [[h('Auto-Submitted', 'No')], false],
     [[h('Auto-Submitted', 'no; comment')], false],
+    // RFC 3834 §5 allows comments around the keyword
+    [[h('Auto-Submitted', 'no (sent by a person)')], false],
+    [[h('Auto-Submitted', '(comment) no')], false],
+    [[h('Auto-Submitted', '(a (nested) comment) auto-replied')], true],
     // Pre-RFC 3834 responders
     [[h('X-Autoreply', 'yes')], true],
     [[h('X-Autorespond', 'Vacation')], true],
