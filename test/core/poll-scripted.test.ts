@@ -148,6 +148,33 @@ describe('identity', () => {
     expect(server!.mailbox.messages).toHaveLength(1);
   });
 
+  it('an over-size message left when the budget ran out counts as remaining, so the next poll takes it', async () => {
+    await serve([{ body: msg(1), uidl: 'a' }]);
+    const day = 86_400_000;
+    const at = { now: () => Date.now(), fullSyncIntervalMs: day };
+    const limit = { sizeLimit: { maxBytes: 1000, action: 'headers-only' as const } };
+    expect(await pollAt(at, limit)).toMatchObject({ status: 'ok', fetched: 1 });
+    server!.mailbox.add({ body: `Subject: big\r\n\r\n${'x'.repeat(5000)}\r\n`, uidl: 'b' });
+    const s = server!;
+    const stopped = await pollMailbox(
+      { name: 'mb', mode: 'leave', endpointIds: ['hook'], ...limit },
+      {
+        state,
+        store,
+        ...at,
+        openSession: async () => {
+          const client = await Pop3Client.connect({ host: s.host, port: s.port, tls: 'none', allowInsecureAuth: true });
+          await client.login({ username: 'u', password: 'p' });
+          return client;
+        },
+      },
+      { force: true, deadline: Date.now() - 1 }, // the budget is already spent (a deadline, a shutdown)
+    );
+    expect(stopped).toMatchObject({ fetched: 0, remaining: 1 });
+    // Before, the cursor was saved as if nothing was left: the next polls were idle until the daily full listing.
+    expect(await pollAt(at, limit)).toMatchObject({ status: 'ok', fetched: 1 });
+  });
+
   it('UIDLs longer than RFC 1939 allows are accepted as identities', async () => {
     const long = `x${'y'.repeat(200)}`;
     await serve([{ body: msg(1), uidl: long }]);

@@ -617,8 +617,10 @@ class MailboxPoll {
       this.deps.onProgress?.({ done: recordedNow.size, total, bytes: this.bytes });
     };
 
+    let oversizeDone = 0;
     for (const m of oversize) {
       if (!this.budgetLeft()) break;
+      oversizeDone += 1;
       const action = limit!.action;
       if (action === 'skip') this.skipped += 1;
       this.log.warn('message over the size limit: storing its headers only', {
@@ -645,7 +647,9 @@ class MailboxPoll {
       // so crash safety is unchanged.
       { shouldContinue: () => this.budgetLeft(), overlap: this.deps.store.putsInFlight ?? DEFAULT_PUTS_IN_FLIGHT },
     );
-    this.remaining += normal.length - consumed;
+    // Both loops stop when the budget runs out; what they left is remaining, so the cursor is not saved past it
+    // (an over-size message left by the first loop was missed until the next full listing, a day later).
+    this.remaining += oversize.length - oversizeDone + normal.length - consumed;
   }
 
   /** After a UIDL reset: the same content recorded under an identity no longer on the server is the same message. */
