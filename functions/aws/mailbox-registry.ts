@@ -12,7 +12,7 @@
  * events can arrive twice or out of order, and the registry writes what it
  * read from SSM at that moment, so a late event never puts an older version
  * back. A parameter deleted and created again starts again at version 1
- * (putVersioned replaces the stale entry).
+ * (putVersioned replaces the stale entry, once SSM confirms it is at 1).
  */
 import {
   DeleteCommand,
@@ -101,18 +101,28 @@ function entryOf(item: Record<string, unknown>): RegistryEntry | undefined {
 }
 
 /**
+ * Asks SSM again whether the version a write carries is still the parameter's: a stored version above it
+ * may belong to a parameter deleted and created again (SSM restarts at 1) — or to a newer edit that another
+ * refresh, running beside a slower one, has written already.
+ */
+export type StillCurrent = () => Promise<boolean>;
+
+/**
  * Writes `item` (keyed `pk`/`sk`, with a numeric `version`) unless the stored
- * item is at the same or a newer version. `item.version` must be the
- * parameter's version as SSM reported it just now: a stored version above it
- * then belongs to a parameter deleted and created again (SSM restarts at 1),
- * and is replaced, conditionally on still being that version. Returns false
- * when the stored item was kept.
+ * item is at the same or a newer version. A stored version above `item.version`
+ * is replaced (conditionally on still being that version) only when
+ * `stillCurrent` confirms that SSM is at `item.version` now: then the stored one
+ * belongs to a parameter deleted and created again. Without that check a slow
+ * refresh that read version 1 before an edit wrote version 1 back over the 2
+ * another refresh had written meanwhile: a mailbox just disabled went on being
+ * polled until the hourly reconcile. Returns false when the stored item was kept.
  */
 export async function putVersioned(
   { doc, table }: RegistryTable,
   item: Record<string, unknown> & { pk: string; sk: string; version: number },
   /** Also write over a stored item that matches this (an expression over `:v`, the new version). */
-  orWhen?: string,
+  orWhen: string | undefined,
+  stillCurrent: StillCurrent,
 ): Promise<boolean> {
   try {
     await doc.send(
@@ -137,6 +147,7 @@ export async function putVersioned(
   );
   const storedVersion = stored.Item?.version;
   if (typeof storedVersion !== 'number' || storedVersion <= item.version) return false;
+  if (!(await stillCurrent())) return false;
   try {
     await doc.send(
       new PutCommand({
@@ -160,7 +171,7 @@ export async function putVersioned(
 export async function putRegistryEntry(
   registry: RegistryTable,
   entry: RegistryEntry,
-  options: { now?: number; reseal?: boolean } = {},
+  options: { now?: number; reseal?: boolean; stillCurrent: StillCurrent },
 ): Promise<boolean> {
   return putVersioned(
     registry,
@@ -181,6 +192,7 @@ export async function putRegistryEntry(
       : entry.sealed === true
         ? 'version = :v AND attribute_not_exists(sealed)'
         : undefined,
+    options.stillCurrent,
   );
 }
 

@@ -73,6 +73,8 @@ export function registrySync({
       logger.info('mailbox parameter gone: unregistered', { mailbox: name });
       return 'deleted';
     }
+    // Before a write replaces a newer stored version (see putVersioned): is SSM still at the one read here?
+    const stillCurrent = async () => (await parameters.read(name))?.version === parameter.version;
     const document = parseMailboxDocument(name, parameter.value);
     const entry: RegistryEntry = document.ok
       ? {
@@ -93,12 +95,16 @@ export function registrySync({
         registry,
         name,
         { version: parameter.version, sealed, encryptedKey: dataKey.encrypted },
-        { reseal },
+        { reseal, stillCurrent },
       );
     } else {
       await deleteSealed(registry, name, parameter.version);
     }
-    const written = await putRegistryEntry(registry, entry, { now: clock(), reseal: reseal && document.ok });
+    const written = await putRegistryEntry(registry, entry, {
+      now: clock(),
+      reseal: reseal && document.ok,
+      stillCurrent,
+    });
     if (written && !document.ok) {
       // Not `...invalid`: Powertools owns the `message` key. Path and schema message only, never a value.
       logger.error('mailbox config problem: mailbox skipped', {

@@ -8,7 +8,7 @@
  * (table-schema.ts).
  */
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { putVersioned, type RegistryTable } from './mailbox-registry.js';
+import { putVersioned, type RegistryTable, type StillCurrent } from './mailbox-registry.js';
 
 export const SEALED_SK = 'SEALED';
 export const sealedPk = (mailbox: string): string => `CFG#${mailbox}`;
@@ -27,7 +27,7 @@ export async function putSealed(
   table: RegistryTable,
   mailbox: string,
   item: SealedItem,
-  options: { reseal?: boolean } = {},
+  options: { reseal?: boolean; stillCurrent: StillCurrent },
 ): Promise<boolean> {
   return putVersioned(
     table,
@@ -39,6 +39,7 @@ export async function putSealed(
       encryptedKey: item.encryptedKey,
     },
     options.reseal === true ? 'version = :v' : undefined,
+    options.stillCurrent,
   );
 }
 

@@ -217,6 +217,49 @@ describe('registry sync (moto SSM + DynamoDB)', () => {
     });
   });
 
+  it('a refresh that read an older version before an edit does not write it over the newer one', async () => {
+    // Two quick edits, two registry invocations: A reads version 1 and is slow; the operator disables the mailbox
+    // (version 2); B refreshes and writes 2; then A goes on. A used to take the stored 2 for a deleted
+    // parameter's and wrote 1 back over it: the disabled mailbox went on being polled until the reconcile.
+    await put('iota', mailbox('iota'));
+    const aws = { region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials };
+    const real = mailboxParameters(aws, PATH);
+    let readDone!: () => void;
+    const aRead = new Promise<void>((resolve) => {
+      readDone = resolve;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let firstRead = true;
+    const slow: typeof real = {
+      ...real,
+      read: async (name) => {
+        const parameter = await real.read(name);
+        if (firstRead) {
+          firstRead = false;
+          readDone();
+          await gate;
+        }
+        return parameter;
+      },
+    };
+    const deps = { registry, logger: captureLogger(), dataKeys: dataKeySource(kms, configKeyId) };
+    const syncA = registrySync({ ...deps, parameters: slow });
+    const a = syncA.refresh('iota');
+    await aRead;
+    await put('iota', mailbox('iota', { enabled: false }));
+    expect(await sync.refresh('iota')).toBe('written');
+    release();
+    await a;
+    expect((await entries()).iota).toMatchObject({ version: 2, enabled: false });
+    expect((await getSealed(registry, 'iota'))?.version).toBe(2);
+    // Gone again, so the reconcile below counts the parameters it always did.
+    await remove('iota');
+    expect(await sync.refresh('iota')).toBe('deleted');
+  });
+
   it('reconcile registers parameters whose event never came and removes entries whose parameter is gone', async () => {
     await put('zeta', mailbox('zeta'));
     await remove('alpha');
