@@ -410,8 +410,7 @@ export class BridgeStack extends Stack {
       delete: [KEY_PREFIX.tmp],
     });
     deliver.bindTable(this.table, 'readWrite', indexNames);
-    // Its own queue: a retry later than the visibility window is a new message with DelaySeconds.
-    deliver.bindQueueSend(this.deliveryQueue, ENV.deliveryQueueUrl);
+    // No SendMessage: deliver only consumes its queue (wake-ups); retries live in the table (nextAttemptAt).
     deliver.fn.addEventSource(
       new SqsEventSource(this.deliveryQueue, {
         batchSize: 5,

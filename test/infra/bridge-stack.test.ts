@@ -373,7 +373,8 @@ describe('least privilege per function', () => {
     expect(got).toEqual(expect.arrayContaining([...TABLE_READ, ...TABLE_WRITE]));
     const ownQueue = resourcesFor(st, 'sqs:ReceiveMessage');
     expect(ownQueue).toEqual([expect.stringMatching(/^<Delivery[^>]*\.Arn>$/)]);
-    expect(resourcesFor(st, 'sqs:SendMessage')).toEqual(ownQueue);
+    // It only consumes its queue: retries are due times in the table, not messages it sends itself.
+    expect(resourcesFor(st, 'sqs:SendMessage')).toEqual([]);
   });
 
   it.each([
