@@ -356,7 +356,7 @@ export class Pop3Client {
   async uidlOne(n: number): Promise<UidlEntry> {
     assertMessageNumber(n);
     const reply = await this.transaction(`UIDL ${n}`);
-    return parseUidlEntry(reply.status.text, this.limits.maxUidlLength);
+    return parseUidlEntry(reply.status.textLatin1 ?? reply.status.text, this.limits.maxUidlLength);
   }
 
   /** Header and first `lines` body lines of message `n`, as a stream. */

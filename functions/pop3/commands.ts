@@ -14,8 +14,14 @@ export interface StatusLine {
   readonly continuation: boolean;
   /** RFC 2449 §8 response code without brackets, upper-cased, e.g. `SYS/TEMP`. */
   readonly code: string | undefined;
-  /** The text after the indicator (and after the response code, if any). */
+  /** The text after the indicator (and after the response code, if any), read as UTF-8. */
   readonly text: string;
+  /**
+   * `text` with each byte as one character (latin1), when the line has bytes above 0x7F (otherwise the two are
+   * equal). A UIDL in a status line (`UIDL n`) is read from this, as the lines of a UIDL listing are: the same
+   * message must get the same identity from both (RFC 1939 §7 allows 0x21–0x7E only, but servers send more).
+   */
+  readonly textLatin1?: string;
 }
 
 function protocolError(message: string, line: string): BridgeError {

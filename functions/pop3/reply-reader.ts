@@ -73,6 +73,15 @@ interface ListInProgress {
   bytes: number;
 }
 
+/** The status line in `line`, with its latin1 text beside the UTF-8 one when the two differ. */
+function statusOf(line: Buffer): StatusLine {
+  const status = parseStatusLine(line.toString('utf8'));
+  for (const byte of line) {
+    if (byte > 0x7f) return { ...status, textLatin1: parseStatusLine(line.toString('latin1')).text };
+  }
+  return status;
+}
+
 /**
  * A UIDL or LIST entry is a message number, a space and a UIDL or a size: no longer than the longest UIDL
  * accepted plus this. Checked per line as it arrives, so a server cannot make us hold a listing of long lines
@@ -334,7 +343,7 @@ export class ReplyReader {
       }
       const line = this.takeLine(this.limits.maxStatusLineBytes, 'status line');
       if (line === undefined) return;
-      const status = parseStatusLine(line.toString('utf8'));
+      const status = statusOf(line);
       if (status.continuation && !head.allowContinuation) {
         throw new BridgeError('POP3_ERR_PROTOCOL', `unexpected continuation line in reply to ${head.verb}`);
       }

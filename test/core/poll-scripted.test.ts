@@ -175,6 +175,22 @@ describe('identity', () => {
     expect(await pollAt(at, limit)).toMatchObject({ status: 'ok', fetched: 1 });
   });
 
+  it('an 8-bit UIDL gets one identity from the incremental path and from the full listing', async () => {
+    // `UIDL n` (a status line) was read as UTF-8 and the listing as latin1: the daily full listing took the
+    // message for a new one and delivered it again.
+    await serve([{ body: msg(1), uidl: 'a' }]);
+    const day = 86_400_000;
+    expect(await pollAt({ now: () => Date.now(), fullSyncIntervalMs: day })).toMatchObject({ fetched: 1 });
+    server!.mailbox.add({ body: msg(2), uidl: 'caf\u00e9' });
+    expect(await pollAt({ now: () => Date.now(), fullSyncIntervalMs: day })).toMatchObject({
+      path: 'incremental',
+      fetched: 1,
+    });
+    expect(await pollAt({ now: () => Date.now(), fullSyncIntervalMs: 0 })).toMatchObject({ path: 'full', fetched: 0 });
+    expect(server!.count('RETR')).toBe(2);
+    expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(2);
+  });
+
   it('UIDLs longer than RFC 1939 allows are accepted as identities', async () => {
     const long = `x${'y'.repeat(200)}`;
     await serve([{ body: msg(1), uidl: long }]);
