@@ -113,6 +113,45 @@ describe('identity', () => {
     expect(await poll()).toMatchObject({ fetched: 0 });
   });
 
+  it('duplicate UIDLs: when another client deletes one twin, the other is not delivered again', async () => {
+    await serve([
+      { body: msg(1), uidl: 'same' },
+      { body: msg(2), uidl: 'same' },
+      { body: msg(3), uidl: 'other' },
+    ]);
+    expect(await poll()).toMatchObject({ status: 'ok', fetched: 3 });
+    const before = await state.listDeliveries({ mailbox: 'mb' });
+    const view = server!.mailbox.open();
+    view.dele(2);
+    view.commit();
+    // The twin left is listed as the bare UIDL now: a new identity. It is fetched once more, matched by content
+    // to its record and renamed, and not delivered again (it was, with a third webhook-id, before).
+    expect(await poll()).toMatchObject({ status: 'ok', fetched: 0 });
+    const after = await state.listDeliveries({ mailbox: 'mb' });
+    expect(after.map((j) => j.webhookId).sort()).toEqual(before.map((j) => j.webhookId).sort());
+    expect(after.map((j) => j.uid)).toContain('same');
+    expect(await poll()).toMatchObject({ fetched: 0 });
+  });
+
+  it('duplicate UIDLs: a new message appended with a UIDL we know is fetched at once, the old one not again', async () => {
+    await serve([
+      { body: msg(1), uidl: 'same' },
+      { body: msg(2), uidl: 'x' },
+    ]);
+    const day = 86_400_000;
+    const at = { now: () => Date.now(), fullSyncIntervalMs: day };
+    expect(await pollAt(at)).toMatchObject({ status: 'ok', fetched: 2 });
+    server!.mailbox.add({ body: msg(3), uidl: 'same' });
+    // The incremental listing showed only the appended 'same', which is known: it was skipped until the daily
+    // full listing, which then gave both twins new identities and delivered the old one a second time.
+    expect(await pollAt(at)).toMatchObject({ status: 'ok', path: 'full', fetched: 1 });
+    const jobs = await state.listDeliveries({ mailbox: 'mb' });
+    expect(jobs).toHaveLength(3);
+    expect(jobs.filter((j) => j.uid.startsWith('same#h:'))).toHaveLength(2);
+    expect(await pollAt({ ...at, fullSyncIntervalMs: 0 })).toMatchObject({ fetched: 0 });
+    expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(3);
+  });
+
   it('delete mode: a UIDL the server reuses after our DELE is a new message, fetched before it is deleted', async () => {
     // RFC 1939 §7 forbids reusing a UIDL only while the old message exists. The reused one was taken for the
     // message already stored and DELEted without a RETR: mail lost.

@@ -5,8 +5,10 @@
  * - Normally the server's UIDL (RFC 1939 §7), which is stable across sessions.
  * - UIDLs that occur more than once in one listing (a server bug, seen after
  *   mailbox repairs) get the UIDL plus a hash of the message's headers, so both
- *   messages are kept as distinct and each keeps its identity when the other
- *   is deleted (a positional `#2` would shift).
+ *   messages are kept as distinct (a positional `#2` would shift). The identity
+ *   still changes when a twin appears or goes (the one left is the bare UIDL
+ *   again): poll-mailbox.ts matches such a message by its content to its record
+ *   (`shiftingUidls`), so it is not delivered twice.
  * - Servers without UIDL: the hash of the headers (TOP n 0) alone. Costs one
  *   TOP per message per full listing (headers only, pipelined); documented in
  *   docs/engine.md.

@@ -385,11 +385,18 @@ class MailboxPoll {
     }
 
     const known = await state.getKnownUids(name);
+    // A message appended since the last poll whose UIDL we already know: the server gave two messages one UIDL
+    // (a bug seen after mailbox repairs). Only a full listing shows both, so each gets an identity of its own
+    // (identity.ts); the incremental one took the new message for the known one and skipped it for a day.
+    const complete =
+      listed.path === 'incremental' && listed.messages.some((m) => known.has(m.uid))
+        ? await this.list(client, prior, check, retentionDue.length > 0, true)
+        : listed;
     const first = await state.getMessages(
       name,
-      listed.messages.filter((m) => !known.has(m.uid)).map((m) => m.uid),
+      complete.messages.filter((m) => !known.has(m.uid)).map((m) => m.uid),
     );
-    const listing = await this.reidentifyReusedUidls(client, listed, first);
+    const listing = await this.reidentifyReusedUidls(client, complete, first);
     const onServer = new Set(listing.messages.map((m) => m.uid));
     const candidates = listing.messages.filter((m) => !known.has(m.uid));
     const existing =
@@ -412,7 +419,7 @@ class MailboxPoll {
 
     const recordedNow = new Set<string>();
     const toDelete: ServerMessage[] = [];
-    await this.fetchNew(client, fresh, onServer, resetSuspected, recordedNow, toDelete);
+    await this.fetchNew(client, fresh, onServer, resetSuspected, shiftingUidls(listing, known), recordedNow, toDelete);
 
     // Recorded but still on the server: a session that died before QUIT, or delete-after-delivered.
     if (this.target.mode === 'delete' && listing.complete) {
@@ -508,6 +515,7 @@ class MailboxPoll {
     prior: MailboxState | undefined,
     check: ServerCheck,
     retentionDue: boolean,
+    forceFull = false,
   ): Promise<Listing> {
     const base = { count: check.count, size: check.size, lastUidl: check.lastUidl };
     if (this.target.mode === 'delete' && check.count === 0) {
@@ -520,7 +528,7 @@ class MailboxPoll {
     const fullDue =
       prior?.lastFullSyncAt === undefined ||
       this.now() - prior.lastFullSyncAt >= (this.deps.fullSyncIntervalMs ?? DAY_MS);
-    if (this.target.mode === 'leave' && !fullDue && !retentionDue && cursor && cursor.count >= 0) {
+    if (this.target.mode === 'leave' && !forceFull && !fullDue && !retentionDue && cursor && cursor.count >= 0) {
       if (cursor.count === check.count && cursor.size === check.size && cursor.lastUidl === check.lastUidl) {
         return { ...base, path: 'idle', complete: true, messages: [] };
       }
@@ -564,6 +572,7 @@ class MailboxPoll {
     fresh: ReadonlyArray<ServerMessage>,
     onServer: ReadonlySet<string>,
     resetSuspected: boolean,
+    shifting: ReadonlySet<string>,
     recordedNow: Set<string>,
     toDelete: ServerMessage[],
   ): Promise<void> {
@@ -583,7 +592,8 @@ class MailboxPoll {
     const store = async (m: ServerMessage, body: Readable, headersOnly: boolean, deliver: boolean, dele: boolean) => {
       const stored = await this.deps.store.put(body, 'raw');
       await this.probe('after-store', { uid: m.uid, msg: m.msg });
-      if (resetSuspected && (await this.matchedAfterReset(m, stored.sha256, onServer))) {
+      const mayBeKnown = resetSuspected || (m.serverUidl !== undefined && shifting.has(m.serverUidl));
+      if (mayBeKnown && (await this.matchedByContent(m, stored.sha256, onServer, resetSuspected))) {
         recordedNow.add(m.uid);
         return;
       }
@@ -652,20 +662,33 @@ class MailboxPoll {
     this.remaining += oversize.length - oversizeDone + normal.length - consumed;
   }
 
-  /** After a UIDL reset: the same content recorded under an identity no longer on the server is the same message. */
-  private async matchedAfterReset(m: ServerMessage, sha256: string, onServer: ReadonlySet<string>): Promise<boolean> {
+  /**
+   * After a UIDL reset, or when a duplicated UIDL shifted identities: the same content recorded under an
+   * identity no longer on the server is the same message. Its record (and deliveries, webhook-ids unchanged)
+   * moves to the new identity, and nothing is delivered again.
+   */
+  private async matchedByContent(
+    m: ServerMessage,
+    sha256: string,
+    onServer: ReadonlySet<string>,
+    afterReset: boolean,
+  ): Promise<boolean> {
     const matches = await this.deps.state.findMessagesBySha256(this.target.name, [sha256]);
     const previous = matches.find((r) => !onServer.has(r.uid) && r.deletedAt === undefined);
     if (!previous) return false;
     await this.deps.state.renameMessage(this.target.name, previous.uid, m.uid, m.serverUidl);
-    this.uidlReset = {
-      matchedByHash: (this.uidlReset?.matchedByHash ?? 0) + 1,
-      unknown: Math.max(0, (this.uidlReset?.unknown ?? 1) - 1),
-    };
-    this.log.info('message matched by content hash after UIDL reset: not delivered again', {
-      uid: m.uid,
-      previousUid: previous.uid,
-    });
+    if (afterReset) {
+      this.uidlReset = {
+        matchedByHash: (this.uidlReset?.matchedByHash ?? 0) + 1,
+        unknown: Math.max(0, (this.uidlReset?.unknown ?? 1) - 1),
+      };
+    }
+    this.log.info(
+      afterReset
+        ? 'message matched by content hash after UIDL reset: not delivered again'
+        : 'message matched by content hash after its duplicated UIDL shifted: not delivered again',
+      { uid: m.uid, previousUid: previous.uid },
+    );
     return true;
   }
 
@@ -730,4 +753,23 @@ class MailboxPoll {
     }
     return uids;
   }
+}
+
+/**
+ * UIDLs whose messages may be recorded under another identity than the one they have now: duplicated in this
+ * listing (each copy is `UIDL#h:<headers hash>`, while a copy stored before its twin appeared is recorded as
+ * the bare UIDL), or duplicated before (`UIDL#h:…` in the known set) and listed once now (the twin is gone, and
+ * the one left is the bare UIDL again). Such a message is matched by its content after it is stored, as after
+ * a UIDL reset, instead of being delivered a second time.
+ */
+function shiftingUidls(listing: Listing, known: ReadonlySet<string>): ReadonlySet<string> {
+  const shifting = new Set<string>();
+  for (const m of listing.messages) {
+    if (m.serverUidl !== undefined && m.uid.startsWith(`${m.serverUidl}#h:`)) shifting.add(m.serverUidl);
+  }
+  for (const uid of known) {
+    const at = uid.indexOf('#h:');
+    if (at > 0) shifting.add(uid.slice(0, at));
+  }
+  return shifting;
 }
