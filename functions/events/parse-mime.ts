@@ -31,7 +31,7 @@ import {
 import { BridgeError, type ErrorCode, isBridgeError } from '../core/errors.js';
 import type { RawStore } from '../core/ports.js';
 import { capString } from './headers.js';
-import { type EventLimits, FIELD_CAPS, PARSE_ERROR_CAPS } from './limits.js';
+import { type EventLimits, FIELD_CAPS, HTML_TO_TEXT_MAX_NESTING, PARSE_ERROR_CAPS } from './limits.js';
 
 export type EventErrorCode = Extract<ErrorCode, `EVENT_ERR_${string}`>;
 
@@ -228,14 +228,24 @@ type Stop =
 
 const noop = (): void => {};
 
+/** Options patches/mailparser+3.14.2.patch adds (its types do not know them). */
+interface PatchedMailParserOptions {
+  readonly maxHtmlLengthToConvert: number;
+  readonly maxHtmlNestingDepth: number;
+}
+
 export async function parseMime(source: Readable, store: RawStore, limits: EventLimits): Promise<ParsedMime> {
   const issues = new IssueList();
   const unsupportedCharsets = new Set<string>();
   const parser = new MailParser({
-    // Text for HTML-only mail, so `text` and `replyText` are useful; bounded by
-    // maxHtmlLengthToParse and mailparser's own nesting-depth check.
+    // Text for HTML-only mail, so `text` and `replyText` are useful; bounded per part, for all parts together
+    // and in nesting depth (limits.ts says why: the parse's time limit cannot stop the conversion).
     skipHtmlToText: false,
     maxHtmlLengthToParse: limits.maxHtmlToTextChars,
+    ...({
+      maxHtmlLengthToConvert: limits.maxHtmlToTextChars,
+      maxHtmlNestingDepth: HTML_TO_TEXT_MAX_NESTING,
+    } satisfies PatchedMailParserOptions),
     // textAsHtml is not in the event, and its linkify step is a known ReDoS.
     skipTextToHtml: true,
     skipTextLinks: true,
