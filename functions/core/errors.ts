@@ -9,75 +9,101 @@
 
 export const ErrorCodes = {
   // Transport and session
-  POP3_ERR_CONNECT: { retryable: true, summary: 'could not open a TCP connection to the server' },
-  POP3_ERR_TLS: { retryable: false, summary: 'TLS handshake or certificate verification failed' },
-  POP3_ERR_CERT_PIN: { retryable: false, summary: 'server certificate does not match the pinned SHA-256 fingerprint' },
-  POP3_ERR_INSECURE: { retryable: false, summary: 'refused to send credentials over an unencrypted connection' },
-  POP3_ERR_STLS_UNAVAILABLE: { retryable: false, summary: 'STLS is required but the server does not offer it' },
-  POP3_ERR_TIMEOUT: { retryable: true, summary: 'the server did not answer in time' },
-  POP3_ERR_CLOSED: { retryable: true, summary: 'the connection closed before the reply was complete' },
-  POP3_ERR_PROTOCOL: { retryable: true, summary: 'the server sent a reply that breaks the POP3 grammar' },
-  POP3_ERR_LIMIT: { retryable: false, summary: 'the server sent more than a configured limit allows' },
-  POP3_ERR_STATE: { retryable: false, summary: 'command not allowed in the current session state' },
-  POP3_ERR_ABORTED: { retryable: true, summary: 'the operation was aborted by the caller' },
+  /** could not open a TCP connection to the server */
+  POP3_ERR_CONNECT: { retryable: true },
+  /** TLS handshake or certificate verification failed */
+  POP3_ERR_TLS: { retryable: false },
+  /** server certificate does not match the pinned SHA-256 fingerprint */
+  POP3_ERR_CERT_PIN: { retryable: false },
+  /** refused to send credentials over an unencrypted connection */
+  POP3_ERR_INSECURE: { retryable: false },
+  /** STLS is required but the server does not offer it */
+  POP3_ERR_STLS_UNAVAILABLE: { retryable: false },
+  /** the server did not answer in time */
+  POP3_ERR_TIMEOUT: { retryable: true },
+  /** the connection closed before the reply was complete */
+  POP3_ERR_CLOSED: { retryable: true },
+  /** the server sent a reply that breaks the POP3 grammar */
+  POP3_ERR_PROTOCOL: { retryable: true },
+  /** the server sent more than a configured limit allows */
+  POP3_ERR_LIMIT: { retryable: false },
+  /** command not allowed in the current session state */
+  POP3_ERR_STATE: { retryable: false },
+  /** the operation was aborted by the caller */
+  POP3_ERR_ABORTED: { retryable: true },
   // Server replies (RFC 1939 -ERR, RFC 2449 / RFC 3206 response codes)
-  POP3_ERR_RESPONSE: { retryable: false, summary: 'the server answered -ERR' },
-  POP3_ERR_IN_USE: { retryable: true, summary: 'the mailbox is locked by another session ([IN-USE])' },
-  POP3_ERR_LOGIN_DELAY: { retryable: true, summary: 'logged in too soon after the last login ([LOGIN-DELAY])' },
-  POP3_ERR_SYS_TEMP: { retryable: true, summary: 'temporary server failure ([SYS/TEMP])' },
-  POP3_ERR_SYS_PERM: { retryable: false, summary: 'permanent server failure ([SYS/PERM])' },
-  POP3_ERR_AUTH: { retryable: false, summary: 'authentication failed ([AUTH] or a rejected login)' },
-  POP3_ERR_AUTH_UNSUPPORTED: { retryable: false, summary: 'no authentication mechanism the server offers is allowed' },
-  POP3_ERR_UNSUPPORTED: { retryable: false, summary: 'the server does not support a command the caller needs' },
+  /** the server answered -ERR */
+  POP3_ERR_RESPONSE: { retryable: false },
+  /** the mailbox is locked by another session ([IN-USE]) */
+  POP3_ERR_IN_USE: { retryable: true },
+  /** logged in too soon after the last login ([LOGIN-DELAY]) */
+  POP3_ERR_LOGIN_DELAY: { retryable: true },
+  /** temporary server failure ([SYS/TEMP]) */
+  POP3_ERR_SYS_TEMP: { retryable: true },
+  /** permanent server failure ([SYS/PERM]) */
+  POP3_ERR_SYS_PERM: { retryable: false },
+  /** authentication failed ([AUTH] or a rejected login) */
+  POP3_ERR_AUTH: { retryable: false },
+  /** no authentication mechanism the server offers is allowed */
+  POP3_ERR_AUTH_UNSUPPORTED: { retryable: false },
+  /** the server does not support a command the caller needs */
+  POP3_ERR_UNSUPPORTED: { retryable: false },
   // Configuration
-  CONFIG_ERR_INVALID: { retryable: false, summary: 'the configuration does not match the schema' },
-  CONFIG_ERR_READ: { retryable: false, summary: 'the configuration file could not be read or parsed' },
-  CONFIG_ERR_ENV: { retryable: false, summary: 'an environment variable named in the configuration is not set' },
-  CONFIG_ERR_SEALED: {
-    retryable: false,
-    summary: 'a sealed mailbox config does not open (altered, moved to another mailbox or version, or wrong key)',
-  },
+  /** the configuration does not match the schema */
+  CONFIG_ERR_INVALID: { retryable: false },
+  /** the configuration file could not be read or parsed */
+  CONFIG_ERR_READ: { retryable: false },
+  /** an environment variable named in the configuration is not set */
+  CONFIG_ERR_ENV: { retryable: false },
+  /** a sealed mailbox config does not open (altered, moved to another mailbox or version, or wrong key) */
+  CONFIG_ERR_SEALED: { retryable: false },
   // Storage and state
-  STORE_ERR_IO: { retryable: true, summary: 'the raw message store failed to write or read' },
-  STORE_ERR_NOT_FOUND: { retryable: false, summary: 'no stored object with that key' },
-  STATE_ERR_IO: { retryable: true, summary: 'the state store failed' },
+  /** the raw message store failed to write or read */
+  STORE_ERR_IO: { retryable: true },
+  /** no stored object with that key */
+  STORE_ERR_NOT_FOUND: { retryable: false },
+  /** the state store failed */
+  STATE_ERR_IO: { retryable: true },
   // Engine
-  POLL_ERR_INTERNAL: { retryable: true, summary: 'an unexpected error inside the poll (a bug: please report it)' },
+  /** an unexpected error inside the poll (a bug: please report it) */
+  POLL_ERR_INTERNAL: { retryable: true },
   // Webhook delivery
-  WEBHOOK_ERR_BLOCKED: {
-    retryable: false,
-    summary: 'the webhook URL points at a private or reserved address (SSRF guard)',
-  },
-  WEBHOOK_ERR_STATUS: { retryable: true, summary: 'the webhook receiver answered with a non-2xx status' },
-  WEBHOOK_ERR_TIMEOUT: { retryable: true, summary: 'the webhook receiver did not answer in time' },
-  WEBHOOK_ERR_NETWORK: { retryable: true, summary: 'the webhook request failed before a response' },
-  WEBHOOK_ERR_EVENT: {
-    retryable: true,
-    summary: 'the event for this delivery could not be built (stored message unreadable, or a bug)',
-  },
-  WEBHOOK_ERR_REDIRECT: {
-    retryable: true,
-    summary: 'the webhook receiver answered with a redirect, which is not followed',
-  },
-  OAUTH_ERR_TOKEN: { retryable: true, summary: 'could not obtain an OAuth2 access token' },
+  /** the webhook URL points at a private or reserved address (SSRF guard) */
+  WEBHOOK_ERR_BLOCKED: { retryable: false },
+  /** the webhook receiver answered with a non-2xx status */
+  WEBHOOK_ERR_STATUS: { retryable: true },
+  /** the webhook receiver did not answer in time */
+  WEBHOOK_ERR_TIMEOUT: { retryable: true },
+  /** the webhook request failed before a response */
+  WEBHOOK_ERR_NETWORK: { retryable: true },
+  /** the event for this delivery could not be built (stored message unreadable, or a bug) */
+  WEBHOOK_ERR_EVENT: { retryable: true },
+  /** the webhook receiver answered with a redirect, which is not followed */
+  WEBHOOK_ERR_REDIRECT: { retryable: true },
+  /** could not obtain an OAuth2 access token */
+  OAUTH_ERR_TOKEN: { retryable: true },
   // Event building: never thrown, reported in the event's `parseErrors` (docs/webhooks.md)
-  EVENT_ERR_MIME: { retryable: false, summary: 'the MIME structure could not be parsed to its end' },
-  EVENT_ERR_LIMIT: {
-    retryable: false,
-    summary: 'the message breaks a parser limit (parts, header block or total size)',
-  },
-  EVENT_ERR_TIMEOUT: { retryable: true, summary: 'parsing the message took longer than its time limit' },
-  EVENT_ERR_CHARSET: { retryable: false, summary: 'an unknown or refused charset was decoded as UTF-8' },
-  EVENT_ERR_HTML_TO_TEXT: { retryable: false, summary: 'the HTML body could not be converted to plain text' },
-  EVENT_ERR_ATTACHMENT_STORE: { retryable: true, summary: 'an attachment could not be stored' },
-  EVENT_ERR_ATTACHMENT_LIMIT: { retryable: false, summary: 'the message has more attachments than the event lists' },
-  EVENT_ERR_BODY_STORE: { retryable: true, summary: 'a body too large for the event could not be stored as a link' },
-  EVENT_ERR_DATE: { retryable: false, summary: 'the Date header could not be parsed' },
-  EVENT_ERR_RAW_MISMATCH: {
-    retryable: false,
-    summary: 'the stored raw object does not match its recorded SHA-256 or size',
-  },
-} as const satisfies Record<string, { retryable: boolean; summary: string }>;
+  /** the MIME structure could not be parsed to its end */
+  EVENT_ERR_MIME: { retryable: false },
+  /** the message breaks a parser limit (parts, header block or total size) */
+  EVENT_ERR_LIMIT: { retryable: false },
+  /** parsing the message took longer than its time limit */
+  EVENT_ERR_TIMEOUT: { retryable: true },
+  /** an unknown or refused charset was decoded as UTF-8 */
+  EVENT_ERR_CHARSET: { retryable: false },
+  /** the HTML body could not be converted to plain text */
+  EVENT_ERR_HTML_TO_TEXT: { retryable: false },
+  /** an attachment could not be stored */
+  EVENT_ERR_ATTACHMENT_STORE: { retryable: true },
+  /** the message has more attachments than the event lists */
+  EVENT_ERR_ATTACHMENT_LIMIT: { retryable: false },
+  /** a body too large for the event could not be stored as a link */
+  EVENT_ERR_BODY_STORE: { retryable: true },
+  /** the Date header could not be parsed */
+  EVENT_ERR_DATE: { retryable: false },
+  /** the stored raw object does not match its recorded SHA-256 or size */
+  EVENT_ERR_RAW_MISMATCH: { retryable: false },
+} as const satisfies Record<string, { retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
