@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type PollTarget, pollMailbox } from '../../functions/core/poll/poll-mailbox.js';
+import { type PollOptions, type PollTarget, pollMailbox } from '../../functions/core/poll/poll-mailbox.js';
 import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
 import { Pop3Client } from '../../functions/pop3/client.js';
@@ -49,24 +49,15 @@ async function serve(
 }
 
 function poll(target: Partial<PollTarget> = {}) {
-  const s = server!;
-  return pollMailbox(
-    { name: 'mb', mode: 'leave', endpointIds: ['hook'], ...target },
-    {
-      state,
-      store,
-      openSession: async () => {
-        const client = await Pop3Client.connect({ host: s.host, port: s.port, tls: 'none', allowInsecureAuth: true });
-        await client.login({ username: 'u', password: 'p' });
-        return client;
-      },
-    },
-    { force: true },
-  );
+  return pollAt({}, target);
 }
 
-/** `poll` with a clock and other engine options. */
-function pollAt(deps: { now: () => number; fullSyncIntervalMs?: number }, target: Partial<PollTarget> = {}) {
+/** `poll` with a clock, other engine options and poll options. */
+function pollAt(
+  deps: { now?: () => number; fullSyncIntervalMs?: number },
+  target: Partial<PollTarget> = {},
+  options: PollOptions = {},
+) {
   const s = server!;
   return pollMailbox(
     { name: 'mb', mode: 'leave', endpointIds: ['hook'], ...target },
@@ -80,7 +71,7 @@ function pollAt(deps: { now: () => number; fullSyncIntervalMs?: number }, target
         return client;
       },
     },
-    { force: true },
+    { force: true, ...options },
   );
 }
 
@@ -194,21 +185,8 @@ describe('identity', () => {
     const limit = { sizeLimit: { maxBytes: 1000, action: 'headers-only' as const } };
     expect(await pollAt(at, limit)).toMatchObject({ status: 'ok', fetched: 1 });
     server!.mailbox.add({ body: `Subject: big\r\n\r\n${'x'.repeat(5000)}\r\n`, uidl: 'b' });
-    const s = server!;
-    const stopped = await pollMailbox(
-      { name: 'mb', mode: 'leave', endpointIds: ['hook'], ...limit },
-      {
-        state,
-        store,
-        ...at,
-        openSession: async () => {
-          const client = await Pop3Client.connect({ host: s.host, port: s.port, tls: 'none', allowInsecureAuth: true });
-          await client.login({ username: 'u', password: 'p' });
-          return client;
-        },
-      },
-      { force: true, deadline: Date.now() - 1 }, // the budget is already spent (a deadline, a shutdown)
-    );
+    // The budget is already spent (a deadline, a shutdown).
+    const stopped = await pollAt(at, limit, { deadline: Date.now() - 1 });
     expect(stopped).toMatchObject({ fetched: 0, remaining: 1 });
     // Before, the cursor was saved as if nothing was left: the next polls were idle until the daily full listing.
     expect(await pollAt(at, limit)).toMatchObject({ status: 'ok', fetched: 1 });

@@ -38,6 +38,38 @@ async function countingReceiver(): Promise<{ port: number; connections: () => nu
   return { port: (server.address() as AddressInfo).port, connections: () => connections, requests: () => requests };
 }
 
+/**
+ * A raw HTTP receiver: `onRequest(socket, seen, total)` is called once per whole request (headers and
+ * content-length body), with the requests seen on that connection and in all.
+ */
+async function rawReceiver(onRequest: (socket: Socket, seen: number, total: number) => void): Promise<URL> {
+  let total = 0;
+  const sockets = new Set<Socket>();
+  const server: NetServer = createNetServer((socket) => {
+    sockets.add(socket);
+    let seen = 0;
+    let buffer = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('latin1');
+      const end = buffer.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const length = Number(/content-length: (\d+)/i.exec(buffer.slice(0, end))?.[1] ?? 0);
+      if (buffer.length < end + 4 + length) return;
+      buffer = buffer.slice(end + 4 + length);
+      seen += 1;
+      total += 1;
+      onRequest(socket, seen, total);
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`);
+}
+
 describe('webhook connections', () => {
   it('are kept alive: sequential and concurrent POSTs to one endpoint share connections', async () => {
     const receiver = await countingReceiver();
@@ -78,36 +110,16 @@ describe('webhook connections', () => {
     let connections = 0;
     let answered = 0;
     let resets = 0;
-    const sockets = new Set<Socket>();
-    const server: NetServer = createNetServer((socket) => {
-      connections += 1;
-      sockets.add(socket);
-      let seen = 0;
-      let buffer = '';
-      socket.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString('latin1');
-        const end = buffer.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const length = Number(/content-length: (\d+)/i.exec(buffer.slice(0, end))?.[1] ?? 0);
-        if (buffer.length < end + 4 + length) return;
-        buffer = buffer.slice(end + 4 + length);
-        seen += 1;
-        if (seen === 1) {
-          answered += 1;
-          socket.write('HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n');
-        } else {
-          resets += 1;
-          socket.resetAndDestroy();
-        }
-      });
-      socket.on('error', () => {});
+    const url = await rawReceiver((socket, seen) => {
+      if (seen === 1) {
+        connections += 1;
+        answered += 1;
+        socket.write('HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n');
+      } else {
+        resets += 1;
+        socket.resetAndDestroy();
+      }
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    closers.push(async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    });
-    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`);
     const options = { timeoutMs: 5_000, allow: new AllowList(['127.0.0.1']), allowHttp: true };
     expect((await postWebhook(url, '{"n":1}', HEADERS, options)).status).toBe(204);
     expect((await postWebhook(url, '{"n":2}', HEADERS, options)).status).toBe(204);
@@ -124,30 +136,12 @@ describe('webhook connections', () => {
     const HOLD_MS = 900;
     const TIMEOUT_MS = 1_000;
     let requests = 0;
-    const sockets = new Set<Socket>();
-    const server: NetServer = createNetServer((socket) => {
-      sockets.add(socket);
-      let buffer = '';
-      socket.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString('latin1');
-        const end = buffer.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const length = Number(/content-length: (\d+)/i.exec(buffer.slice(0, end))?.[1] ?? 0);
-        if (buffer.length < end + 4 + length) return;
-        buffer = buffer.slice(end + 4 + length);
-        requests += 1;
-        if (requests === 1) socket.write('HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n');
-        else if (requests === 2) setTimeout(() => socket.resetAndDestroy(), HOLD_MS);
-        // Later requests are never answered.
-      });
-      socket.on('error', () => {});
+    const url = await rawReceiver((socket, _seen, total) => {
+      requests = total;
+      if (total === 1) socket.write('HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n');
+      else if (total === 2) setTimeout(() => socket.resetAndDestroy(), HOLD_MS);
+      // Later requests are never answered.
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    closers.push(async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    });
-    const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`);
     const options = { timeoutMs: TIMEOUT_MS, allow: new AllowList(['127.0.0.1']), allowHttp: true };
     expect((await postWebhook(url, '{"n":1}', HEADERS, options)).status).toBe(204);
     const started = performance.now();
