@@ -346,6 +346,9 @@ export async function parseMime(source: Readable, store: RawStore, limits: Event
         pending.push(
           handleAttachment(item).catch((error: unknown) => {
             issues.add('EVENT_ERR_MIME', `an attachment could not be read: ${describe(error)}`);
+            // The parser waits for the release (and a drained stream) before it goes on: never leave it waiting.
+            item.content.resume();
+            item.release?.();
           }),
         );
       } else textResult = item;

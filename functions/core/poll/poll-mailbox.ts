@@ -399,8 +399,9 @@ class MailboxPoll {
     const listing = await this.reidentifyReusedUidls(client, complete, first);
     const onServer = new Set(listing.messages.map((m) => m.uid));
     const candidates = listing.messages.filter((m) => !known.has(m.uid));
+    // `first` holds the records of these very uids unless some were renamed just now.
     const existing =
-      listing === listed
+      listing === complete
         ? first
         : await state.getMessages(
             name,
