@@ -82,8 +82,10 @@ export function parseDateHeader(headers: ReadonlyArray<RawHeader>): string | nul
 }
 
 const MONTH_NAMES = 'jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec';
+/** Day before month (RFC 5322), or month before day (asctime-like, from some old mailers). */
 const DATE_TIME_SHAPE = new RegExp(
-  `\\b\\d{1,2}[\\s-]*(?:${MONTH_NAMES})[a-z]*\\.?[\\s-]*\\d{2,4}\\s+\\d{1,2}:\\d{2}\\b`,
+  `\\b\\d{1,2}[\\s-]*(?:${MONTH_NAMES})[a-z]*\\.?[\\s-]*\\d{2,4}\\s+\\d{1,2}:\\d{2}\\b|` +
+    `\\b(?:${MONTH_NAMES})[a-z]*\\.?\\s+\\d{1,2},?\\s+(?:\\d{4}\\s+)?\\d{1,2}:\\d{2}\\b`,
   'i',
 );
 const ISO_DATE_TIME_SHAPE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}/;
