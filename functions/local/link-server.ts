@@ -61,6 +61,14 @@ export function localLinkSigner(options: {
   };
 }
 
+/**
+ * A media type the link may name, with parameters (RFC 9110 §8.3.1: `text/plain; charset=utf-8`, which a long
+ * text's link carries): token characters only, so nothing can break out of the header. Before, parameters
+ * were refused, and a long text's link was served as application/octet-stream instead of the UTF-8 text the
+ * docs promise (AWS mode's presigned links kept it).
+ */
+const INERT_TYPE = /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(?:\s*;\s*[\w!#$&^.+-]+=(?:[\w!#$&^.+-]+|"[\w .+-]*"))*$/;
+
 interface LinkRequest {
   readonly objectKey: string;
   readonly exp: number;
@@ -132,7 +140,7 @@ export async function startLinkServer(options: {
       // Even a signed type is served only if inert: a stored HTML attachment must not run as a page of the bridge.
       'content-type': objectKey.endsWith('.eml')
         ? 'message/rfc822'
-        : type && /^[\w.+-]+\/[\w.+-]+$/.test(type) && !/html|xml|javascript/i.test(type)
+        : type && INERT_TYPE.test(type) && !/html|xml|javascript/i.test(type)
           ? type
           : 'application/octet-stream',
       'x-content-type-options': 'nosniff',

@@ -113,6 +113,8 @@ it('rebuilds a derived object an OS crash left missing or damaged from the raw m
   expect(Buffer.from(await attachment.arrayBuffer())).toEqual(message.attachment);
   const text = await fetch(textUrl);
   expect(text.status).toBe(200);
+  // As docs/webhooks.md promises: UTF-8 text/plain (the signed type's parameter used to make it octet-stream).
+  expect(text.headers.get('content-type')).toBe('text/plain; charset=utf-8');
   expect(Buffer.from(await text.arrayBuffer()).equals(textBytes)).toBe(true);
   expect(await readFile(path.join(store.dir, attachmentKey))).toEqual(message.attachment);
   expect(await store.isIntact(textKey)).toBe(true);
