@@ -62,6 +62,20 @@ it('Microsoft client credentials: posts the grant, caches the token until shortl
   expect(forms).toHaveLength(2);
 });
 
+it('a cached token serves only the credentials it was granted for: another client secret goes to the endpoint', async () => {
+  // Keyed without the secret, a mailbox with the same tenant and client id but any secret (even a wrong one) got
+  // the first mailbox's token without the endpoint ever seeing its secret.
+  answer = { status: 200, body: { access_token: 'tok-right', expires_in: 3600 } };
+  const tokens = createTokenSource();
+  expect(await tokens.accessToken(microsoft())).toBe('tok-right');
+  answer = { status: 401, body: { error: 'invalid_client' } };
+  const wrong = await tokens.accessToken({ ...microsoft(), clientSecret: 'WRONG' }).catch((error: unknown) => error);
+  expect(isBridgeError(wrong) && wrong.code).toBe('OAUTH_ERR_TOKEN');
+  expect(forms.map((f) => f.get('client_secret'))).toEqual(['client-s3cret', 'WRONG']);
+  expect(await tokens.accessToken(microsoft())).toBe('tok-right'); // its own token is still cached
+  expect(forms).toHaveLength(2);
+});
+
 it('Google refresh token: posts the refresh grant', async () => {
   answer = { status: 200, body: { access_token: 'g-tok', expires_in: 3599 } };
   const token = await createTokenSource().accessToken({

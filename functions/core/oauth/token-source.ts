@@ -11,6 +11,7 @@
  * Neither the client secret, the refresh token nor the access token ever
  * appears in an error: errors carry the endpoint's OAuth `error` code only.
  */
+import { createHash } from 'node:crypto';
 import { BridgeError } from '../errors.js';
 
 export type OAuth2Source =
@@ -61,6 +62,20 @@ function formFor(source: Exclude<OAuth2Source, { provider: 'static' }>): URLSear
       });
 }
 
+/**
+ * One cached token per set of credentials: every field that goes to the token endpoint, the secret included
+ * (hashed, so the map holds no secret). Keyed without the client secret, a second mailbox with the same tenant and
+ * client id got the first one's cached token whatever secret it had, even a wrong one, and never met the endpoint.
+ */
+function cacheKey(url: string, source: Exclude<OAuth2Source, { provider: 'static' }>): string {
+  const credentials = JSON.stringify([
+    source.clientId,
+    source.clientSecret,
+    source.provider === 'google' ? source.refreshToken : source.scope,
+  ]);
+  return `${url}\0${createHash('sha256').update(credentials).digest('hex')}`;
+}
+
 export function createTokenSource(
   options: { fetch?: typeof fetch; now?: () => number; timeoutMs?: number } = {},
 ): TokenSource {
@@ -72,7 +87,7 @@ export function createTokenSource(
     async accessToken(source, signal) {
       if (source.provider === 'static') return source.accessToken;
       const url = tokenEndpoint(source);
-      const key = `${url}\0${source.clientId}\0${source.provider === 'google' ? source.refreshToken : source.scope}`;
+      const key = cacheKey(url, source);
       const cached = cache.get(key);
       if (cached && cached.expiresAt - EXPIRY_MARGIN_MS > now()) return cached.token;
       const timeout = AbortSignal.timeout(options.timeoutMs ?? 15_000);
