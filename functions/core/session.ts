@@ -3,6 +3,7 @@
  * maps the config schema onto the client's options and credentials.
  */
 import { readFile } from 'node:fs/promises';
+import tls from 'node:tls';
 import type { MailboxConfig } from '../config/schema.js';
 import { Pop3Client } from '../pop3/client.js';
 import type { Pop3Limits } from '../pop3/limits.js';
@@ -15,9 +16,19 @@ export interface SessionOptions {
   readonly trace?: (direction: 'C' | 'S', line: string) => void;
 }
 
-async function loadCa(ca: string | undefined): Promise<string | undefined> {
+async function loadCa(ca: string | undefined): Promise<string[] | undefined> {
   if (ca === undefined) return undefined;
-  return ca.includes('-----BEGIN') ? ca : readFile(ca, 'utf8');
+  return withDefaultRoots(ca.includes('-----BEGIN') ? ca : await readFile(ca, 'utf8'));
+}
+
+/**
+ * The config's `ca` is an *extra* trusted CA (docs/config.schema.json), but Node's `ca` option replaces the
+ * root store: passed alone, adding an intermediate for a server that sends only its leaf made every public root
+ * untrusted, and the connection failed. So Node's bundled roots go with it. (Certificates added only through
+ * NODE_EXTRA_CA_CERTS are not among them on Node 20, which has no API that lists them.)
+ */
+export function withDefaultRoots(pem: string): string[] {
+  return [...tls.rootCertificates, pem];
 }
 
 export async function openMailboxSession(mailbox: MailboxConfig, options: SessionOptions): Promise<Pop3Client> {
