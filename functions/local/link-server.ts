@@ -179,7 +179,16 @@ export async function startLinkServer(options: {
     }
     serve(res, objectKey, src, name, type).catch(() => res.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(options.port, options.host, resolve));
+  // A port in use (another `run`, another program) is an error of this call, not an uncaught exception.
+  await new Promise<void>((resolve, reject) => {
+    const failed = (error: NodeJS.ErrnoException) =>
+      reject(new Error(`links: cannot listen on ${options.host}:${options.port} (${error.code ?? error.message})`));
+    server.once('error', failed);
+    server.listen(options.port, options.host, () => {
+      server.off('error', failed);
+      resolve();
+    });
+  });
   const address = server.address() as AddressInfo;
   return {
     server,

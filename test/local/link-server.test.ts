@@ -197,3 +197,15 @@ async function rawGet(port: number, target: string): Promise<string> {
     socket.on('error', reject);
   });
 }
+
+it('a port already in use is an error of startLinkServer, not an uncaught exception', async () => {
+  const store = new FolderRawStore(path.join(dir, 'mail'));
+  const key = loadOrCreateLinkKey(dir);
+  const first = await startLinkServer({ store, key, host: '127.0.0.1', port: 0 });
+  close = first.close;
+  const port = Number(new URL(first.url).port);
+  // Before, the 'error' event had no listener: the whole `pop3-bridge run` died of it.
+  await expect(startLinkServer({ store, key, host: '127.0.0.1', port })).rejects.toThrow(
+    `links: cannot listen on 127.0.0.1:${port} (EADDRINUSE)`,
+  );
+});
