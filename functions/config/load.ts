@@ -83,7 +83,9 @@ export function formatOf(file: string): ConfigFormat {
 }
 
 /** Parses text into a plain value. Errors carry a line and column, not the offending text. */
-export function parseConfigText(text: string, format: ConfigFormat, source = 'configuration'): unknown {
+export function parseConfigText(raw: string, format: ConfigFormat, source = 'configuration'): unknown {
+  // A UTF-8 byte-order mark (Windows Notepad writes one) is not JSON, and JSON.parse refused the whole file.
+  const text = raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
   if (format === 'json') {
     try {
       return JSON.parse(text);

@@ -136,6 +136,11 @@ describe('loadConfig', () => {
     expect(err.message).not.toContain('hunter2');
   });
 
+  it('reads a file that starts with a UTF-8 byte-order mark (Windows Notepad writes one)', () => {
+    expect(parseConfigText('\uFEFF{"a": 1}', 'json')).toEqual({ a: 1 });
+    expect(parseConfigText('\uFEFFa: 1\n', 'yaml')).toEqual({ a: 1 });
+  });
+
   it('rejects repeated YAML keys', () => {
     expect(thrown(() => parseConfigText('a: 1\na: 2\n', 'yaml')).code).toBe('CONFIG_ERR_READ');
   });
