@@ -19,7 +19,7 @@ import type { Headers, HeaderValue } from 'mailparser';
 import { BridgeError, isBridgeError } from '../core/errors.js';
 import type { RawStore } from '../core/ports.js';
 import { type EventWithBody, fitEventBody } from './fit-event.js';
-import { capString, headerList, isAutoReply, parseDateHeader, unfoldHeaderLines } from './headers.js';
+import { capString, headerList, isAutoReply, parseDateHeader, unfoldHeaderLines, withoutComments } from './headers.js';
 import { inlineAttachments } from './inline-attachments.js';
 import { type EventLimits, FIELD_CAPS, resolveEventLimits } from './limits.js';
 import type { LinkSigner } from './link-signer.js';
@@ -101,7 +101,7 @@ export async function buildEventBody(input: BuildEventInput, deps: BuildEventDep
   if (cappedSubject?.cut === true) truncated.subject = true;
 
   const idHeader = (name: string): string | null => {
-    const value = stringHeader(parsed.headers, name);
+    const value = messageIdsIn(rawHeaders, name)[0] ?? stringHeader(parsed.headers, name);
     if (value !== null && value.length > FIELD_CAPS.messageId) {
       truncated.headers = true;
       return null;
@@ -115,7 +115,8 @@ export async function buildEventBody(input: BuildEventInput, deps: BuildEventDep
     return result.list;
   };
 
-  const references = referenceList(parsed.headers.get('references'));
+  const idsInReferences = messageIdsIn(rawHeaders, 'references');
+  const references = idsInReferences.length > 0 ? idsInReferences : referenceList(parsed.headers.get('references'));
   if (references.length > limits.maxReferences || references.some((r) => r.length > FIELD_CAPS.messageId)) {
     truncated.references = true;
   }
@@ -199,6 +200,24 @@ function stringHeader(headers: Headers, name: string): string | null {
   const value = headers.get(name);
   const first = Array.isArray(value) ? value[0] : value;
   return typeof first === 'string' ? first : null;
+}
+
+/**
+ * The msg-ids (RFC 5322 §3.6.4) of the first `name` header, each `<…>` with comments and folding whitespace
+ * removed: `<a@b> (added by relay)`. mailparser only adds a missing `<` or `>` to the whole value, which gave
+ * `<a@b> (added by relay)>`, so a receiver threading by id missed the message; and it split References at
+ * spaces, so a comment became an id of its own. Empty when the header has no `<…>` at all (then mailparser's
+ * value, which adds the brackets a broken sender left out, is used).
+ */
+function messageIdsIn(headers: ReadonlyArray<{ key: string; value: string }>, name: string): string[] {
+  const raw = headers.find((h) => h.key === name)?.value;
+  if (raw === undefined) return [];
+  const ids: string[] = [];
+  for (const match of withoutComments(raw).matchAll(/<([^<>]*)>/g)) {
+    const id = (match[1] ?? '').replace(/\s+/g, '');
+    if (id !== '') ids.push(`<${id}>`);
+  }
+  return ids;
 }
 
 function referenceList(value: HeaderValue | undefined): string[] {

@@ -163,6 +163,25 @@ describe('buildEvent on the fixtures', () => {
     }
   });
 
+  it('reads message ids without the comments RFC 5322 allows around them', async () => {
+    // mailparser only adds a missing `<` or `>` to the whole value: `<abc@x> (relay)>`, and splits References at
+    // spaces, which made a comment an id of its own. Receivers thread by these.
+    const raw = crlf([
+      'From: a@example.test',
+      'Subject: ids',
+      'Message-ID: <abc@mail.example.com> (added by relay)',
+      'In-Reply-To: (Alice) <m1@example.org>',
+      'References: <r1@example.org> (first\r\n in thread) <r2@example.org>',
+      '',
+      'hi',
+    ]);
+    const event = await buildEvent(await h.storeRaw(raw), h.deps);
+    expectValid(event);
+    expect(event.data.messageId).toBe('<abc@mail.example.com>');
+    expect(event.data.inReplyTo).toBe('<m1@example.org>');
+    expect(event.data.references).toEqual(['<r1@example.org>', '<r2@example.org>']);
+  });
+
   it('converts HTML-only mail to text (so replyText works too)', async () => {
     const raw = crlf([
       'From: a@example.test',
