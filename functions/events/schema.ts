@@ -121,7 +121,9 @@ export const EmailReceivedDataSchema = z
 export const EmailReceivedEventSchema = z
   .object({
     type: z.literal('email.received'),
-    timestamp: z.iso.datetime().meta({ description: 'When the event was built (UTC).' }),
+    timestamp: z.iso.datetime().meta({
+      description: 'When the bridge stored the message (UTC): the same on every retry and replay, so the body is too.',
+    }),
     data: EmailReceivedDataSchema,
   })
   .meta({
