@@ -8,8 +8,7 @@
  */
 import { BridgeError } from '../core/errors.js';
 import type { DeliveryJob, RawStore, StateStore } from '../core/ports.js';
-import { type BuildEventInput, buildEventBody } from '../events/build-event.js';
-import type { EventWithBody } from '../events/fit-event.js';
+import { type BuildEventInput, type BuiltEventBody, buildEventBody } from '../events/build-event.js';
 import type { LinkSigner } from '../events/link-signer.js';
 import type { EmailReceivedEvent } from '../events/schema.js';
 import type { BuiltEvent } from './delivery-engine.js';
@@ -55,7 +54,7 @@ export async function eventRequestFor(job: DeliveryJob, state: StateStore): Prom
   };
 }
 
-export async function eventBodyForJob(job: DeliveryJob, deps: EventSourceDeps): Promise<EventWithBody> {
+export async function eventBodyForJob(job: DeliveryJob, deps: EventSourceDeps): Promise<BuiltEventBody> {
   const { input, storedAt } = await eventRequestFor(job, deps.state);
   return buildEventBody(input, {
     store: deps.store,
@@ -75,14 +74,13 @@ const utf8 = new TextEncoder();
  * encode the string again). Local mode's event workers hand the main thread the string instead, and say why
  * (event-worker.ts).
  */
-export function builtEventOf({ event, body }: EventWithBody): BuiltEvent & { readonly body: Uint8Array } {
-  return { body: utf8.encode(body), filterSubject: filterSubjectOf(event) };
+export function builtEventOf(built: BuiltEventBody): BuiltEvent & { readonly body: Uint8Array } {
+  return { body: utf8.encode(built.body), filterSubject: filterSubjectOf(built) };
 }
 
-/** The fields of an event that endpoint filters look at. */
-export function filterSubjectOf(event: EventWithBody['event']): FilterSubject {
-  const { from, to, cc, subject } = event.data;
-  return { from, to, cc, subject };
+/** What endpoint filters look at: the message's own address lists and subject, not the event's capped ones. */
+export function filterSubjectOf(built: BuiltEventBody): FilterSubject {
+  return built.matchable;
 }
 
 export function eventSource(deps: EventSourceDeps): (job: DeliveryJob) => Promise<BuiltEvent> {

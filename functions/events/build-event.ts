@@ -53,7 +53,7 @@ export async function buildEvent(input: BuildEventInput, deps: BuildEventDeps): 
 }
 
 /** `buildEvent`, with the JSON body it measured: the delivery engine sends that string as is. */
-export async function buildEventBody(input: BuildEventInput, deps: BuildEventDeps): Promise<EventWithBody> {
+export async function buildEventBody(input: BuildEventInput, deps: BuildEventDeps): Promise<BuiltEventBody> {
   const limits = resolveEventLimits(deps.limits);
   const now = deps.now ?? Date.now;
 
@@ -189,11 +189,37 @@ export async function buildEventBody(input: BuildEventInput, deps: BuildEventDep
     rawKey: input.rawKey,
   });
   const keys = parsed.attachments.map((a) => a.key);
-  return inlineAttachments(fitted, keys, {
+  const inlined = await inlineAttachments(fitted, keys, {
     store: deps.store,
     maxBodyBytes: limits.maxBodyBytes,
     inlineMaxBytes: deps.inlineMaxBytes ?? 0,
   });
+  const everyAddress = (name: string) => addressList(parsed.headers.get(name), FILTER_ADDRESSES_MAX).list;
+  return {
+    ...inlined,
+    matchable: { from: everyAddress('from'), to: everyAddress('to'), cc: everyAddress('cc'), subject },
+  };
+}
+
+/**
+ * Addresses per header that endpoint filters match against: the message's own lists, up to this many each, not
+ * the event's, which are capped (`maxAddresses`, 100) and may be halved to fit the body. A `to` filter for the
+ * 110th recipient used to record the message as filtered for that endpoint, for good.
+ */
+const FILTER_ADDRESSES_MAX = 10_000;
+
+/** What endpoint filters look at (functions/delivery/filters.ts), from the message rather than the event. */
+export interface MatchableFields {
+  readonly from: ReadonlyArray<EmailAddress>;
+  readonly to: ReadonlyArray<EmailAddress>;
+  readonly cc: ReadonlyArray<EmailAddress>;
+  /** The whole subject, not the event's capped one. */
+  readonly subject: string | null;
+}
+
+/** An event, its JSON body, and what filters match against. */
+export interface BuiltEventBody extends EventWithBody {
+  readonly matchable: MatchableFields;
 }
 
 function stringHeader(headers: Headers, name: string): string | null {

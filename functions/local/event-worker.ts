@@ -78,7 +78,7 @@ function serve(setup: EventWorkerSetup): void {
           id: request.id,
           ok: true,
           body: built.body,
-          filterSubject: filterSubjectOf(built.event),
+          filterSubject: filterSubjectOf(built),
         } satisfies EventWorkerReply);
       },
       (error: unknown) => {

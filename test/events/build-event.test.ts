@@ -4,7 +4,9 @@ import { PassThrough, type Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BridgeError, isBridgeError } from '../../functions/core/errors.js';
 import type { ObjectKind, RawStore, StoredObject } from '../../functions/core/ports.js';
-import { buildEvent } from '../../functions/events/build-event.js';
+import { filterSubjectOf } from '../../functions/delivery/event-source.js';
+import { matchesFilters } from '../../functions/delivery/filters.js';
+import { buildEvent, buildEventBody } from '../../functions/events/build-event.js';
 import { bodyBytes } from '../../functions/events/fit-event.js';
 import { DEFAULT_EVENT_LIMITS, MIN_BODY_BYTES } from '../../functions/events/limits.js';
 import type { EmailReceivedEvent } from '../../functions/events/schema.js';
@@ -180,6 +182,19 @@ describe('buildEvent on the fixtures', () => {
     expect(event.data.messageId).toBe('<abc@mail.example.com>');
     expect(event.data.inReplyTo).toBe('<m1@example.org>');
     expect(event.data.references).toEqual(['<r1@example.org>', '<r2@example.org>']);
+  });
+
+  it("filters match the message's own recipients, not the event's capped list", async () => {
+    // The event lists at most 100 addresses per header (and may halve them to fit its body); a `to` filter for
+    // the 111th recipient recorded the message as filtered for that endpoint, for good.
+    const to = Array.from({ length: 120 }, (_, i) => `staff${i}@example.com`);
+    to[110] = 'support@example.org';
+    const raw = crlf(['From: ceo@example.com', `To: ${to.join(', ')}`, 'Subject: all hands', '', 'hi']);
+    const built = await buildEventBody(await h.storeRaw(raw), h.deps);
+    expect(built.event.data.to.map((a) => a.address)).not.toContain('support@example.org');
+    expect(built.event.data.truncated.addresses).toBe(true);
+    expect(matchesFilters({ to: ['support@example.org'] }, filterSubjectOf(built))).toBe(true);
+    expect(matchesFilters({ to: ['nobody@example.org'] }, filterSubjectOf(built))).toBe(false);
   });
 
   it('converts HTML-only mail to text (so replyText works too)', async () => {
