@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { holdBundle, removeUnusedBundles } from './bundle-cache.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const entry = path.join(root, 'functions', 'cli', 'main.ts');
@@ -88,6 +89,7 @@ async function bundlePath() {
   const dir = cacheDir();
   const name = `cli-${fingerprint()}.mjs`;
   const target = path.join(dir, name);
+  holdBundle(dir, name);
   if (statSync(target, { throwIfNoEntry: false })) return target;
   const { build } = await import('esbuild');
   // Built in a directory of its own and renamed into place, map first: CLIs started at the same moment each
@@ -120,10 +122,8 @@ async function bundlePath() {
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  // Bundles of earlier source trees are dead weight (a CLI still running one has it loaded already).
-  for (const old of readdirSync(dir)) {
-    if (old.startsWith('cli-') && !old.startsWith(name)) rmSync(path.join(dir, old), { force: true });
-  }
+  // Bundles of earlier source trees are dead weight, unless a running CLI still uses one (bin/bundle-cache.js).
+  removeUnusedBundles(dir, name);
   return target;
 }
 
