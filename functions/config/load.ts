@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { BridgeError } from '../core/errors.js';
-import { formatPath, type ParsedConfig, parseConfig } from './validate.js';
+import { type ConfigProblem, formatPath, type ParsedConfig, parseConfig } from './validate.js';
 
 export type ConfigFormat = 'json' | 'yaml';
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -30,6 +30,52 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * path and variable, never a value.
  */
 export function substituteEnv(value: unknown, env: Env): unknown {
+  const { result, problems } = substituteCollecting(value, env, []);
+  if (problems.length > 0) throw envError(problems);
+  return result;
+}
+
+function envError(problems: ReadonlyArray<string>): BridgeError {
+  return new BridgeError(
+    'CONFIG_ERR_ENV',
+    `configuration references unusable environment variables:\n${problems.join('\n')}`,
+    { context: { problems: problems.length } },
+  );
+}
+
+/**
+ * `substituteEnv` for a whole configuration, with promise 5's rule: a mailbox that references an unusable
+ * variable is skipped with its problems (`mailboxProblems`, by index), as a mailbox with a bad field is, while
+ * the others run; one in the top level still fails the file. Before, an unset variable in any mailbox — even a
+ * disabled one — stopped every mailbox.
+ */
+export function substituteEnvInConfig(
+  value: unknown,
+  env: Env,
+): { value: unknown; mailboxProblems: ReadonlyMap<number, ReadonlyArray<ConfigProblem>> } {
+  const mailboxProblems = new Map<number, ConfigProblem[]>();
+  if (typeof value !== 'object' || value === null || !Array.isArray((value as { mailboxes?: unknown }).mailboxes)) {
+    return { value: substituteEnv(value, env), mailboxProblems };
+  }
+  const { mailboxes, ...top } = value as { mailboxes: unknown[] } & Record<string, unknown>;
+  const substitutedTop = substituteEnv(top, env) as Record<string, unknown>;
+  const substituted = mailboxes.map((item, index) => {
+    const { result, problems } = substituteCollecting(item, env, ['mailboxes', index]);
+    if (problems.length === 0) return result;
+    mailboxProblems.set(
+      index,
+      problems.map((problem) => {
+        const colon = problem.indexOf(': ');
+        return { path: problem.slice(0, colon), message: problem.slice(colon + 2) };
+      }),
+    );
+    return item;
+  });
+  // The top level's keys in their order, then the mailboxes (their place among the keys does not matter).
+  return { value: { ...substitutedTop, mailboxes: substituted }, mailboxProblems };
+}
+
+function substituteCollecting(value: unknown, env: Env, at: PropertyKey[]): { result: unknown; problems: string[] } {
   const problems: string[] = [];
   const walk = (node: unknown, path: PropertyKey[]): unknown => {
     if (typeof node === 'string') return substituteString(node, env, path, problems);
@@ -49,17 +95,7 @@ export function substituteEnv(value: unknown, env: Env): unknown {
     }
     return node;
   };
-  const result = walk(value, []);
-  if (problems.length > 0) {
-    throw new BridgeError(
-      'CONFIG_ERR_ENV',
-      `configuration references unusable environment variables:\n${problems.join('\n')}`,
-      {
-        context: { problems: problems.length },
-      },
-    );
-  }
-  return result;
+  return { result: walk(value, at), problems };
 }
 
 function substituteString(text: string, env: Env, path: PropertyKey[], problems: string[]): string {
@@ -134,5 +170,6 @@ export async function loadConfig(file: string, options: LoadOptions = {}): Promi
     });
   }
   const raw = parseConfigText(text, formatOf(file), file);
-  return parseConfig(substituteEnv(raw, options.env ?? process.env));
+  const { value, mailboxProblems } = substituteEnvInConfig(raw, options.env ?? process.env);
+  return parseConfig(value, mailboxProblems);
 }

@@ -176,7 +176,11 @@ function displayName(raw: unknown, index: number): string {
  * (compared case-insensitively: names key files and state rows), the first in
  * file order wins, valid or not, so fixing it never silently swaps which runs.
  */
-export function parseConfig(raw: unknown): ParsedConfig {
+export function parseConfig(
+  raw: unknown,
+  /** Problems found before validation (load.ts: unusable `${VAR}`s), by mailbox index: those mailboxes are skipped. */
+  mailboxProblems: ReadonlyMap<number, ReadonlyArray<ConfigProblem>> = new Map(),
+): ParsedConfig {
   const top = TopLevelSchema.safeParse(raw, { error: fallbackMessage });
   if (!top.success) {
     throw problemsError(redactAll(issuesToProblems(top.error.issues), collectSecrets(raw)));
@@ -196,6 +200,7 @@ export function parseConfig(raw: unknown): ParsedConfig {
       else
         own.push({ path: `mailboxes[${index}].name`, message: `duplicate name (first used by mailboxes[${first}])` });
     }
+    own.push(...(mailboxProblems.get(index) ?? []));
     const parsed = MailboxSchema.safeParse(item, { error: fallbackMessage });
     if (!parsed.success) own.push(...issuesToProblems(parsed.error.issues, ['mailboxes', index]));
     if (own.length > 0 || !parsed.success) {

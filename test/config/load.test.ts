@@ -95,6 +95,28 @@ describe('loadConfig', () => {
     });
   });
 
+  it('a mailbox whose ${VAR} is unset is skipped with the variable named; the others load (promise 5)', async () => {
+    const hook = { url: 'https://hooks.example.com/a', secret: SECRET };
+    const file = await write(
+      'env.json',
+      JSON.stringify({
+        mailboxes: [
+          { name: 'lab', host: 'pop.example.com', username: 'u', password: '${LAB_PW}', webhooks: [hook] },
+          { name: 'support', host: 'pop.example.com', username: 'u', password: '${POP_PW}', webhooks: [hook] },
+        ],
+      }),
+    );
+    // Before, the unset LAB_PW failed the whole file, so no mailbox ran.
+    const { config, problems, skipped } = await loadConfig(file, { env: { POP_PW: 'pw' } });
+    expect(config.mailboxes.map((m) => m.name)).toEqual(['support']);
+    expect(config.mailboxes[0]?.password).toBe('pw');
+    expect(skipped).toEqual(['lab']);
+    expect(problems).toEqual([{ path: 'mailboxes[0].password', message: 'environment variable LAB_PW is not set' }]);
+    // In the top level it still fails the file: every mailbox depends on it.
+    const top = await write('top.json', JSON.stringify({ store: { dir: '${STORE}' }, mailboxes: [] }));
+    expect((await rejection(loadConfig(top, { env: {} }))).code).toBe('CONFIG_ERR_ENV');
+  });
+
   it('loads the documented example with its variables set', async () => {
     const example = fileURLToPath(new URL('../../docs/examples/config.example.yaml', import.meta.url));
     const env = Object.fromEntries(

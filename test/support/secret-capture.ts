@@ -160,9 +160,9 @@ vi.mock('../../functions/config/validate.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../functions/config/validate.js')>();
   return {
     ...real,
-    parseConfig: (raw: unknown) => {
-      for (const s of secretsIn(raw)) registerSecret(s, 'parseConfig');
-      return real.parseConfig(raw);
+    parseConfig: (...args: Parameters<typeof real.parseConfig>) => {
+      for (const s of secretsIn(args[0])) registerSecret(s, 'parseConfig');
+      return real.parseConfig(...args);
     },
   };
 });
