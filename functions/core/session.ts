@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import type { MailboxConfig } from '../config/schema.js';
 import { Pop3Client } from '../pop3/client.js';
 import type { Pop3Limits } from '../pop3/limits.js';
+import { isBridgeError } from './errors.js';
 import type { TokenSource } from './oauth/token-source.js';
 
 export interface SessionOptions {
@@ -56,6 +57,9 @@ export async function openMailboxSession(mailbox: MailboxConfig, options: Sessio
     return client;
   } catch (error) {
     client.close();
+    // A token the server refused is not used again: it may predate a permission just granted (POP.AccessAsApp)
+    // or have been revoked, and the cache would otherwise hand it out until it expires, an hour of failed polls.
+    if (mailbox.oauth2 && isBridgeError(error, 'POP3_ERR_AUTH')) options.tokens.forget?.(mailbox.oauth2);
     throw error;
   }
 }

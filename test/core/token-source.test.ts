@@ -76,6 +76,19 @@ it('a cached token serves only the credentials it was granted for: another clien
   expect(forms).toHaveLength(2);
 });
 
+it('forget drops the cached token of those credentials only', async () => {
+  answer = { status: 200, body: { access_token: 'tok-1', expires_in: 3600 } };
+  const tokens = createTokenSource();
+  expect(await tokens.accessToken(microsoft())).toBe('tok-1');
+  tokens.forget?.({ ...microsoft(), clientId: 'another-app' });
+  expect(await tokens.accessToken(microsoft())).toBe('tok-1');
+  expect(forms).toHaveLength(1);
+  answer = { status: 200, body: { access_token: 'tok-2', expires_in: 3600 } };
+  tokens.forget?.(microsoft());
+  expect(await tokens.accessToken(microsoft())).toBe('tok-2');
+  expect(forms).toHaveLength(2);
+});
+
 it('Google refresh token: posts the refresh grant', async () => {
   answer = { status: 200, body: { access_token: 'g-tok', expires_in: 3599 } };
   const token = await createTokenSource().accessToken({

@@ -185,6 +185,7 @@ vi.mock('../../functions/core/oauth/token-source.js', async (importOriginal) => 
     createTokenSource: (...args: Parameters<typeof real.createTokenSource>) => {
       const source = real.createTokenSource(...args);
       return {
+        ...source,
         async accessToken(...call: Parameters<typeof source.accessToken>) {
           for (const s of secretsIn(call[0])) registerSecret(s, 'token source');
           const token = await source.accessToken(...call);

@@ -34,6 +34,8 @@ export type OAuth2Source =
 
 export interface TokenSource {
   accessToken(source: OAuth2Source, signal?: AbortSignal): Promise<string>;
+  /** Drops the cached token of `source` (the server refused it), so the next call asks the endpoint again. */
+  forget?(source: OAuth2Source): void;
 }
 
 /** Refresh this long before the announced expiry, so a token never expires mid-login. */
@@ -84,6 +86,9 @@ export function createTokenSource(
   const cache = new Map<string, { token: string; expiresAt: number }>();
 
   return {
+    forget(source) {
+      if (source.provider !== 'static') cache.delete(cacheKey(tokenEndpoint(source), source));
+    },
     async accessToken(source, signal) {
       if (source.provider === 'static') return source.accessToken;
       const url = tokenEndpoint(source);
