@@ -85,3 +85,70 @@ it('SIGTERM during a large first sync: finish the current message, QUIT, exit 0;
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+it('a second signal stops run at once, with the shell code of that signal (143 for SIGTERM); nothing half-recorded', async () => {
+  const count = 30;
+  const messages = Array.from({ length: count }, (_, i) =>
+    Buffer.from(
+      `Subject: bulk ${i}\r\nMessage-ID: <twice${i}@x>\r\n\r\n${`${i} `.repeat(60_000).replace(/(.{76})/g, '$1\r\n')}\r\n`,
+    ),
+  );
+  const account = await dovecot.createMailbox(messages);
+  const dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-run-'));
+  try {
+    await writeFile(path.join(dir, 'ca.pem'), dovecot.facts.caPem);
+    await writeFile(
+      path.join(dir, 'pop3-bridge.json'),
+      JSON.stringify({
+        store: { dir: 'state' },
+        links: { listen: '127.0.0.1:0' },
+        mailboxes: [
+          {
+            name: 'bulk',
+            host: dovecot.facts.host,
+            port: dovecot.facts.tlsPort,
+            servername: dovecot.facts.servername,
+            ca: path.join(dir, 'ca.pem'),
+            username: account.user,
+            password: account.password,
+            webhooks: [{ url: 'https://hooks.example.test/in', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }],
+          },
+        ],
+      }),
+    );
+    const child = spawn(process.execPath, [BIN, 'run'], { cwd: dir });
+    let stderr = '';
+    let signalled = false;
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (!signalled && stderr.includes('"msg":"message stored"')) {
+        signalled = true;
+        child.kill('SIGTERM');
+        // The second one once the first has been taken (the graceful stop logs it).
+        const again = setInterval(() => {
+          if (stderr.includes('stopping: finishing the current message')) {
+            clearInterval(again);
+            child.kill('SIGTERM');
+          }
+        }, 5);
+      }
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+    const code = await exited;
+    clearTimeout(killer);
+    // It used to exit 130 (SIGINT's code) for a second SIGTERM too.
+    expect(code, stderr).toBe(143);
+    const state = new SqliteStateStore(path.join(dir, 'state', 'state.db'));
+    const jobs = await state.listDeliveries({ mailbox: 'bulk' });
+    const records = await state.getMessages(
+      'bulk',
+      jobs.map((j) => j.uid),
+    );
+    // Whatever was recorded is whole: a record and its job together.
+    expect(records.size).toBe(jobs.length);
+    await state.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -32,7 +32,8 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
-    if (signals > 1) process.exit(130);
+    // A second signal: stop now, with the shell's code for it (128 + its number: 130 for SIGINT, 143 for SIGTERM).
+    if (signals > 1) process.exit(signal === 'SIGTERM' ? 143 : 130);
     ctx.logger.info('stopping: finishing the current message, then QUIT', { signal });
     stop.abort();
   };
