@@ -14,37 +14,45 @@ import { dovecotFromInjected } from '../support/dovecot.js';
 const dovecot = dovecotFromInjected();
 const BIN = path.join(import.meta.dirname, '../../bin/pop3-bridge.js');
 
-it('SIGTERM during a large first sync: finish the current message, QUIT, exit 0; the next poll resumes', async () => {
-  const count = 60;
-  // ~200 KB each so the sync takes long enough to be interrupted in the middle.
+/**
+ * A mailbox of `count` messages of ~200 KB (so a first sync takes long enough to be interrupted) and a config
+ * for it in a new directory; the message ids carry `tag`.
+ */
+async function bulkMailbox(count: number, tag: string): Promise<string> {
   const messages = Array.from({ length: count }, (_, i) =>
     Buffer.from(
-      `Subject: bulk ${i}\r\nMessage-ID: <bulk${i}@x>\r\n\r\n${`${i} `.repeat(60_000).replace(/(.{76})/g, '$1\r\n')}\r\n`,
+      `Subject: bulk ${i}\r\nMessage-ID: <${tag}${i}@x>\r\n\r\n${`${i} `.repeat(60_000).replace(/(.{76})/g, '$1\r\n')}\r\n`,
     ),
   );
   const account = await dovecot.createMailbox(messages);
   const dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-run-'));
+  await writeFile(path.join(dir, 'ca.pem'), dovecot.facts.caPem);
+  await writeFile(
+    path.join(dir, 'pop3-bridge.json'),
+    JSON.stringify({
+      store: { dir: 'state' },
+      links: { listen: '127.0.0.1:0' },
+      mailboxes: [
+        {
+          name: 'bulk',
+          host: dovecot.facts.host,
+          port: dovecot.facts.tlsPort,
+          servername: dovecot.facts.servername,
+          ca: path.join(dir, 'ca.pem'),
+          username: account.user,
+          password: account.password,
+          webhooks: [{ url: 'https://hooks.example.test/in', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }],
+        },
+      ],
+    }),
+  );
+  return dir;
+}
+
+it('SIGTERM during a large first sync: finish the current message, QUIT, exit 0; the next poll resumes', async () => {
+  const count = 60;
+  const dir = await bulkMailbox(count, 'bulk');
   try {
-    await writeFile(path.join(dir, 'ca.pem'), dovecot.facts.caPem);
-    await writeFile(
-      path.join(dir, 'pop3-bridge.json'),
-      JSON.stringify({
-        store: { dir: 'state' },
-        links: { listen: '127.0.0.1:0' },
-        mailboxes: [
-          {
-            name: 'bulk',
-            host: dovecot.facts.host,
-            port: dovecot.facts.tlsPort,
-            servername: dovecot.facts.servername,
-            ca: path.join(dir, 'ca.pem'),
-            username: account.user,
-            password: account.password,
-            webhooks: [{ url: 'https://hooks.example.test/in', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }],
-          },
-        ],
-      }),
-    );
     const child = spawn(process.execPath, [BIN, 'run'], { cwd: dir });
     let stderr = '';
     let signalled = false;
@@ -87,35 +95,8 @@ it('SIGTERM during a large first sync: finish the current message, QUIT, exit 0;
 });
 
 it('a second signal stops run at once, with the shell code of that signal (143 for SIGTERM); nothing half-recorded', async () => {
-  const count = 30;
-  const messages = Array.from({ length: count }, (_, i) =>
-    Buffer.from(
-      `Subject: bulk ${i}\r\nMessage-ID: <twice${i}@x>\r\n\r\n${`${i} `.repeat(60_000).replace(/(.{76})/g, '$1\r\n')}\r\n`,
-    ),
-  );
-  const account = await dovecot.createMailbox(messages);
-  const dir = await mkdtemp(path.join(tmpdir(), 'pop3-bridge-run-'));
+  const dir = await bulkMailbox(30, 'twice');
   try {
-    await writeFile(path.join(dir, 'ca.pem'), dovecot.facts.caPem);
-    await writeFile(
-      path.join(dir, 'pop3-bridge.json'),
-      JSON.stringify({
-        store: { dir: 'state' },
-        links: { listen: '127.0.0.1:0' },
-        mailboxes: [
-          {
-            name: 'bulk',
-            host: dovecot.facts.host,
-            port: dovecot.facts.tlsPort,
-            servername: dovecot.facts.servername,
-            ca: path.join(dir, 'ca.pem'),
-            username: account.user,
-            password: account.password,
-            webhooks: [{ url: 'https://hooks.example.test/in', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }],
-          },
-        ],
-      }),
-    );
     const child = spawn(process.execPath, [BIN, 'run'], { cwd: dir });
     let stderr = '';
     let signalled = false;
