@@ -33,13 +33,22 @@ function tlsError(error: unknown, host: string): BridgeError {
   });
 }
 
+const MIN_TLS_VERSION = 'TLSv1.2';
+
+/** A TLS context trusting exactly `ca`, for `Pop3ConnectOptions.secureContext`; build it once and reuse it. */
+export function trustContext(ca: ReadonlyArray<string | Buffer>): tls.SecureContext {
+  return tls.createSecureContext({ ca: [...ca], minVersion: MIN_TLS_VERSION });
+}
+
 export function tlsOptions(options: Pop3ConnectOptions): tls.ConnectionOptions {
   const servername = options.servername ?? (net.isIP(options.host) ? undefined : options.host);
   return {
     host: options.host,
     ...(servername !== undefined && { servername }),
     ...(options.ca !== undefined && { ca: options.ca as string | Buffer | Array<string | Buffer> }),
-    minVersion: 'TLSv1.2',
+    // A prepared context wins over `ca` and carries its own minimum version (trustContext).
+    ...(options.secureContext !== undefined && { secureContext: options.secureContext }),
+    minVersion: MIN_TLS_VERSION,
     rejectUnauthorized: true,
     // Verify the name against the TLS server name we asked for (SNI), which may differ from the address we dialled.
     checkServerIdentity: (host, cert) => tls.checkServerIdentity(servername ?? host, cert),

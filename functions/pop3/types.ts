@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { SecureContext } from 'node:tls';
 import type { Pop3Limits } from './limits.js';
 
 /** How the connection is secured. `implicit`: TLS from the first byte (port 995). `starttls`: RFC 2595 STLS. `none`: plaintext. */
@@ -19,6 +20,11 @@ export interface Pop3ConnectOptions {
   readonly allowInsecureAuth?: boolean;
   /** Extra trusted CA certificates (PEM). Replaces the system store, as Node's `tls.connect({ ca })` does. */
   readonly ca?: string | Buffer | ReadonlyArray<string | Buffer>;
+  /**
+   * A context built once with `trustContext` (transport.ts), used instead of `ca`: a context with many CAs
+   * costs milliseconds to build, which a `ca` would pay on every connection.
+   */
+  readonly secureContext?: SecureContext;
   /** TLS server name for SNI and host-name verification. Default: `host` unless it is an IP address. */
   readonly servername?: string;
   /** SHA-256 fingerprints (hex, colons optional) of the leaf certificate's DER; any match passes. Checked in addition to CA verification. */
