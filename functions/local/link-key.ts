@@ -20,6 +20,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { fsyncPathSync } from './fsync-path.js';
 
 /** 256 bits: RFC 2104 §3 asks for a key at least as long as the hash's output (SHA-256: 32 bytes). */
 export const LINK_KEY_BYTES = 32;
@@ -43,7 +44,7 @@ export function loadOrCreateLinkKey(storeDir: string): Buffer {
     } finally {
       rmSync(tmp, { force: true });
     }
-    fsyncDir(storeDir);
+    fsyncPathSync(storeDir);
     return key;
   }
   return usableOrReplaced(storeDir, file, existing);
@@ -60,7 +61,7 @@ function usableOrReplaced(storeDir: string, file: string, existing: Buffer | 'mi
   if (Buffer.isBuffer(existing)) return existing;
   const tmp = writeTempKey(storeDir, randomBytes(LINK_KEY_BYTES));
   renameSync(tmp, file);
-  fsyncDir(storeDir);
+  fsyncPathSync(storeDir);
   const written = readKeyFile(file);
   if (written === 'missing' || written === 'unusable') throw new Error(`${file} could not be written`);
   return written;
@@ -91,14 +92,4 @@ function writeTempKey(dir: string, key: Buffer): string {
     closeSync(fd);
   }
   return tmp;
-}
-
-/** Makes a new name in `dir` durable (the key is useless if a crash forgets the name). */
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

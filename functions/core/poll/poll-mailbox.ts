@@ -420,7 +420,9 @@ class MailboxPoll {
 
     const recordedNow = new Set<string>();
     const toDelete: ServerMessage[] = [];
-    await this.fetchNew(client, fresh, onServer, resetSuspected, shiftingUidls(listing, known), recordedNow, toDelete);
+    // Only when something is fetched: it walks the whole known set (100,000 uids on a large leave-mode mailbox).
+    const shifting = fresh.length === 0 ? new Set<string>() : shiftingUidls(listing, known);
+    await this.fetchNew(client, fresh, onServer, resetSuspected, shifting, recordedNow, toDelete);
 
     // Recorded but still on the server: a session that died before QUIT, or delete-after-delivered.
     if (this.target.mode === 'delete' && listing.complete) {
