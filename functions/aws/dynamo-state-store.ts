@@ -125,6 +125,7 @@ function messageItem(record: MessageRecord): Item {
     fetchedAt: record.fetchedAt,
     ...(record.deletedAt !== undefined && { deletedAt: record.deletedAt }),
     ...(record.headersOnly === true && { headersOnly: true }),
+    ...(record.deleSentAt !== undefined && { deleSentAt: record.deleSentAt }),
     [GSI2.partitionKey]: `${mailboxPk(record.mailbox)}#SHA#${record.sha256}`,
     [GSI2.sortKey]: order,
     ...(record.deletedAt === undefined && {
@@ -145,6 +146,7 @@ function toMessage(item: Item): MessageRecord {
     fetchedAt: item.fetchedAt as number,
     ...(item.deletedAt !== undefined && { deletedAt: item.deletedAt as number }),
     ...(item.headersOnly === true && { headersOnly: true }),
+    ...(item.deleSentAt !== undefined && { deleSentAt: item.deleSentAt as number }),
   };
 }
 
@@ -747,6 +749,29 @@ export class DynamoStateStore implements StateStore {
                 '#g3pk': GSI3.partitionKey,
                 '#g3sk': GSI3.sortKey,
               },
+              ExpressionAttributeValues: { ':at': at },
+            }),
+          );
+        } catch (err) {
+          if (!isConditionFailed(err)) throw err;
+        }
+      });
+    });
+  }
+
+  /** One conditional UpdateItem per uid: sets deleSentAt once, on recorded messages not deleted. */
+  markDeleSent(mailbox: string, uids: ReadonlyArray<string>, at: number): Promise<void> {
+    return this.#call('markDeleSent', async () => {
+      await mapLimit([...new Set(uids)], this.#concurrency, async (uid) => {
+        try {
+          await this.#send(
+            new UpdateCommand({
+              TableName: this.table,
+              Key: { [PK]: mailboxPk(mailbox), [SK]: messageSk(uid) },
+              UpdateExpression: 'SET #deleSentAt = :at',
+              ConditionExpression:
+                'attribute_exists(#pk) AND attribute_not_exists(#deletedAt) AND attribute_not_exists(#deleSentAt)',
+              ExpressionAttributeNames: { '#pk': PK, '#deletedAt': 'deletedAt', '#deleSentAt': 'deleSentAt' },
               ExpressionAttributeValues: { ':at': at },
             }),
           );

@@ -78,6 +78,14 @@ export interface MessageRecord {
   readonly fetchedAt: number;
   /** Set once a DELE for it was committed by a successful QUIT. */
   readonly deletedAt?: number;
+  /**
+   * Set before the first DELE for it may be sent (with the record itself when the mailbox DELEs right after
+   * storing). Without `deletedAt` the message may or may not still be on the server: the session's QUIT may
+   * have been answered +OK, and so have removed it, just before a crash or a dropped connection kept the
+   * deletion from being recorded. A message listed under its UIDL then is compared with the stored one before
+   * anything is DELEted (poll-mailbox.ts), since a server may hand a removed message's UIDL to a new one.
+   */
+  readonly deleSentAt?: number;
   /** True when only the headers were stored (size limit action `headers-only`). */
   readonly headersOnly?: boolean;
 }
@@ -172,6 +180,8 @@ export interface StateStore {
    */
   renameMessage(mailbox: string, fromUid: string, toUid: string, serverUidl: string | undefined): Promise<void>;
   markDeleted(mailbox: string, uids: ReadonlyArray<string>, at: number): Promise<void>;
+  /** Sets `deleSentAt` once on the listed uids that are recorded and not deleted. Durable when it resolves. */
+  markDeleSent(mailbox: string, uids: ReadonlyArray<string>, at: number): Promise<void>;
   /** Records fetched before `before` and not deleted (leave-mode retention). */
   listRetentionDue(mailbox: string, before: number, limit: number): Promise<MessageRecord[]>;
 

@@ -151,6 +151,10 @@ const MIGRATIONS: readonly string[] = [
   -- them) without reading every delivery of the mailbox.
   CREATE INDEX deliveries_by_message ON deliveries (mailbox, uid);
   `,
+  `
+  -- When a DELE for the message may first have been sent (MessageRecord.deleSentAt).
+  ALTER TABLE messages ADD COLUMN dele_sent_at INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -165,6 +169,7 @@ interface MessageRow {
   fetched_at: number;
   deleted_at: number | null;
   headers_only: number;
+  dele_sent_at: number | null;
 }
 
 interface DeliveryRow {
@@ -223,8 +228,8 @@ function insertRecord(db: Statements, record: MessageRecord, jobs: ReadonlyArray
   const inserted = db
     .prepare(
       `INSERT OR IGNORE INTO messages
-       (mailbox, uid, server_uidl, sha256, raw_key, size, fetched_at, deleted_at, headers_only)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       (mailbox, uid, server_uidl, sha256, raw_key, size, fetched_at, deleted_at, headers_only, dele_sent_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     .run(
       record.mailbox,
@@ -236,6 +241,7 @@ function insertRecord(db: Statements, record: MessageRecord, jobs: ReadonlyArray
       record.fetchedAt,
       record.deletedAt ?? null,
       record.headersOnly === true ? 1 : 0,
+      record.deleSentAt ?? null,
     );
   if (inserted.changes === 0) return 'exists';
   const insertJob = db.prepare(
@@ -275,6 +281,7 @@ function toMessage(row: MessageRow): MessageRecord {
     fetchedAt: row.fetched_at,
     ...(row.deleted_at !== null && { deletedAt: row.deleted_at }),
     ...(row.headers_only !== 0 && { headersOnly: true }),
+    ...(row.dele_sent_at !== null && { deleSentAt: row.dele_sent_at }),
   };
 }
 
@@ -618,6 +625,15 @@ export class SqliteStateStore implements StateStore {
       db.prepare(
         `UPDATE messages SET deleted_at = ?
          WHERE mailbox = ? AND deleted_at IS NULL AND uid IN (SELECT value FROM json_each(?))`,
+      ).run(at, mailbox, JSON.stringify(uids));
+    });
+  }
+
+  markDeleSent(mailbox: string, uids: ReadonlyArray<string>, at: number): Promise<void> {
+    return this.#call('markDeleSent', (db) => {
+      db.prepare(
+        `UPDATE messages SET dele_sent_at = ?
+         WHERE mailbox = ? AND deleted_at IS NULL AND dele_sent_at IS NULL AND uid IN (SELECT value FROM json_each(?))`,
       ).run(at, mailbox, JSON.stringify(uids));
     });
   }

@@ -374,6 +374,23 @@ export function describeStateStoreContract(name: string, makeStore: () => Promis
         expect((await store.getMessages('mb', ['ghost'])).size).toBe(0);
       });
 
+      it('markDeleSent sets deleSentAt once, on recorded uids not deleted; the record keeps it through a rename', async () => {
+        await store.recordMessage(record('mb', 'a', { deleSentAt: T0 + 1 }), []);
+        for (const uid of ['b', 'c', 'd']) await store.recordMessage(record('mb', uid), []);
+        await store.markDeleted('mb', ['d'], T0 + 5);
+        await store.markDeleSent('mb', ['a', 'b', 'd', 'ghost'], T0 + 10);
+        await store.markDeleSent('mb', ['b'], T0 + 20);
+        const got = await store.getMessages('mb', ['a', 'b', 'c', 'd']);
+        expect(got.get('a')?.deleSentAt).toBe(T0 + 1);
+        expect(got.get('b')?.deleSentAt).toBe(T0 + 10);
+        expect(got.get('c')?.deleSentAt).toBeUndefined();
+        expect(got.get('d')?.deleSentAt).toBeUndefined();
+        expect((await store.getMessages('mb', ['ghost'])).size).toBe(0);
+        await store.renameMessage('mb', 'b', 'b2', 'b2');
+        expect((await store.getMessages('mb', ['b2'])).get('b2')?.deleSentAt).toBe(T0 + 10);
+        expect((await store.listRetentionDue('mb', T0 + 1, 10)).find((r) => r.uid === 'a')?.deleSentAt).toBe(T0 + 1);
+      });
+
       it('listRetentionDue: fetched before the cut-off, not deleted, this mailbox, oldest first, limited', async () => {
         const day = 86_400_000;
         for (let i = 0; i < 10; i++) await store.recordMessage(record('mb', `u${i}`, { fetchedAt: T0 + i * day }), []);

@@ -69,6 +69,24 @@ describe('SqliteStateStore (local specifics)', () => {
     await second.close();
   });
 
+  it('a database of schema version 2 gains dele_sent_at and keeps its records', async () => {
+    const first = new SqliteStateStore(file);
+    const rec = record('mb', 'u1');
+    await first.recordMessage(rec, [job(rec, 'ep')]);
+    await first.close();
+    // What a version-2 database looks like: the column migration 3 adds is not there yet.
+    const db = new Database(file);
+    db.exec('ALTER TABLE messages DROP COLUMN dele_sent_at');
+    db.pragma('user_version = 2');
+    db.close();
+    const second = new SqliteStateStore(file);
+    expect((await second.getMessages('mb', ['u1'])).get('u1')).toEqual(rec);
+    await second.markDeleSent('mb', ['u1'], 42);
+    expect((await second.getMessages('mb', ['u1'])).get('u1')).toEqual({ ...rec, deleSentAt: 42 });
+    expect(second.settings().schemaVersion).toBe(3);
+    await second.close();
+  });
+
   it('refuses a database from a newer schema version', async () => {
     const db = new Database(file);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);

@@ -15,6 +15,7 @@ export const WRITE_METHODS: ReadonlySet<keyof StateStore> = new Set<keyof StateS
   'recordMessage',
   'renameMessage',
   'markDeleted',
+  'markDeleSent',
   'claimDueDeliveries',
   'updateDelivery',
   'updateDeliveries',
