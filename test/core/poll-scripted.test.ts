@@ -8,11 +8,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type PollOptions, type PollTarget, pollMailbox } from '../../functions/core/poll/poll-mailbox.js';
+import {
+  type PollDeps,
+  type PollOptions,
+  type PollTarget,
+  pollMailbox,
+} from '../../functions/core/poll/poll-mailbox.js';
 import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
 import { Pop3Client } from '../../functions/pop3/client.js';
 import {
+  drop,
   type FaultHooks,
   onVerb,
   replyLine,
@@ -54,7 +60,7 @@ function poll(target: Partial<PollTarget> = {}) {
 
 /** `poll` with a clock, other engine options and poll options. */
 function pollAt(
-  deps: { now?: () => number; fullSyncIntervalMs?: number },
+  deps: { now?: () => number; fullSyncIntervalMs?: number } & Pick<PollDeps, 'probe'>,
   target: Partial<PollTarget> = {},
   options: PollOptions = {},
 ) {
@@ -176,6 +182,83 @@ describe('identity', () => {
     expect(await pollAt({ ...at, fullSyncIntervalMs: 0 }, { retentionDays: 1 })).toMatchObject({ fetched: 0 });
     expect(server!.count('RETR')).toBe(2);
     expect(server!.mailbox.messages).toHaveLength(1);
+  });
+
+  describe('a QUIT answered +OK but not recorded (a crash, a lost reply), whatever the server did next', () => {
+    /** The process dies right after QUIT's +OK, before the deletions are recorded. */
+    const crashAfterQuit: Pick<PollDeps, 'probe'> = {
+      probe: (point) => {
+        if (point === 'after-quit') throw new Error('simulated crash after QUIT');
+      },
+    };
+
+    it('delete mode: the UIDL reused for a new message is fetched before it is DELEted', async () => {
+      await serve([{ body: msg(1), uidl: 'uid-1' }]);
+      await pollAt(crashAfterQuit, { mode: 'delete' }).catch(() => undefined);
+      expect(server!.mailbox.messages).toHaveLength(0);
+      const record = (await state.getMessages('mb', ['uid-1'])).get('uid-1');
+      expect(record?.deleSentAt).toBeTypeOf('number');
+      expect(record?.deletedAt).toBeUndefined();
+      server!.mailbox.add({ body: msg(2), uidl: 'uid-1' });
+      // It was taken for the stored message, whose DELE had not been recorded, and DELEted unfetched: mail lost.
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 1, deleted: 1 });
+      expect(server!.count('RETR')).toBe(2);
+      const jobs = await state.listDeliveries({ mailbox: 'mb' });
+      expect(new Set(jobs.map((j) => j.sha256)).size).toBe(2);
+      expect((await state.getMessages('mb', ['uid-1'])).get('uid-1')?.deletedAt).toBeTypeOf('number');
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 0, deleted: 0 });
+    });
+
+    it('leave mode: a UIDL reused after a retention DELE is fetched, and not DELEted as the old message', async () => {
+      await serve([{ body: msg(1), uidl: 'uid-1' }]);
+      const day = 86_400_000;
+      let now = Date.UTC(2026, 0, 1);
+      expect(await pollAt({ now: () => now }, { retentionDays: 1 })).toMatchObject({ status: 'ok', fetched: 1 });
+      now += 2 * day;
+      await pollAt({ now: () => now, ...crashAfterQuit }, { retentionDays: 1 }).catch(() => undefined);
+      expect(server!.mailbox.messages).toHaveLength(0);
+      server!.mailbox.add({ body: msg(2), uidl: 'uid-1' });
+      // It stayed in the known uids and was never fetched; the old record, due for retention, then DELEted it.
+      expect(await pollAt({ now: () => now }, { retentionDays: 1 })).toMatchObject({ status: 'ok', fetched: 1 });
+      expect(server!.mailbox.messages).toHaveLength(1);
+      expect(server!.count('RETR')).toBe(2);
+      expect(await pollAt({ now: () => now, fullSyncIntervalMs: 0 }, { retentionDays: 1 })).toMatchObject({
+        status: 'ok',
+        fetched: 0,
+        deleted: 0,
+      });
+      expect(server!.mailbox.messages).toHaveLength(1);
+    });
+
+    it('delete mode: QUIT never reached the server: the same messages are DELEted, not fetched again', async () => {
+      let quits = 0;
+      await serve([msg(1), msg(2)], {
+        faults: { override: (c) => (c.verb === 'QUIT' && ++quits === 1 ? drop({ reset: true }) : undefined) },
+      });
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'error' });
+      expect(server!.mailbox.messages).toHaveLength(2);
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 0, deleted: 2 });
+      expect(server!.count('RETR')).toBe(2);
+      expect(server!.count('TOP')).toBe(2);
+      expect(server!.mailbox.messages).toHaveLength(0);
+      expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(2);
+    });
+
+    it('delete mode: a message an mbox server marked read (Status: RO) is still the stored one', async () => {
+      let quits = 0;
+      await serve([{ body: msg(1), uidl: 'a' }], {
+        faults: { override: (c) => (c.verb === 'QUIT' && ++quits === 1 ? drop({ reset: true }) : undefined) },
+      });
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'error' });
+      // qpopper and UW ipop3d rewrite a message they served with a Status field; the UIDL stays.
+      const view = server!.mailbox.open();
+      view.dele(1);
+      view.commit();
+      server!.mailbox.add({ body: `Status: RO\r\nX-Status: \r\n${msg(1)}`, uidl: 'a' });
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 0, deleted: 1 });
+      expect(server!.count('RETR')).toBe(1);
+      expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(1);
+    });
   });
 
   it('an over-size message left when the budget ran out counts as remaining, so the next poll takes it', async () => {

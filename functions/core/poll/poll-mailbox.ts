@@ -32,6 +32,7 @@ import { webhookIdFor } from '../webhook-id.js';
 import { type BackoffPolicy, decideBackoff } from './backoff.js';
 import { headerHash, identitiesFromHeaders, identitiesFromUidl, type ServerMessage } from './identity.js';
 import { pendingWork, type ServerCheck, sameMailboxState } from './pending-work.js';
+import { compareHeaderSections, readListedHeaders, readStoredHeaders } from './same-message.js';
 
 const DAY_MS = 86_400_000;
 /**
@@ -135,6 +136,13 @@ class MailboxPoll {
   private remaining = 0;
   private deleted = 0;
   private uidlReset: { matchedByHash: number; unknown: number } | undefined;
+  /** Uids whose records this poll wrote with `deleSentAt` already: no separate write before their DELE. */
+  private readonly deleMarked = new Set<string>();
+  /**
+   * Records whose UIDL is listed but whose message could not be compared with the stored one (`same-message.ts`):
+   * the listed message is fetched as new, and the record is neither DELEted nor taken for gone.
+   */
+  private readonly unverified = new Set<string>();
   /** Set when renewing the lease failed: stop taking new messages, another poller may own the mailbox now. */
   private leaseLost = false;
 
@@ -439,13 +447,13 @@ class MailboxPoll {
       for (const record of retentionDue) {
         const m = byUid.get(record.uid);
         if (m) toDelete.push(m);
-        else gone.push(record.uid);
+        else if (!this.unverified.has(record.uid)) gone.push(record.uid);
       }
       // Already gone from the server (deleted by another client): nothing to DELE, just remember it.
       if (gone.length > 0) await state.markDeleted(name, gone, this.now());
     }
 
-    const deletedUids = await this.quit(client, toDelete);
+    const deletedUids = await this.quit(client, toDelete, known);
     const nextKnown = new Set<string>();
     for (const m of listing.messages) {
       if ((known.has(m.uid) || existing.has(m.uid) || recordedNow.has(m.uid)) && !deletedUids.has(m.uid)) {
@@ -475,23 +483,51 @@ class MailboxPoll {
    * a hash of its headers, one `TOP n 0`), so it is fetched, stored and delivered as the new message it is; on
    * later polls the same hash finds its record. A server that answered QUIT with +OK but kept the message
    * makes it come back the same way: stored and delivered once more (another webhook-id), never lost.
+   *
+   * A record whose DELE was sent but whose QUIT was never seen to succeed (`deleSentAt`, a crash or a dropped
+   * reply in between) says nothing either way: the listed message is compared with the stored one
+   * (same-message.ts). The same: its DELE simply did not happen, and it is DELEted now. Another: the record is
+   * marked deleted and the new message taken as new, as above. Not comparable: taken as new as well, and
+   * matched by content once stored (`shiftingUidls` sees its `#h:` identity), so it is delivered once either way.
    */
   private async reidentifyReusedUidls(
     client: Pop3Client,
     listing: Listing,
     records: ReadonlyMap<string, MessageRecord>,
   ): Promise<Listing> {
-    const reused = listing.messages.filter(
-      (m) => m.serverUidl !== undefined && m.uid === m.serverUidl && records.get(m.uid)?.deletedAt !== undefined,
-    );
-    if (reused.length === 0) return listing;
+    const byUidl = listing.messages.filter((m) => m.serverUidl !== undefined && m.uid === m.serverUidl);
+    const reused = byUidl.filter((m) => records.get(m.uid)?.deletedAt !== undefined);
+    // DELE sent, QUIT not seen to succeed: the message may still be there, or its UIDL may now name another.
+    const unsure = byUidl.filter((m) => {
+      const record = records.get(m.uid);
+      return record !== undefined && record.deletedAt === undefined && record.deleSentAt !== undefined;
+    });
+    if (reused.length === 0 && unsure.length === 0) return listing;
     const renamed = new Map<number, ServerMessage>();
     for (const m of reused) {
       renamed.set(m.msg, { ...m, uid: `${m.serverUidl}#h:${await headerHash(client, m.msg)}` });
     }
+    const gone: string[] = [];
+    for (const m of unsure) {
+      const listed = await readListedHeaders(client, m.msg);
+      const stored = await readStoredHeaders(this.deps.store, records.get(m.uid)!.rawKey);
+      const verdict = compareHeaderSections(listed.section, stored);
+      if (verdict === 'same') {
+        // Its DELE never took effect: still the message we stored, and its record says a DELE is under way.
+        this.deleMarked.add(m.uid);
+        continue;
+      }
+      renamed.set(m.msg, { ...m, uid: `${m.serverUidl}#h:${listed.hash}` });
+      // A different message holds the UIDL, and a UIDL names one message at a time: the stored one is gone.
+      if (verdict === 'different') gone.push(m.uid);
+      else this.unverified.add(m.uid);
+    }
+    if (gone.length > 0) await this.deps.state.markDeleted(this.target.name, gone, this.now());
+    if (renamed.size === 0) return listing;
     this.log.warn('UIDLs of deleted messages listed again: taken as new messages', {
-      count: reused.length,
-      uids: reused.slice(0, 20).map((m) => m.uid),
+      count: renamed.size,
+      uids: [...renamed.values()].slice(0, 20).map((m) => m.serverUidl),
+      ...(this.unverified.size > 0 && { notCompared: this.unverified.size }),
     });
     return { ...listing, messages: listing.messages.map((m) => renamed.get(m.msg) ?? m) };
   }
@@ -600,6 +636,8 @@ class MailboxPoll {
         recordedNow.add(m.uid);
         return;
       }
+      // DELEted right after storing: the record says so from the start, which spares a write before the DELE.
+      const deleAtOnce = dele && !this.target.deleteAfterDelivered;
       const record: MessageRecord = {
         mailbox: this.target.name,
         uid: m.uid,
@@ -609,6 +647,7 @@ class MailboxPoll {
         size: stored.size,
         fetchedAt: this.now(),
         ...(headersOnly && { headersOnly: true }),
+        ...(deleAtOnce && { deleSentAt: this.now() }),
       };
       const outcome = await this.deps.state.recordMessage(
         record,
@@ -619,6 +658,7 @@ class MailboxPoll {
       if (outcome === 'created') {
         this.fetched += 1;
         this.bytes += stored.size;
+        if (record.deleSentAt !== undefined) this.deleMarked.add(m.uid);
       }
       this.log.info(outcome === 'created' ? 'message stored' : 'message already recorded', {
         uid: m.uid,
@@ -738,10 +778,30 @@ class MailboxPoll {
     return out;
   }
 
-  /** DELE (pipelined), QUIT, and only after QUIT's +OK mark the deletions. Returns the uids deleted. */
-  private async quit(client: Pop3Client, toDelete: ReadonlyArray<ServerMessage>): Promise<Set<string>> {
+  /**
+   * DELE (pipelined), QUIT, and only after QUIT's +OK mark the deletions. Returns the uids deleted.
+   *
+   * Before the first DELE, every record to be deleted says so (`deleSentAt`), and the known-uid snapshot
+   * forgets them: if QUIT's +OK is lost to a crash or a dropped connection, the next poll cannot tell from
+   * the UIDLs whether the messages went, so it reads their records and compares any listed again with the
+   * stored message (`reidentifyReusedUidls`) instead of DELEting a new message that took a UIDL over.
+   */
+  private async quit(
+    client: Pop3Client,
+    toDelete: ReadonlyArray<ServerMessage>,
+    known: ReadonlySet<string> = new Set(),
+  ): Promise<Set<string>> {
     const unique = [...new Map(toDelete.map((m) => [m.msg, m])).values()];
     if (unique.length > 0) {
+      const { state } = this.deps;
+      const name = this.target.name;
+      const unmarked = unique.filter((m) => !this.deleMarked.has(m.uid)).map((m) => m.uid);
+      if (unmarked.length > 0) await state.markDeleSent(name, unmarked, this.now());
+      if (unique.some((m) => known.has(m.uid))) {
+        const rest = new Set(known);
+        for (const m of unique) rest.delete(m.uid);
+        await state.putKnownUids(name, rest);
+      }
       await client.deleMany(unique.map((m) => m.msg));
       await this.probe('after-dele');
     }
