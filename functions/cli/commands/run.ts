@@ -6,7 +6,9 @@
  * before QUIT deletes nothing).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type PollResult, pollMailbox } from '../../core/poll/poll-mailbox.js';
+import { BridgeError, isBridgeError } from '../../core/errors.js';
+import { decideBackoff } from '../../core/poll/backoff.js';
+import { pollMailbox } from '../../core/poll/poll-mailbox.js';
 import { pollTargetOf } from '../../core/poll/target.js';
 import { deliverDue } from '../../delivery/delivery-engine.js';
 import { startLinkServer } from '../../local/link-server.js';
@@ -17,6 +19,13 @@ import { ExitCode } from '../exit-codes.js';
 function splitHostPort(listen: string): [string, number] {
   const at = listen.lastIndexOf(':');
   return [listen.slice(0, at).replace(/^\[|\]$/g, ''), Number(listen.slice(at + 1))];
+}
+
+/** A rejection as the typed error its log line and back-off use (as pollMailbox types a failure it catches). */
+function asBridgeError(caught: unknown): BridgeError {
+  if (isBridgeError(caught)) return caught;
+  const message = caught instanceof Error ? caught.message : String(caught);
+  return new BridgeError('POLL_ERR_INTERNAL', `unexpected error: ${message}`, { cause: caught });
 }
 
 export interface RunOptions {
@@ -45,7 +54,10 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
   /** The delivery round in progress; it resolves to whether it found any work. */
   let delivering: Promise<boolean> | undefined;
   const nextDue = new Map(mailboxes.map((m) => [m.name, 0]));
-  const inFlight = new Map<string, Promise<PollResult>>();
+  /** Each mailbox's poll in progress; it settles (never rejects) once the mailbox's next poll is scheduled. */
+  const inFlight = new Map<string, Promise<void>>();
+  /** Consecutive polls of a mailbox that rejected: their back-off grows as a failed poll's does. */
+  const rejected = new Map<string, number>();
   let failures = 0;
   ctx.logger.info('bridge running', { mailboxes: mailboxes.map((m) => m.name), store: runtime.dir, links: links.url });
   try {
@@ -59,15 +71,39 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
       for (const mailbox of mailboxes) {
         if (inFlight.has(mailbox.name) || inFlight.size >= options.concurrency) continue;
         if ((nextDue.get(mailbox.name) ?? 0) > now) continue;
-        const poll = pollMailbox(pollTargetOf(mailbox), runtime.depsFor(mailbox, ctx.logger), {
-          signal: stop.signal,
-        }).then((result) => {
-          inFlight.delete(mailbox.name);
-          const interval = mailbox.pollIntervalSeconds * 1000;
-          nextDue.set(mailbox.name, Math.max(Date.now() + interval, result.nextPollAfter ?? 0));
-          if (result.status === 'error') failures += 1;
-          return result;
-        });
+        const interval = mailbox.pollIntervalSeconds * 1000;
+        // Started inside a promise chain, so that even a synchronous throw is this mailbox's failure alone.
+        const poll = Promise.resolve()
+          .then(() => pollMailbox(pollTargetOf(mailbox), runtime.depsFor(mailbox, ctx.logger), { signal: stop.signal }))
+          .then(
+            (result) => {
+              rejected.delete(mailbox.name);
+              nextDue.set(mailbox.name, Math.max(Date.now() + interval, result.nextPollAfter ?? 0));
+              if (result.status === 'error') failures += 1;
+            },
+            (caught: unknown) => {
+              // pollMailbox returns a failed poll as a result; it rejects only when the state store fails where
+              // it cannot record that (releasing the lease in its `finally`, writing the failure itself) or on a
+              // bug. That is this mailbox's failure: a rejection here once ended the scheduler loop and closed
+              // the stores under the other mailboxes' polls and the delivery round. Nothing is lost: no QUIT
+              // was sent with a DELE of anything unrecorded (poll-mailbox.ts).
+              const error = asBridgeError(caught);
+              const count = (rejected.get(mailbox.name) ?? 0) + 1;
+              rejected.set(mailbox.name, count);
+              failures += 1;
+              const at = Date.now();
+              const next = Math.max(at + interval, decideBackoff(error, count, at).nextPollAfter);
+              nextDue.set(mailbox.name, next);
+              ctx.logger.error('poll ended with an unexpected error', {
+                mailbox: mailbox.name,
+                code: error.code,
+                error,
+                consecutive: count,
+                nextPollAt: new Date(next).toISOString(),
+              });
+            },
+          )
+          .finally(() => inFlight.delete(mailbox.name));
         inFlight.set(mailbox.name, poll);
       }
       // One delivery round at a time; it runs beside the polls and never blocks them. While it waits on requests
@@ -95,6 +131,15 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
     }
     await Promise.all(inFlight.values());
     await delivering;
+  } catch (error) {
+    // Nothing above is expected to throw once the bridge is running (a poll's failure is its mailbox's, a
+    // delivery round's is logged). If something does, the stores must not close under the polls and the
+    // delivery round still running: stop taking new work, let them end, then main prints the error (exit 1).
+    ctx.logger.error('bridge stopping on an unexpected error, after the polls and deliveries in flight', { error });
+    stop.abort();
+    await Promise.allSettled(inFlight.values());
+    await delivering;
+    throw error;
   } finally {
     await links.close();
     process.off('SIGINT', onSignal);
