@@ -26,7 +26,7 @@ export function createAwsPollRuntime(runtime: AwsRuntime): AwsPollRuntime {
         state: runtime.state,
         store,
         logger,
-        openSession: () => openMailboxSession(mailbox, { tokens }),
+        openSession: () => openMailboxSession(mailbox, { tokens, logger }),
       };
     },
   };

@@ -3,12 +3,14 @@
  * maps the config schema onto the client's options and credentials.
  */
 import { readFile } from 'node:fs/promises';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import type { MailboxConfig } from '../config/schema.js';
 import { Pop3Client } from '../pop3/client.js';
 import type { Pop3Limits } from '../pop3/limits.js';
 import { trustContext } from '../pop3/transport.js';
+import { defaultRoots } from './default-roots.js';
 import { isBridgeError } from './errors.js';
+import { type Logger, silentLogger } from './logger.js';
 import type { TokenSource } from './oauth/token-source.js';
 
 export interface SessionOptions {
@@ -16,6 +18,8 @@ export interface SessionOptions {
   readonly signal?: AbortSignal | undefined;
   readonly limits?: Partial<Pop3Limits>;
   readonly trace?: (direction: 'C' | 'S', line: string) => void;
+  /** Where a problem with NODE_EXTRA_CA_CERTS is reported (default-roots.ts): once, for the first mailbox with a `ca`. */
+  readonly logger?: Logger;
 }
 
 /**
@@ -24,12 +28,12 @@ export interface SessionOptions {
  */
 const trustContexts = new Map<string, tls.SecureContext>();
 
-async function trustFor(ca: string | undefined): Promise<tls.SecureContext | undefined> {
+async function trustFor(ca: string | undefined, logger: Logger): Promise<tls.SecureContext | undefined> {
   if (ca === undefined) return undefined;
   const pem = ca.includes('-----BEGIN') ? ca : await readFile(ca, 'utf8');
   let context = trustContexts.get(pem);
   if (context === undefined) {
-    context = trustContext(withDefaultRoots(pem));
+    context = trustContext(await withDefaultRoots(pem, logger));
     trustContexts.set(pem, context);
   }
   return context;
@@ -38,15 +42,15 @@ async function trustFor(ca: string | undefined): Promise<tls.SecureContext | und
 /**
  * The config's `ca` is an *extra* trusted CA (docs/config.schema.json), but Node's `ca` option replaces the
  * root store: passed alone, adding an intermediate for a server that sends only its leaf made every public root
- * untrusted, and the connection failed. So Node's bundled roots go with it. (Certificates added only through
- * NODE_EXTRA_CA_CERTS are not among them on Node 20, which has no API that lists them.)
+ * untrusted, and the connection failed. So what Node trusts by default goes with it: its bundled roots and the
+ * operator's NODE_EXTRA_CA_CERTS (default-roots.ts; Node 20's `tls.rootCertificates` lacks the latter).
  */
-export function withDefaultRoots(pem: string): string[] {
-  return [...tls.rootCertificates, pem];
+export async function withDefaultRoots(pem: string, logger: Logger): Promise<string[]> {
+  return [...(await defaultRoots(logger)), pem];
 }
 
 export async function openMailboxSession(mailbox: MailboxConfig, options: SessionOptions): Promise<Pop3Client> {
-  const secureContext = await trustFor(mailbox.ca);
+  const secureContext = await trustFor(mailbox.ca, options.logger ?? silentLogger);
   const client = await Pop3Client.connect({
     host: mailbox.host,
     port: mailbox.port,

@@ -111,7 +111,7 @@ export function openLocalRuntime(config: BridgeConfig, options: LocalRuntimeOpti
         state,
         store,
         logger,
-        openSession: () => openMailboxSession(mailbox, { tokens }),
+        openSession: () => openMailboxSession(mailbox, { tokens, logger }),
         ...extra,
       };
     },

@@ -26,7 +26,7 @@ export async function checkCommand(ctx: CliContext, names: ReadonlyArray<string>
     const started = Date.now();
     const server = `${mailbox.host}:${mailbox.port} (${mailbox.tls})`;
     try {
-      const client = await openMailboxSession(mailbox, { tokens });
+      const client = await openMailboxSession(mailbox, { tokens, logger: ctx.logger });
       const stat = await client.stat();
       const caps = client.capabilities;
       await client.quit();

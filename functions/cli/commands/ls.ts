@@ -20,7 +20,7 @@ export async function lsCommand(ctx: CliContext, names: ReadonlyArray<string>, l
   try {
     for (const mailbox of ctx.select(names)) {
       try {
-        const client = await openMailboxSession(mailbox, { tokens });
+        const client = await openMailboxSession(mailbox, { tokens, logger: ctx.logger });
         try {
           const preview = await previewNewMessages(client, runtime.state, mailbox.name, limit);
           // QUIT without DELE: nothing changes on the server.
