@@ -214,7 +214,11 @@ export const MailboxSchema = z
         'expected a PEM file path or PEM certificate text',
       )
       .optional()
-      .meta({ description: 'Extra trusted CA: a path to a PEM file, or the PEM text itself.' }),
+      .meta({
+        description:
+          'Extra trusted CA: a path to a PEM file, or the PEM text itself. Trusted beside the CAs Node trusts ' +
+          'by default (its bundled roots and any NODE_EXTRA_CA_CERTS), not instead of them.',
+      }),
     pinnedSha256: z
       .array(z.string().regex(SHA256_HEX, 'expected a SHA-256 fingerprint (64 hex digits, colons allowed)'))
       .min(1, 'expected at least one fingerprint')
