@@ -154,6 +154,13 @@ export class BridgeError extends Error {
   }
 }
 
+/** `caught` itself when it is a BridgeError; otherwise one with `code`, the original kept as its cause. */
+export function toBridgeError(caught: unknown, code: ErrorCode): BridgeError {
+  if (caught instanceof BridgeError) return caught;
+  const message = caught instanceof Error ? caught.message : String(caught);
+  return new BridgeError(code, `unexpected error: ${message}`, { cause: caught });
+}
+
 export function isBridgeError(value: unknown, code?: ErrorCode): value is BridgeError {
   return value instanceof BridgeError && (code === undefined || value.code === code);
 }

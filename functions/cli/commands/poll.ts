@@ -1,4 +1,5 @@
 /** `pop3-bridge poll`: one pass over all (or the named) mailboxes, sending webhooks as messages are stored. */
+import { toBridgeError } from '../../core/errors.js';
 import { type PollResult, pollMailbox } from '../../core/poll/poll-mailbox.js';
 import { pollTargetOf } from '../../core/poll/target.js';
 import { openLocalRuntime } from '../../local/runtime.js';
@@ -51,7 +52,25 @@ export async function pollCommand(
         const deps = runtime.depsFor(mailbox, ctx.logger, {
           onProgress: ({ done, total, bytes }) => bar.update(done, total, bytes),
         });
-        results.push(await pollMailbox(pollTargetOf(mailbox), deps, { force }));
+        try {
+          results.push(await pollMailbox(pollTargetOf(mailbox), deps, { force }));
+        } catch (caught) {
+          // pollMailbox returns a failed poll as a result; it rejects only when the state store fails where it
+          // cannot record that (releasing the lease, writing the failure) or on a bug. That is this mailbox's
+          // failure: it once ended the pass, and the mailboxes after it were not polled at all.
+          const error = toBridgeError(caught, 'POLL_ERR_INTERNAL');
+          ctx.logger.error('poll ended with an unexpected error', { mailbox: mailbox.name, code: error.code, error });
+          results.push({
+            mailbox: mailbox.name,
+            status: 'error',
+            fetched: 0,
+            bytes: 0,
+            deleted: 0,
+            skipped: 0,
+            remaining: 0,
+            error,
+          });
+        }
         bar.end();
       }
     } catch (error) {

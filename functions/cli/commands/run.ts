@@ -6,7 +6,7 @@
  * before QUIT deletes nothing).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BridgeError, isBridgeError } from '../../core/errors.js';
+import { toBridgeError } from '../../core/errors.js';
 import { decideBackoff } from '../../core/poll/backoff.js';
 import { pollMailbox } from '../../core/poll/poll-mailbox.js';
 import { pollTargetOf } from '../../core/poll/target.js';
@@ -19,13 +19,6 @@ import { ExitCode } from '../exit-codes.js';
 function splitHostPort(listen: string): [string, number] {
   const at = listen.lastIndexOf(':');
   return [listen.slice(0, at).replace(/^\[|\]$/g, ''), Number(listen.slice(at + 1))];
-}
-
-/** A rejection as the typed error its log line and back-off use (as pollMailbox types a failure it catches). */
-function asBridgeError(caught: unknown): BridgeError {
-  if (isBridgeError(caught)) return caught;
-  const message = caught instanceof Error ? caught.message : String(caught);
-  return new BridgeError('POLL_ERR_INTERNAL', `unexpected error: ${message}`, { cause: caught });
 }
 
 export interface RunOptions {
@@ -87,7 +80,7 @@ export async function runCommand(ctx: CliContext, names: ReadonlyArray<string>, 
               // bug. That is this mailbox's failure: a rejection here once ended the scheduler loop and closed
               // the stores under the other mailboxes' polls and the delivery round. Nothing is lost: no QUIT
               // was sent with a DELE of anything unrecorded (poll-mailbox.ts).
-              const error = asBridgeError(caught);
+              const error = toBridgeError(caught, 'POLL_ERR_INTERNAL');
               const count = (rejected.get(mailbox.name) ?? 0) + 1;
               rejected.set(mailbox.name, count);
               failures += 1;

@@ -25,7 +25,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Pop3Client } from '../../pop3/client.js';
-import { BridgeError, isBridgeError } from '../errors.js';
+import { type BridgeError, isBridgeError, toBridgeError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { DeliveryJob, MailboxState, MessageRecord, RawStore, StateStore } from '../ports.js';
 import { webhookIdFor } from '../webhook-id.js';
@@ -307,15 +307,7 @@ class MailboxPoll {
 
   /** Records a failed poll with its back-off; the caller holds the lease. */
   private async recordFailure(caught: unknown, current: MailboxState | undefined): Promise<PollResult> {
-    const error = isBridgeError(caught)
-      ? caught
-      : new BridgeError(
-          'POLL_ERR_INTERNAL',
-          `unexpected error: ${caught instanceof Error ? caught.message : String(caught)}`,
-          {
-            cause: caught,
-          },
-        );
+    const error = toBridgeError(caught, 'POLL_ERR_INTERNAL');
     this.client?.close();
     this.client = undefined;
     const failures = (current?.consecutiveFailures ?? 0) + 1;
