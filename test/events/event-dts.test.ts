@@ -4,7 +4,7 @@
  * at compile time by `event-dts.typecheck.ts` (`npm run typecheck`).
  */
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { buildEventJsonSchema } from '../../functions/events/json-schema.js';
 import { EVENT_DTS_PATH } from '../../functions/events/write-json-schema.js';
 
 const run = promisify(execFile);
+const REPO = path.join(import.meta.dirname, '../..');
 const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
 /** A receiver's settings, as strict as ours, with no @types and no skipLibCheck: the .d.ts itself is checked. */
@@ -133,5 +134,18 @@ describe('docs/event.d.ts', () => {
       'misuse.ts(7,42)', // TS2367 'attachment' | 'inline' and 'other' have no overlap
     ]);
     expect(diagnostics.map((line) => line.match(/error (TS\d+)/)?.[1])).toEqual(['TS18047', 'TS2339', 'TS2367']);
+  });
+
+  it.each([
+    ['NodeNext', { module: 'NodeNext', moduleResolution: 'NodeNext' }],
+    ['bundler', { module: 'ESNext', moduleResolution: 'bundler' }],
+  ])('is what `pop3-bridge/event` resolves to (package.json exports, %s resolution)', async (name, options) => {
+    const dir = path.join(work, `consumer-${name}`);
+    await project(dir, options, {
+      'receiver.ts': RECEIVER.replace("'./event.js'", "'pop3-bridge/event'"),
+    });
+    await mkdir(path.join(dir, 'node_modules'));
+    await symlink(REPO, path.join(dir, 'node_modules/pop3-bridge'), 'dir');
+    expect(await tsc(dir)).toEqual([]);
   });
 });
