@@ -1,8 +1,10 @@
 /**
  * The `email.received` webhook event: one zod schema, from which the
- * TypeScript types and the published JSON Schema (`docs/event.schema.json`)
- * are derived, so the three cannot drift. Every field is documented in
- * docs/webhooks.md; the `description`s here are the short form.
+ * TypeScript types, the published JSON Schema (`docs/event.schema.json`) and
+ * the receivers' declarations (`docs/event.d.ts`, written with it by
+ * `npm run event:schema`) are derived, so they cannot drift. Every field is
+ * documented in docs/webhooks.md; the `description`s here are the short form
+ * (and the JSDoc of `docs/event.d.ts`).
  *
  * Every field is always present (`null` when there is nothing), so receivers
  * never have to tell a missing field from an empty one — except an
