@@ -25,6 +25,7 @@ import type { Construct } from 'constructs';
 import { DEFAULT_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS, MIN_LINK_TTL_SECONDS } from '../functions/aws/link-ttl.js';
 import { KNOWN_UIDS_PREFIX, TABLE_SCHEMA } from '../functions/aws/table-schema.js';
 import { isAllowListEntry } from '../functions/config/hosts.js';
+import { longestRetrySpanMs } from '../functions/delivery/retry-schedule.js';
 import { DEFAULT_EVENT_LIMITS, MAX_BODY_BYTES, MIN_BODY_BYTES } from '../functions/events/limits.js';
 import { BridgeFunction, ENV, type FunctionNetwork, type LogLevel } from './constructs/bridge-function.js';
 import { MailboxConfig } from './constructs/mailbox-config.js';
@@ -33,7 +34,10 @@ import { Monitoring } from './constructs/monitoring.js';
 export interface BridgeStackProps extends StackProps {
   /** SSM path prefix: mailboxes are `/<prefix>/mailboxes/<name>`. Default `pop3-bridge`. */
   readonly prefix?: string;
-  /** Expire `raw/` objects (the stored MIME) after this many days. Default: kept. */
+  /**
+   * Expire `raw/` objects (the stored MIME) after this many days. Default: kept. At least the longest a
+   * delivery's retries can run plus the link lifetime and a day (minRawRetentionDays: 9 with the default links).
+   */
   readonly rawRetentionDays?: number;
   /** Days before superseded object versions are removed. Default 30. */
   readonly noncurrentVersionRetentionDays?: number;
@@ -518,6 +522,21 @@ function resolveAllowList(entries: ReadonlyArray<string> | undefined): ReadonlyA
   return list;
 }
 
+const DAY_MS = 86_400_000;
+/** Time on top of the retry schedule: each retry waits up to a minute to be claimed, a round may hand a job back. */
+const RAW_RETENTION_SLACK_MS = DAY_MS;
+
+/**
+ * The shortest `raw/` expiry that keeps a delivery working to its end: every attempt rebuilds the event from the
+ * raw object, so it must outlive the last retry (up to a week after the first attempt: longestRetrySpanMs), and
+ * the links in that attempt's event are presigned for the link lifetime more. An expiry inside that window fails
+ * the retry, and the message is lost if the poll has DELEted it, or breaks a link a receiver was just given.
+ * S3 expires an object no sooner than the rule's days after it was written (it rounds up to midnight UTC).
+ */
+export function minRawRetentionDays(linkTtlSeconds: number): number {
+  return Math.ceil((longestRetrySpanMs() + linkTtlSeconds * 1000 + RAW_RETENTION_SLACK_MS) / DAY_MS);
+}
+
 /** SSM parameter names may not start with `aws` or `ssm`; KMS alias names allow no dots. */
 const PREFIX_PATTERN = /^(?!aws|ssm)[A-Za-z0-9_-]{1,64}(?:\/[A-Za-z0-9_-]{1,64}){0,4}$/i;
 
@@ -550,9 +569,20 @@ function resolveProps(props: BridgeStackProps): ResolvedProps {
   if (props.logRetention !== undefined && !Object.values(RetentionDays).includes(props.logRetention)) {
     throw new InvalidStackPropError('logRetention: expected a CloudWatch Logs retention period');
   }
+  const linkTtlSeconds =
+    int('linkTtlSeconds', props.linkTtlSeconds, MIN_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS) ?? DEFAULT_LINK_TTL_SECONDS;
+  const rawRetentionDays = int('rawRetentionDays', props.rawRetentionDays, 1, 36500);
+  const shortestRaw = minRawRetentionDays(linkTtlSeconds);
+  if (rawRetentionDays !== undefined && rawRetentionDays < shortestRaw) {
+    throw new InvalidStackPropError(
+      `rawRetentionDays: at least ${shortestRaw} with linkTtlSeconds ${linkTtlSeconds}: a delivery's retries run up to ` +
+        `${longestRetrySpanMs() / DAY_MS} days and rebuild the event from the raw message, whose links then last ` +
+        `linkTtlSeconds more`,
+    );
+  }
   return {
     prefix,
-    rawRetentionDays: int('rawRetentionDays', props.rawRetentionDays, 1, 36500),
+    rawRetentionDays,
     noncurrentVersionRetentionDays:
       int('noncurrentVersionRetentionDays', props.noncurrentVersionRetentionDays, 1, 3650) ?? 30,
     accessLogRetentionDays: int('accessLogRetentionDays', props.accessLogRetentionDays, 1, 3650) ?? 90,
@@ -564,9 +594,7 @@ function resolveProps(props: BridgeStackProps): ResolvedProps {
     maxEventBodyBytes:
       int('maxEventBodyBytes', props.maxEventBodyBytes, MIN_BODY_BYTES, MAX_BODY_BYTES) ??
       DEFAULT_EVENT_LIMITS.maxBodyBytes,
-    linkTtlSeconds:
-      int('linkTtlSeconds', props.linkTtlSeconds, MIN_LINK_TTL_SECONDS, MAX_LINK_TTL_SECONDS) ??
-      DEFAULT_LINK_TTL_SECONDS,
+    linkTtlSeconds,
     dispatchReservedConcurrency: int('dispatchReservedConcurrency', props.dispatchReservedConcurrency, 1, 1000),
     deliverVpc: resolveDeliverVpc(props.deliverVpc),
     webhookAllowList: resolveAllowList(props.webhookAllowList),

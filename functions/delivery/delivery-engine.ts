@@ -68,7 +68,7 @@ import { type ClaimWindow, EndpointSlots, type SlottedJob } from './endpoint-slo
 import { type FilterConfig, type FilterSubject, matchesFilters } from './filters.js';
 import { type PostResponse, postWebhook } from './http-post.js';
 import { OutcomeBuffer, type OutcomeBufferOptions } from './outcome-buffer.js';
-import { nextRetryDelay, parseRetryAfter, RETRY_DELAYS_MS } from './retry-schedule.js';
+import { MAX_RETRY_AFTER_MS, nextRetryDelay, parseRetryAfter, RETRY_DELAYS_MS } from './retry-schedule.js';
 import { signWebhook } from './signature.js';
 import type { AllowList } from './ssrf-guard.js';
 
@@ -203,8 +203,6 @@ function defaultVisibilityMs(timeoutMs: number, longestTimeoutMs: number): numbe
 function slotsPerEndpoint(concurrency: number): number {
   return Math.max(1, Math.floor(concurrency / 2));
 }
-
-const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
 
 /**
  * How old a round's view of a mailbox's 410-disabled endpoints may be (disabled-endpoints.ts): a few

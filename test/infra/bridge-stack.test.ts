@@ -565,6 +565,35 @@ describe('data stores', () => {
     expect(rawRules(full)).toEqual([expect.objectContaining({ ExpirationInDays: 30, Status: 'Enabled' })]);
   });
 
+  it('refuses a raw/ expiry that could come before the last retry of a delivery and its links have run out', () => {
+    // Every attempt rebuilds the event from the raw object (event-source.ts), and its links are presigned for
+    // linkTtlSeconds. The engine waits at most 24 h between attempts (a Retry-After is capped there; the schedule's
+    // longest wait is 10 h + 20 %), 7 times: the 8th attempt can come 7 days after the first, and its links last
+    // the link TTL more. A raw object expired before that fails the retry (mail POP3 has DELEted is then lost)
+    // or breaks a link the receiver was given. S3 expires an object no sooner than N days after it was written.
+    const day = 86_400;
+    const lastAttemptAfter = 7 * day;
+    const slack = day; // the minutes each retry waits to be claimed, rounds that hand jobs back
+    for (const [linkTtlSeconds, shortest] of [
+      [undefined, 9],
+      [3600, 9],
+      [604_800, 15],
+    ] as const) {
+      const ttl = linkTtlSeconds ?? 86_400;
+      expect(shortest * day).toBeGreaterThanOrEqual(lastAttemptAfter + ttl + slack);
+      const props = { ...(linkTtlSeconds !== undefined && { linkTtlSeconds }) };
+      expect(() => new BridgeStack(newApp(), 'Bad', { ...props, rawRetentionDays: shortest - 1 })).toThrow(
+        /rawRetentionDays: at least/,
+      );
+      const s = synth({ ...props, rawRetentionDays: shortest });
+      s.template.hasResourceProperties('AWS::S3::Bucket', {
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([Match.objectLike({ Prefix: 'raw/', ExpirationInDays: shortest })]),
+        },
+      });
+    }
+  });
+
   it('the state table: on-demand, PITR, TTL expiresAt, the adapter GSIs', () => {
     base.template.hasResourceProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
