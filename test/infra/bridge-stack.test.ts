@@ -11,6 +11,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
+import { handlerEnv } from '../../functions/aws/runtime.js';
 import { TEMP_PREFIX } from '../../functions/aws/s3-raw-store.js';
 import { TABLE_SCHEMA } from '../../functions/aws/table-schema.js';
 import { MAX_WEBHOOK_TIMEOUT_SECONDS } from '../../functions/config/webhook-limits.js';
@@ -238,6 +239,23 @@ describe('every function (one construct fixes the defaults)', () => {
       }
     },
   );
+
+  it('each function gets exactly the variables docs/aws.md lists for it, and they pass handlerEnv', () => {
+    const doc = readFileSync(new URL('../../docs/aws.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## Environment the handlers get'));
+    const rows = [...section.matchAll(/^\| `([A-Z_]+)` \|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|/gm)];
+    expect(rows.length).toBeGreaterThan(10);
+    const names = ['dispatch', 'poll', 'deliver', 'registry'] as const;
+    for (const [i, name] of names.entries()) {
+      const documented = rows.filter((r) => r[i + 2]!.includes('✓')).map((r) => r[1]!);
+      // inVpc sets webhookAllowList, so deliver's "(when set)" variable is there too.
+      const vars = (fn(inVpc, name).props.Environment as { Variables: Json }).Variables;
+      expect(Object.keys(vars).sort(), name).toEqual(documented.sort());
+      // Tokens (table name, queue URLs) stand in as strings: what matters is that no required name is missing.
+      const env = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, typeof v === 'string' ? v : `<${k}>`]));
+      expect(() => handlerEnv({ AWS_REGION: 'eu-west-1', ...env }), name).not.toThrow();
+    }
+  });
 
   it('pollTracing: Active turns X-Ray sampling on for dispatch and poll', () => {
     expect(fn(full, 'poll').props.TracingConfig).toEqual({ Mode: 'Active' });
