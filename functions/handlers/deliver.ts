@@ -22,7 +22,7 @@ const metrics = new Metrics({ namespace: 'Pop3Bridge', serviceName: 'pop3-bridge
  */
 const SAFETY_MS = 30_000;
 
-export const handler = async (event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
+export const handler = async (_event: SqsEvent, context: LambdaContext): Promise<SqsBatchResponse> => {
   try {
     const deps = delivery.deliveryDeps(runtime.logger);
     const withMetrics = {
@@ -48,9 +48,12 @@ export const handler = async (event: SqsEvent, context: LambdaContext): Promise<
       });
       if (result.attempted === 0) break;
     }
-    return { batchItemFailures: [] };
   } catch (error) {
     runtime.logger.error('delivery round failed; SQS will wake us again', { error });
-    return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+    // Thrown, not every record returned as a batch item failure: SQS retries the batch either way, but only a
+    // thrown error counts in AWS/Lambda Errors, which the DeliverErrors alarm watches. Returned, a deliver that
+    // could not reach its table or bucket failed with no alarm until the delivery DLQ's, hours later.
+    throw error;
   }
+  return { batchItemFailures: [] };
 };
