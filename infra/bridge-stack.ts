@@ -432,6 +432,8 @@ export class BridgeStack extends Stack {
       // A job that is retried is at most three visibility timeouts old before it reaches the DLQ (3 receives);
       // anything older waited in the queue because every poll function was busy.
       pollBacklog: { queue: this.pollQueue, maxAge: Duration.seconds(POLL_VISIBILITY.toSeconds() * 3) },
+      // Ten minutes without a run of a once-a-minute schedule: not one late or throttled minute, but a stop.
+      schedule: { name: 'Dispatch', fn: dispatch, maxGap: Duration.minutes(10) },
       ...(p.alarmTopicArn === undefined ? {} : { alarmTopicArn: p.alarmTopicArn }),
       ...(p.alarmEmail === undefined ? {} : { alarmEmail: p.alarmEmail }),
     });

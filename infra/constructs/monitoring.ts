@@ -1,5 +1,5 @@
 /**
- * Alarms (dead-letter depth, function errors, failing mailboxes, a poll backlog) to an optional
+ * Alarms (dead-letter depth, function errors, failing mailboxes, a poll backlog, dispatch stopping) to an optional
  * SNS topic, and one dashboard of the per-mailbox metrics the handlers emit with
  * Powertools Metrics (EMF) in the `Pop3Bridge` namespace.
  */
@@ -46,6 +46,11 @@ export interface MonitoringProps {
    * concurrency set too low for the mailboxes and their servers, jobs wait longer each minute.
    */
   readonly pollBacklog?: { readonly queue: IQueue; readonly maxAge: Duration };
+  /**
+   * The scheduled function everything else follows (dispatch) and how long it may go without an invocation
+   * (alarm `DispatchStopped`): a disabled rule, a lost invoke permission or throttling stop every poll silently.
+   */
+  readonly schedule?: { readonly name: string; readonly fn: BridgeFunction; readonly maxGap: Duration };
   /** Existing topic for alarm notifications. */
   readonly alarmTopicArn?: string;
   /** Subscribes this address (to the given topic, or to a topic the stack creates). */
@@ -75,6 +80,18 @@ export class Monitoring extends Construct {
         threshold: 0,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         description: `pop3-bridge: the ${name} function failed (threw or timed out) in the last 5 minutes.`,
+      });
+    }
+    if (props.schedule !== undefined) {
+      const { name, fn, maxGap } = props.schedule;
+      // Lambda publishes no Invocations data for a period without one: missing data is the signal here.
+      this.alarm(`${name}Stopped`, {
+        metric: fn.fn.metricInvocations({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: Math.max(1, Math.round(maxGap.toMinutes() / 5)),
+        treatMissingData: TreatMissingData.BREACHING,
+        description: `pop3-bridge: the ${name} function has not run for ${maxGap.toMinutes()} minutes, so no mailbox is polled. Check its EventBridge rule, its throttles and the account's concurrency.`,
       });
     }
     const failing = failingMailboxesMetric();
@@ -170,14 +187,21 @@ export class Monitoring extends Construct {
 
   private alarm(
     id: string,
-    o: { metric: IMetric; threshold: number; comparisonOperator: ComparisonOperator; description: string },
+    o: {
+      metric: IMetric;
+      threshold: number;
+      comparisonOperator: ComparisonOperator;
+      description: string;
+      evaluationPeriods?: number;
+      treatMissingData?: TreatMissingData;
+    },
   ): void {
     const alarm = new Alarm(this, id, {
       metric: o.metric,
       threshold: o.threshold,
       comparisonOperator: o.comparisonOperator,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+      evaluationPeriods: o.evaluationPeriods ?? 1,
+      treatMissingData: o.treatMissingData ?? TreatMissingData.NOT_BREACHING,
       alarmDescription: o.description,
     });
     if (this.topic !== undefined) {

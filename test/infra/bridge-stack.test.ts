@@ -797,6 +797,33 @@ describe('schedule, alarms, dashboard', () => {
     expect(resources(base, 'AWS::SNS::Topic')).toEqual([]);
   });
 
+  it('alarms when dispatch stops running: nothing else would notice that no mailbox is polled any more', () => {
+    // Dispatch is the one scheduled entry: if its rule is disabled, its invoke permission lost, or it is throttled
+    // (no reserved concurrency by default; poll and deliver may take 10 at once), nothing is polled, nothing fails,
+    // and no metric the other alarms watch moves. Lambda publishes no Invocations data for a minute without one,
+    // so the alarm must treat missing data as breaching.
+    const alarms = resources(base, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    const stopped = alarms.filter(
+      (a) =>
+        a.Namespace === 'AWS/Lambda' &&
+        a.MetricName === 'Invocations' &&
+        JSON.stringify(a.Dimensions) ===
+          JSON.stringify([{ Name: 'FunctionName', Value: { Ref: fn(base, 'dispatch').id } }]),
+    );
+    expect(stopped).toEqual([
+      expect.objectContaining({
+        Statistic: 'Sum',
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 1,
+        TreatMissingData: 'breaching',
+      }),
+    ]);
+    // Fires within a quarter of an hour of the last run, and not on one late run of a once-a-minute schedule.
+    const window = (stopped[0]!.Period as number) * (stopped[0]!.EvaluationPeriods as number);
+    expect(window).toBeGreaterThanOrEqual(5 * 60);
+    expect(window).toBeLessThanOrEqual(15 * 60);
+  });
+
   it('with alarmEmail: an encrypted, TLS-only topic with the e-mail subscribed receives every alarm', () => {
     const topics = resources(full, 'AWS::SNS::Topic');
     expect(topics).toHaveLength(1);
