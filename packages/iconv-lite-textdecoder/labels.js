@@ -167,9 +167,60 @@ const SPECIAL = {
   'refused:utf32': ['utf-32', 'utf-32le', 'utf-32be', 'ucs-4', 'ucs4', 'ucs-4le', 'ucs-4be'],
 };
 
+/**
+ * iconv-lite's other aliases for the charsets above, which the Encoding Standard lacks: Windows code pages
+ * (cp20866 is KOI8-R, cp28600 ISO-8859-10), IBM and Microsoft names (ibm878, ms-cyrl), ISO-IR numbers and
+ * the ASCII names (iconv-lite's "ascii", read here as WHATWG reads "ascii": windows-1252). Without them such a
+ * label was "unknown": the text read as UTF-8 and an EVENT_ERR_CHARSET, where iconv-lite decoded it.
+ * test/events/charset-adapter.test.ts walks iconv-lite's alias table and fails on any alias missing here.
+ * The bare numbers iconv-lite also takes (20866, 1251) are left out: libmime turns a charset name that
+ * starts with digits into "iso-8859-<digits>" before it asks (normalizeCharset), so none reaches here.
+ */
+const ICONV_LITE_ALIASES = {
+  'windows-1250': ['ms-ee'],
+  'windows-1251': ['ms-cyrl'],
+  'windows-1252': [
+    'ms-ansi',
+    'ascii-8bit',
+    'ansi_x3.4',
+    'ansi_x3.4-1986',
+    'csascii',
+    'cp367',
+    'ibm367',
+    'iso-ir-6',
+    'iso646-us',
+    'iso_646.irv',
+    'us',
+  ],
+  'windows-1253': ['ms-greek'],
+  'windows-1254': ['ms-turk'],
+  'windows-1255': ['ms-hebr'],
+  'windows-1256': ['ms-arab'],
+  'windows-1257': ['winbaltrim'],
+  'koi8-r': ['cp20866', 'ibm878'],
+  'koi8-u': ['cp21866', 'ibm1168'],
+  'iso-8859-6': ['arabic8'],
+  'iso-8859-8': ['hebrew8'],
+  'iso-8859-9': ['turkish', 'turkish8'],
+  'iso-8859-10': ['cp28600'],
+  'iso-8859-11': ['cp28601', 'thai', 'thai8'],
+  'iso-8859-13': ['cp28603', 'iso-ir-179'],
+  'iso-8859-14': ['cp28604', 'iso-ir-199', 'celtic', 'celtic8', 'iso-celtic'],
+  'iso-8859-15': ['iso-ir-203'],
+  'iso-8859-16': ['cp28606'],
+  'tis-620': ['iso-ir-166', 'tis620-0', 'tis620.2529-1', 'tis620.2533-0'],
+  shift_jis: ['ms31j', 'windows-932'],
+  gbk: ['gb_2312-1980'],
+  big5: ['ms950', 'windows-950'],
+};
+
 /** canonical name → target ('utf-8', 'windows-1252', 'latin1', 'utf16', 'refused:utf7' …). */
 const TARGETS = new Map();
-for (const [target, names] of [...Object.entries(SPECIAL), ...Object.entries(WHATWG_LABELS)]) {
+for (const [target, names] of [
+  ...Object.entries(SPECIAL),
+  ...Object.entries(WHATWG_LABELS),
+  ...Object.entries(ICONV_LITE_ALIASES),
+]) {
   for (const name of names) {
     const key = canonicalize(name);
     // SPECIAL goes first and wins: latin1 is not windows-1252 here (see above).

@@ -115,6 +115,32 @@ describe('charset names', () => {
     expect(adapter.getCodec('utf7')).toBe(adapter.getCodec('UNICODE-1-1-UTF-7'));
   });
 
+  it("every alias iconv-lite 0.7.3 has for a charset the adapter decodes resolves to that charset's codec", () => {
+    // iconv-lite's table: an alias is a string naming another entry (cp20866 → koi8r, ms-cyrl → cp1251 →
+    // windows1251), a charset an object. Without this, mail labelled with such an alias (KOI8-R as its Windows
+    // code page, cp20866) was read as UTF-8 with an EVENT_ERR_CHARSET, where iconv-lite decoded it.
+    iconv.getCodec('utf8'); // loads iconv.encodings
+    const table = (iconv as unknown as { encodings: Record<string, unknown> }).encodings;
+    const unresolved: string[] = [];
+    let aliases = 0;
+    for (const name of Object.keys(table)) {
+      let end = name;
+      while (typeof table[end] === 'string') end = table[end] as string;
+      if (end === name || name.startsWith('_') || !adapter.encodingExists(end)) continue;
+      // WHATWG labels of their own encoding, as TextDecoder reads them (see the test above): "chinese" is GBK
+      // (libmime renames it GBK before it asks anyway), ISO-8859-8-I decodes every byte as ISO-8859-8 does.
+      if (name === 'chinese' || name === 'iso88598i') continue;
+      // Bare code page numbers (20866, 1251): libmime's normalizeCharset turns them into "iso-8859-20866" first.
+      if (/^\d+$/.test(name)) continue;
+      aliases += 1;
+      if (!adapter.encodingExists(name) || adapter.getCodec(name) !== adapter.getCodec(end)) {
+        unresolved.push(`${name} → ${end}`);
+      }
+    }
+    expect(aliases).toBeGreaterThan(150);
+    expect(unresolved).toEqual([]);
+  });
+
   it('UTF-7, UTF-32, base64 and hex have codecs (libmime looks them up when it loads) but do not exist', () => {
     for (const name of ['utf-7', 'utf7imap', 'utf-32', 'base64', 'hex']) {
       expect(adapter.getCodec(name).supported, name).toBe(false);

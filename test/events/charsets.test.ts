@@ -31,6 +31,9 @@ const CORPUS: ReadonlyArray<readonly [string, string]> = [
   ['windows-1258', 'Xin chào th\u00ea\u0301 gi\u01a1\u0301i'],
   ['koi8-r', 'Привет, мир'],
   ['koi8-u', 'Привіт, світ, ґанок'],
+  // KOI8-R and windows-1251 by the names iconv-lite also knows them by: Windows code page 20866, MS-CYRL.
+  ['cp20866', 'Съешь же ещё этих мягких булок'],
+  ['ms-cyrl', 'Съешь же ещё этих мягких булок'],
   ['ks_c_5601-1987', '한국어 메일, 똠방각하'],
   ['euc-kr', '한국어 메일 테스트'],
   ['shift_jis', '日本語のメール ｶﾀｶﾅ'],
