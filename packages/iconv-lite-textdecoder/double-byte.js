@@ -15,6 +15,7 @@
  * all the same.
  */
 const OVERRIDES = require('./double-byte-overrides.js');
+const { StreamTextDecoder } = require('./stream-text-decoder.js');
 
 const tables = new Map();
 
@@ -49,7 +50,7 @@ const isTrail = (byte) => byte >= 0x40 && byte <= 0xfe;
 
 class DoubleByteDecoder {
   constructor(encoding) {
-    this.decoder = new TextDecoder(encoding);
+    this.decoder = new StreamTextDecoder(encoding);
     this.overrides = overridesFor(encoding);
     /** A lead byte that ended the previous chunk, or -1. */
     this.pendingLead = -1;

@@ -20,6 +20,7 @@
 const { DOUBLE_BYTE_OVERRIDDEN, DoubleByteDecoder } = require('./double-byte.js');
 const { resolveCharset } = require('./labels.js');
 const { SINGLE_BYTE_CHARSETS, SingleByteDecoder } = require('./single-byte.js');
+const { StreamTextDecoder } = require('./stream-text-decoder.js');
 const { Utf16Decoder } = require('./utf16.js');
 
 /**
@@ -36,7 +37,7 @@ const unrotate = (text) => text.replace(/[\u001a\u001c\u007f]/g, (char) => UNROT
 /** A chunked decoder over TextDecoder: `stream: true` keeps a character split across writes for the next one. */
 class WhatwgDecoder {
   constructor(encoding, options) {
-    this.decoder = new TextDecoder(encoding, { ignoreBOM: options?.stripBOM === false });
+    this.decoder = new StreamTextDecoder(encoding, { ignoreBOM: options?.stripBOM === false });
     this.fix = ROTATED_CONTROLS.has(encoding) ? unrotate : (text) => text;
   }
 

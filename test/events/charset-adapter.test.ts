@@ -293,6 +293,40 @@ describe('text encoded by iconv-lite (fast-check, seeded)', () => {
   });
 });
 
+describe('malformed input split into chunks (fast-check, seeded)', () => {
+  // Bytes that start, continue or break multi-byte sequences in these charsets, and ASCII and controls.
+  const byte = fc.oneof(
+    fc.integer({ min: 0, max: 255 }),
+    fc.constantFrom(...Buffer.from('000a1b24283039414281848e8fa1a4feff', 'hex')),
+  );
+
+  it.each([...DOUBLE_BYTE, 'iso-2022-jp', 'utf-8', 'utf-16le', 'utf-16be'])(
+    '%s: any bytes, cut anywhere, decode as one piece does and never throw',
+    (charset) => {
+      // Node's TextDecoder (ICU) threw ERR_ENCODING_INVALID_ENCODED_DATA, although not fatal, for a decode of one or
+      // two bytes that did not complete a sequence the decode before ended in: GB18030 81 30 | 41, EUC-JP 8F A1 | 41,
+      // and GBK on Node 24 (packages/iconv-lite-textdecoder/stream-text-decoder.js). ("utf-16" is left out: streamed,
+      // it guesses the byte order from the first 16 bytes, as iconv-lite's stream does.)
+      fc.assert(
+        fc.property(fc.array(byte, { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 10 }), (values, cuts) => {
+          const bytes = Buffer.from(values);
+          const points = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
+          const decoder = adapter.getDecoder(charset);
+          let streamed = '';
+          let from = 0;
+          for (const point of [...points, bytes.length]) {
+            streamed += decoder.write(bytes.subarray(from, point));
+            from = point;
+          }
+          streamed += decoder.end() ?? '';
+          expect(streamed).toBe(adapter.decode(bytes, charset));
+        }),
+        { seed: SEED, numRuns: 1_000 },
+      );
+    },
+  );
+});
+
 describe("libmime's decode stream over the adapter", () => {
   const cases: ReadonlyArray<readonly [string, string]> = [
     ['big5', '香港增補字符集：㗎 嘅 𨋢'],

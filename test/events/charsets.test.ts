@@ -10,7 +10,8 @@ import encodingJapanese from 'encoding-japanese-2.5.0';
 import iconv from 'iconv-lite-0.7.3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvent } from '../../functions/events/build-event.js';
-import { type EventHarness, eventHarness } from './support.js';
+import { READ_CHUNK_BYTES } from '../../functions/local/folder-raw-store.js';
+import { type EventHarness, eventHarness, RecordingLinkSigner } from './support.js';
 
 /** [charset as the message names it, text written in it]. */
 const CORPUS: ReadonlyArray<readonly [string, string]> = [
@@ -99,6 +100,37 @@ describe('a message in each mail charset', () => {
     expect(event.data.text?.trimEnd()).toBe(decodedBefore(body, charset).replace(/\r\n/g, '\n'));
     expect(event.data.parseErrors).toEqual([]);
   });
+
+  // A body line longer than a 64 KiB read reaches the charset decoder one read at a time. Here the second read ends
+  // inside a malformed sequence and the third, the message's last byte, does not complete it: Node's TextDecoder
+  // threw on that one-byte write, and the parse stopped there (EVENT_ERR_MIME) with the rest of the text lost.
+  it.each([
+    ['gb18030', [0x81, 0x30]],
+    ['euc-jp', [0x8f, 0xa1]],
+  ])(
+    '%s: a malformed sequence cut by a read, then one more byte: the text iconv-lite gave, no error',
+    async (charset, tail) => {
+      const head = Buffer.from(
+        `From: sender@example.test\r\nContent-Type: text/plain; charset="${charset}"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`,
+      );
+      const line = Buffer.alloc(2 * READ_CHUNK_BYTES - head.length, 'a');
+      line.set(tail, line.length - tail.length);
+      const raw = Buffer.concat([head, line, Buffer.from('A')]);
+      const event = await buildEvent(await h.storeRaw(raw), h.deps);
+      expect(event.data.parseErrors).toEqual([]);
+      // Over the event's inline text size: the text is stored and linked.
+      let text = event.data.text;
+      if (text === null && event.data.textUrl !== null) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of await h.store.get(RecordingLinkSigner.keyOf(event.data.textUrl))) chunks.push(chunk);
+        text = Buffer.concat(chunks).toString('utf8');
+      }
+      const expected = iconv.decode(Buffer.concat([line, Buffer.from('A')]), charset);
+      // Lengths and the end, not the whole text: a failure would print 128 KiB.
+      expect([text?.length, text?.slice(-8)]).toEqual([expected.length, expected.slice(-8)]);
+      expect(text === expected).toBe(true);
+    },
+  );
 
   it('cp437 (iconv-lite had it, TextDecoder has not): the event is built, text read as UTF-8, EVENT_ERR_CHARSET', async () => {
     const body = iconv.encode('Box ╔═╗ and ü', 'cp437');
