@@ -154,6 +154,24 @@ function charsetRecorder(onUnsupported: (charset: string) => void): IconvConstru
   return RecordingDecoder as unknown as IconvConstructor;
 }
 
+/**
+ * mailparser decodes a body in a charset it refuses (UTF-7, which can carry markup past a filter; base64 and
+ * hex, transfer encodings) with libmime's stream directly, not through the Iconv option, so charsetRecorder
+ * never sees it and the event did not say the text was read as UTF-8. mailparser's `decoder.decodeStream`
+ * (internal, like getTextContent below) is where every body part's charset goes: wrapped, it reports those
+ * too. Guarded: a mailparser without it only loses that report (test/events/charsets.test.ts fails then).
+ */
+function recordRefusedCharsets(parser: MailParser, onUnsupported: (charset: string) => void): void {
+  const decoder = (parser as unknown as { decoder?: { decodeStream?: unknown } }).decoder;
+  const decodeStream = decoder?.decodeStream;
+  if (decoder === undefined || typeof decodeStream !== 'function') return;
+  decoder.decodeStream = (charset: string): unknown => {
+    const stream: unknown = decodeStream.call(decoder, charset);
+    if ((stream as { supported?: unknown } | null)?.supported === false) onUnsupported(charset);
+    return stream;
+  };
+}
+
 const ENCODED_WORD_CHARSET = /=\?([^?*\s]{1,64})(?:\*[^?\s]{0,64})?\?[bq]\?/gi;
 
 /** Charsets named by RFC 2047 encoded-words in the header lines that libmime cannot decode. */
@@ -256,6 +274,7 @@ export async function parseMime(source: Readable, store: RawStore, limits: Event
     maxChildNodes: limits.maxMimeParts,
     Iconv: charsetRecorder((charset) => unsupportedCharsets.add(charset)),
   });
+  recordRefusedCharsets(parser, (charset) => unsupportedCharsets.add(charset));
   const meter = new RawMeter(limits.maxParseBytes);
 
   let headerLines: HeaderLines = [];

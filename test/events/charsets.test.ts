@@ -132,6 +132,26 @@ describe('a message in each mail charset', () => {
     },
   );
 
+  it.each(['utf-7', 'UNICODE-1-1-UTF-7', 'base64'])(
+    'a %s body (mailparser refuses it: UTF-7 can carry markup) is read as UTF-8 and reported',
+    async (charset) => {
+      const raw = message(charset, Buffer.from('+ADw-script+AD4-'), Buffer.from('x'))
+        .toString('latin1')
+        .replace(/^Subject: .*$/m, 'Subject: plain');
+      const event = await buildEvent(await h.storeRaw(Buffer.from(raw, 'latin1')), h.deps);
+      // mailparser decodes a refused charset without its Iconv option (parse-mime's recorder): an encoded-word in
+      // that charset was reported (a header's charset), the body's own charset was not.
+      expect(event.data.subject).toBe('plain');
+      expect(event.data.text?.trimEnd()).toBe('+ADw-script+AD4-');
+      expect(event.data.parseErrors).toEqual([
+        {
+          code: 'EVENT_ERR_CHARSET',
+          message: `a body part's charset ${JSON.stringify(charset)} is unknown: read as UTF-8`,
+        },
+      ]);
+    },
+  );
+
   it('cp437 (iconv-lite had it, TextDecoder has not): the event is built, text read as UTF-8, EVENT_ERR_CHARSET', async () => {
     const body = iconv.encode('Box ╔═╗ and ü', 'cp437');
     const event = await buildEvent(await h.storeRaw(message('cp437', body, Buffer.from('plain'))), h.deps);
