@@ -27,6 +27,7 @@ import {
   type QueryCommandInput,
   TransactWriteCommand,
   UpdateCommand,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { endpointKey } from '../core/endpoint-key.js';
 import { BridgeError, isBridgeError } from '../core/errors.js';
@@ -734,51 +735,52 @@ export class DynamoStateStore implements StateStore {
 
   /** One conditional UpdateItem per uid: sets deletedAt once, leaves the retention index. Unknown uids are skipped. */
   markDeleted(mailbox: string, uids: ReadonlyArray<string>, at: number): Promise<void> {
-    return this.#call('markDeleted', async () => {
-      await mapLimit([...new Set(uids)], this.#concurrency, async (uid) => {
-        try {
-          await this.#send(
-            new UpdateCommand({
-              TableName: this.table,
-              Key: { [PK]: mailboxPk(mailbox), [SK]: messageSk(uid) },
-              UpdateExpression: 'SET #deletedAt = :at REMOVE #g3pk, #g3sk',
-              ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#deletedAt)',
-              ExpressionAttributeNames: {
-                '#pk': PK,
-                '#deletedAt': 'deletedAt',
-                '#g3pk': GSI3.partitionKey,
-                '#g3sk': GSI3.sortKey,
-              },
-              ExpressionAttributeValues: { ':at': at },
-            }),
-          );
-        } catch (err) {
-          if (!isConditionFailed(err)) throw err;
-        }
-      });
-    });
+    return this.#call('markDeleted', () =>
+      this.#updateMessages(mailbox, uids, {
+        UpdateExpression: 'SET #deletedAt = :at REMOVE #g3pk, #g3sk',
+        ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#deletedAt)',
+        ExpressionAttributeNames: {
+          '#pk': PK,
+          '#deletedAt': 'deletedAt',
+          '#g3pk': GSI3.partitionKey,
+          '#g3sk': GSI3.sortKey,
+        },
+        ExpressionAttributeValues: { ':at': at },
+      }),
+    );
   }
 
   /** One conditional UpdateItem per uid: sets deleSentAt once, on recorded messages not deleted. */
   markDeleSent(mailbox: string, uids: ReadonlyArray<string>, at: number): Promise<void> {
-    return this.#call('markDeleSent', async () => {
-      await mapLimit([...new Set(uids)], this.#concurrency, async (uid) => {
-        try {
-          await this.#send(
-            new UpdateCommand({
-              TableName: this.table,
-              Key: { [PK]: mailboxPk(mailbox), [SK]: messageSk(uid) },
-              UpdateExpression: 'SET #deleSentAt = :at',
-              ConditionExpression:
-                'attribute_exists(#pk) AND attribute_not_exists(#deletedAt) AND attribute_not_exists(#deleSentAt)',
-              ExpressionAttributeNames: { '#pk': PK, '#deletedAt': 'deletedAt', '#deleSentAt': 'deleSentAt' },
-              ExpressionAttributeValues: { ':at': at },
-            }),
-          );
-        } catch (err) {
-          if (!isConditionFailed(err)) throw err;
-        }
-      });
+    return this.#call('markDeleSent', () =>
+      this.#updateMessages(mailbox, uids, {
+        UpdateExpression: 'SET #deleSentAt = :at',
+        ConditionExpression:
+          'attribute_exists(#pk) AND attribute_not_exists(#deletedAt) AND attribute_not_exists(#deleSentAt)',
+        ExpressionAttributeNames: { '#pk': PK, '#deletedAt': 'deletedAt', '#deleSentAt': 'deleSentAt' },
+        ExpressionAttributeValues: { ':at': at },
+      }),
+    );
+  }
+
+  /** The same conditional update of each uid's record, with bounded concurrency; a failed condition skips it. */
+  async #updateMessages(
+    mailbox: string,
+    uids: ReadonlyArray<string>,
+    update: Omit<UpdateCommandInput, 'TableName' | 'Key'>,
+  ): Promise<void> {
+    await mapLimit([...new Set(uids)], this.#concurrency, async (uid) => {
+      try {
+        await this.#send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { [PK]: mailboxPk(mailbox), [SK]: messageSk(uid) },
+            ...update,
+          }),
+        );
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
     });
   }
 

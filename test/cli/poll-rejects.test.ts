@@ -4,14 +4,14 @@
  * pass: the mailboxes after it were not polled at all. Now it is that mailbox's failure, reported with its
  * code, and the pass goes on.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { Database } from '../../functions/local/sqlite-driver.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
 import { oneMailboxConfig, startVerifyingReceiver } from '../support/cli-mailbox.js';
 import { dovecotFromInjected } from '../support/dovecot.js';
+import { stateWithLeaseReleaseFault } from '../support/lease-release-fault.js';
 import { runCli } from '../support/run-cli.js';
 
 const dovecot = dovecotFromInjected();
@@ -28,13 +28,7 @@ it("poll: one mailbox's poll rejecting does not stop the pass; the mailboxes aft
     const [first] = config.mailboxes as Array<Record<string, unknown>>;
     config.mailboxes = [first, { ...first, name: 'healthy', username: healthy.user, password: healthy.password }];
     await writeFile(path.join(dir, 'pop3-bridge.json'), JSON.stringify(config));
-    await mkdir(path.join(dir, 'state'), { mode: 0o700 });
-    const file = path.join(dir, 'state', 'state.db');
-    await new SqliteStateStore(file).close();
-    const db = new Database(file);
-    db.exec(`CREATE TRIGGER injected_release_fault BEFORE DELETE ON leases WHEN OLD.mailbox = 'faulty'
-             BEGIN SELECT RAISE(ABORT, 'injected fault: lease release refused'); END`);
-    db.close();
+    const file = await stateWithLeaseReleaseFault(dir, 'faulty');
 
     const run = await runCli(dir, ['poll', '--json']);
     expect(run.code, run.stderr).toBe(1);

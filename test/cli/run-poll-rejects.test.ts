@@ -8,14 +8,14 @@
  * the delivery round, and `run` exited 1 with the store error as if it were the whole bridge's.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { Database } from '../../functions/local/sqlite-driver.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
 import { oneMailboxConfig, startVerifyingReceiver } from '../support/cli-mailbox.js';
 import { dovecotFromInjected } from '../support/dovecot.js';
+import { stateWithLeaseReleaseFault } from '../support/lease-release-fault.js';
 import { CLI_BIN } from '../support/run-cli.js';
 
 const dovecot = dovecotFromInjected();
@@ -45,14 +45,8 @@ it("run: one mailbox's poll rejecting leaves the other mailbox and the deliverie
       { ...bulkMailbox, name: 'faulty', username: faulty.user, password: faulty.password },
     ];
     await writeFile(path.join(dir, 'pop3-bridge.json'), JSON.stringify(config));
-    // The state database, created with its schema, and one fault: deleting mailbox 'faulty''s lease fails.
-    await mkdir(path.join(dir, 'state'), { mode: 0o700 });
-    const file = path.join(dir, 'state', 'state.db');
-    await new SqliteStateStore(file).close();
-    const db = new Database(file);
-    db.exec(`CREATE TRIGGER injected_release_fault BEFORE DELETE ON leases WHEN OLD.mailbox = 'faulty'
-             BEGIN SELECT RAISE(ABORT, 'injected fault: lease release refused'); END`);
-    db.close();
+    // One fault in the state database: releasing mailbox 'faulty''s lease fails.
+    const file = await stateWithLeaseReleaseFault(dir, 'faulty');
 
     const child = spawn(process.execPath, [CLI_BIN, 'run'], { cwd: dir });
     let stderr = '';

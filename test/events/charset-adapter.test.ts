@@ -277,21 +277,25 @@ describe('text encoded by iconv-lite (fast-check, seeded)', () => {
     fc.assert(
       fc.property(textIn(charset), fc.array(fc.nat(), { maxLength: 8 }), (text, cuts) => {
         const bytes = iconv.encode(text, charset);
-        const points = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
-        const decoder = adapter.getDecoder(charset);
-        let streamed = '';
-        let from = 0;
-        for (const point of [...points, bytes.length]) {
-          streamed += decoder.write(bytes.subarray(from, point));
-          from = point;
-        }
-        streamed += decoder.end() ?? '';
-        expect(streamed).toBe(adapter.decode(bytes, charset));
+        expect(decodeInPieces(charset, bytes, cuts)).toBe(adapter.decode(bytes, charset));
       }),
       { seed: SEED, numRuns: 150 },
     );
   });
 });
+
+/** `bytes` decoded by the adapter's streaming decoder, written in pieces cut at `cuts` (modulo the length). */
+function decodeInPieces(charset: string, bytes: Buffer, cuts: ReadonlyArray<number>): string {
+  const points = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
+  const decoder = adapter.getDecoder(charset);
+  let streamed = '';
+  let from = 0;
+  for (const point of [...points, bytes.length]) {
+    streamed += decoder.write(bytes.subarray(from, point));
+    from = point;
+  }
+  return streamed + (decoder.end() ?? '');
+}
 
 describe('malformed input split into chunks (fast-check, seeded)', () => {
   // Bytes that start, continue or break multi-byte sequences in these charsets, and ASCII and controls.
@@ -310,16 +314,7 @@ describe('malformed input split into chunks (fast-check, seeded)', () => {
       fc.assert(
         fc.property(fc.array(byte, { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 10 }), (values, cuts) => {
           const bytes = Buffer.from(values);
-          const points = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
-          const decoder = adapter.getDecoder(charset);
-          let streamed = '';
-          let from = 0;
-          for (const point of [...points, bytes.length]) {
-            streamed += decoder.write(bytes.subarray(from, point));
-            from = point;
-          }
-          streamed += decoder.end() ?? '';
-          expect(streamed).toBe(adapter.decode(bytes, charset));
+          expect(decodeInPieces(charset, bytes, cuts)).toBe(adapter.decode(bytes, charset));
         }),
         { seed: SEED, numRuns: 1_000 },
       );
