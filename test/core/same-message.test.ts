@@ -91,6 +91,12 @@ describe('compareHeaderSections', () => {
     expect(headerSection(lf).toString()).toBe('Subject: a\nReceived: from x\n\tby y\n\n');
   });
 
+  it('two sections without compared fields are unknown, never the same', () => {
+    expect(compareHeaderSections(Buffer.from('\r\n'), Buffer.from('\r\n'))).toBe('unknown');
+    expect(compareHeaderSections(top(['Status: RO']), Buffer.from('\r\n'))).toBe('unknown');
+    expect(compareHeaderSections(top(['A: b']), Buffer.from('\r\n'))).toBe('different');
+  });
+
   it('a section that could not be read is unknown, never the same', () => {
     expect(compareHeaderSections(undefined, top(['A: b']))).toBe('unknown');
     expect(compareHeaderSections(top(['A: b']), undefined)).toBe('unknown');

@@ -13,8 +13,9 @@
  * (qpopper and UW ipop3d add `Status: RO`; RFC 4155 names the mbox conventions), so a message we RETRed
  * before does not look new merely because the server marked it read.
  *
- * 'unknown' (a header section too large to compare, a stored object missing) leads the caller to the safe
- * side: fetch the message as new and match it by content after storing, which never loses it.
+ * 'unknown' (a header section too large to compare, no header fields on either side, a stored object missing)
+ * leads the caller to the safe side: fetch the message as new and match it by content after storing, which
+ * never loses it.
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -129,6 +130,9 @@ export function compareHeaderSections(listed: Buffer | undefined, stored: Buffer
   if (listed === undefined || stored === undefined) return 'unknown';
   const a = comparedFields(listed);
   const b = comparedFields(stored);
+  // No fields on either side (a message that begins with its blank line, or has only mailbox-status fields):
+  // any two such messages would be "the same", and a new one under a reused UIDL DELEted unfetched.
+  if (a.length === 0 && b.length === 0) return 'unknown';
   return a.length === b.length && a.every((field, i) => field === b[i]) ? 'same' : 'different';
 }
 
