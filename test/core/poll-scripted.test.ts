@@ -260,6 +260,31 @@ describe('identity', () => {
       expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(1);
     });
 
+    it('delete mode: a server without TOP (RFC 1939 §7 makes it optional) is not stuck after a dropped QUIT', async () => {
+      let quits = 0;
+      await serve([msg(1), msg(2)], {
+        capabilities: ['UIDL', 'USER', 'RESP-CODES', 'PIPELINING'],
+        faults: {
+          override: (c) => {
+            if (c.verb === 'TOP') return replyLine('-ERR unknown command');
+            return c.verb === 'QUIT' && ++quits === 1 ? drop({ reset: true }) : undefined;
+          },
+        },
+      });
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'error', fetched: 2 });
+      expect(server!.mailbox.messages).toHaveLength(2);
+      // The comparison's TOP was refused and failed every later poll: nothing fetched or deleted, ever again.
+      for (let i = 0; i < 3 && server!.mailbox.messages.length > 0; i += 1) {
+        expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok' });
+      }
+      expect(server!.mailbox.messages).toHaveLength(0);
+      const jobs = await state.listDeliveries({ mailbox: 'mb' });
+      expect(jobs).toHaveLength(2);
+      // Not comparable: fetched again and matched by content (one RETR each on two polls), never delivered twice.
+      expect(server!.count('RETR')).toBe(6);
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 0 });
+    });
+
     it('delete mode: a reused UIDL on a message without header fields is not taken for the stored one', async () => {
       // Two messages with no header fields have equal (empty) header sections: nothing tells them apart.
       await serve([{ body: '\r\nfirst body\r\n', uidl: 'uid-1' }]);

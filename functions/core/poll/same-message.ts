@@ -41,6 +41,9 @@ const MAILBOX_STATUS_FIELDS: ReadonlySet<string> = new Set([
   'x-mozilla-status2',
 ]);
 
+/** The identity hash of a message whose TOP was refused: fixed, so the message keeps one identity across polls. */
+const TOP_REFUSED_HASH = createHash('sha256').update('TOP refused').digest('hex').slice(0, 32);
+
 export interface ListedHeaders {
   /** SHA-256 of the whole `TOP n 0` reply, as `headerHash` gives it (identity.ts). */
   readonly hash: string;
@@ -48,12 +51,23 @@ export interface ListedHeaders {
   readonly section: Buffer | undefined;
 }
 
-/** One `TOP n 0`, read to its end (the client takes no other command before), hashed and kept if small. */
+/**
+ * One `TOP n 0`, read to its end (the client takes no other command before), hashed and kept if small. A server
+ * that refuses TOP (RFC 1939 §7 makes it optional) gives no section to compare: 'unknown', so the message is
+ * fetched and matched by content, where failing the poll would fail every later one the same way.
+ */
 export async function readListedHeaders(client: Pop3Client, msg: number): Promise<ListedHeaders> {
+  let body: Readable;
+  try {
+    body = await client.top(msg, 0);
+  } catch (error) {
+    if (!isBridgeError(error, 'POP3_ERR_RESPONSE')) throw error;
+    return { hash: TOP_REFUSED_HASH, section: undefined };
+  }
   const hash = createHash('sha256');
   const kept: Buffer[] = [];
   let bytes = 0;
-  for await (const chunk of await client.top(msg, 0)) {
+  for await (const chunk of body) {
     const buffer = chunk as Buffer;
     hash.update(buffer);
     bytes += buffer.length;
