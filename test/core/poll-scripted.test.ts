@@ -260,6 +260,77 @@ describe('identity', () => {
       expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(1);
     });
 
+    it('delete mode: the comparisons after a dropped QUIT keep to the deadline, so a later poll reaches QUIT', async () => {
+      // Each comparison is a TOP and a stored read, one after the other: after an interrupted poll that stored
+      // thousands of messages, they alone outlasted the invocation. Here a TOP takes one tick, the deadline is 5
+      // ticks away, and the invocation is killed at 10 ticks, before QUIT: the same 20 comparisons every time.
+      let quits = 0;
+      let clock = 0;
+      await serve(
+        Array.from({ length: 20 }, (_, i) => msg(i + 1)),
+        {
+          faults: {
+            override: (c) => {
+              if (c.verb === 'TOP') clock += 1;
+              return c.verb === 'QUIT' && ++quits === 1 ? drop({ reset: true }) : undefined;
+            },
+          },
+        },
+      );
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'error', fetched: 20 });
+      const invocation = () => {
+        const start = clock;
+        return pollAt(
+          {
+            now: () => clock,
+            probe: (point) => {
+              if (point === 'before-quit' && clock > start + 10) throw new Error('killed at the Lambda timeout');
+            },
+          },
+          { mode: 'delete' },
+          { deadline: start + 5 },
+        );
+      };
+      for (let i = 0; i < 8 && server!.mailbox.messages.length > 0; i += 1) {
+        expect(await invocation()).toMatchObject({ status: 'ok', fetched: 0 });
+      }
+      expect(server!.mailbox.messages).toHaveLength(0);
+      expect(server!.count('RETR')).toBe(20);
+      expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(20);
+    });
+
+    it('leave mode: retention comparisons left for the next poll keep their records, and all go in the end', async () => {
+      let quits = 0;
+      let clock = Date.UTC(2026, 0, 1);
+      await serve(
+        Array.from({ length: 12 }, (_, i) => msg(i + 1)),
+        {
+          faults: {
+            override: (c) => {
+              if (c.verb === 'TOP') clock += 1;
+              return c.verb === 'QUIT' && ++quits === 2 ? drop({ reset: true }) : undefined;
+            },
+          },
+        },
+      );
+      const at = { now: () => clock };
+      expect(await pollAt(at, { retentionDays: 1 })).toMatchObject({ status: 'ok', fetched: 12 });
+      clock += 2 * 86_400_000;
+      expect(await pollAt(at, { retentionDays: 1 })).toMatchObject({ status: 'error' });
+      expect(server!.mailbox.messages).toHaveLength(12);
+      const left: number[] = [];
+      for (let i = 0; i < 6 && server!.mailbox.messages.length > 0; i += 1) {
+        expect(await pollAt(at, { retentionDays: 1 }, { deadline: clock + 4 })).toMatchObject({ status: 'ok' });
+        left.push(server!.mailbox.messages.length);
+        // Not one record taken for gone while its message is still listed.
+        const live = await state.listRetentionDue('mb', clock, 100);
+        expect(live).toHaveLength(server!.mailbox.messages.length);
+      }
+      // Four comparisons per poll (a TOP is a tick, the deadline four ticks away).
+      expect(left).toEqual([8, 4, 0]);
+      expect(server!.count('RETR')).toBe(12);
+    });
+
     it('delete mode: a server without TOP (RFC 1939 §7 makes it optional) is not stuck after a dropped QUIT', async () => {
       let quits = 0;
       await serve([msg(1), msg(2)], {

@@ -143,6 +143,8 @@ class MailboxPoll {
    * the listed message is fetched as new, and the record is neither DELEted nor taken for gone.
    */
   private readonly unverified = new Set<string>();
+  /** Listed messages whose comparison the deadline left for the next poll: this one neither takes nor DELEs them. */
+  private deferred = 0;
   /** Set when renewing the lease failed: stop taking new messages, another poller may own the mailbox now. */
   private leaseLost = false;
 
@@ -455,7 +457,7 @@ class MailboxPoll {
     if (!listing.complete) for (const uid of known) nextKnown.add(uid);
     await state.putKnownUids(name, nextKnown);
 
-    const allDone = this.remaining === 0 && deletedUids.size === 0;
+    const allDone = this.remaining === 0 && this.deferred === 0 && deletedUids.size === 0;
     await state.updateMailboxState(name, {
       // count -1 invalidates the cursor (the state merge cannot unset a field): the next poll lists again.
       cursor: allDone
@@ -484,9 +486,10 @@ class MailboxPoll {
    */
   private async reidentifyReusedUidls(
     client: Pop3Client,
-    listing: Listing,
+    complete: Listing,
     records: ReadonlyMap<string, MessageRecord>,
   ): Promise<Listing> {
+    let listing = complete;
     const byUidl = listing.messages.filter((m) => m.serverUidl !== undefined && m.uid === m.serverUidl);
     const reused = byUidl.filter((m) => records.get(m.uid)?.deletedAt !== undefined);
     // DELE sent, QUIT not seen to succeed: the message may still be there, or its UIDL may now name another.
@@ -500,7 +503,16 @@ class MailboxPoll {
       renamed.set(m.msg, { ...m, uid: `${m.serverUidl}#h:${await headerHash(client, m.msg)}` });
     }
     const gone: string[] = [];
-    for (const m of unsure) {
+    const deferred = new Set<number>();
+    for (const [i, m] of unsure.entries()) {
+      // One TOP and one stored read each, in turn: after an interrupted poll that stored thousands of messages,
+      // the comparisons alone could outlast the invocation, which then never reached QUIT, poll after poll. Past
+      // the deadline (after one, so every poll gets on) the rest wait for the next poll, left out of this one.
+      if (deferred.size > 0 || (i > 0 && !this.budgetLeft())) {
+        deferred.add(m.msg);
+        this.unverified.add(m.uid);
+        continue;
+      }
       const listed = await readListedHeaders(client, m.msg);
       const stored = await readStoredHeaders(this.deps.store, records.get(m.uid)!.rawKey);
       const verdict = compareHeaderSections(listed.section, stored);
@@ -515,6 +527,13 @@ class MailboxPoll {
       else this.unverified.add(m.uid);
     }
     if (gone.length > 0) await this.deps.state.markDeleted(this.target.name, gone, this.now());
+    if (deferred.size > 0) {
+      this.deferred = deferred.size;
+      this.log.info('deadline reached: comparing the rest of the listed messages on the next poll', {
+        deferred: deferred.size,
+      });
+      listing = { ...listing, messages: listing.messages.filter((m) => !deferred.has(m.msg)) };
+    }
     if (renamed.size === 0) return listing;
     this.log.warn('UIDLs of deleted messages listed again: taken as new messages', {
       count: renamed.size,
