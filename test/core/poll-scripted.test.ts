@@ -260,6 +260,27 @@ describe('identity', () => {
       expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(1);
     });
 
+    it('delete mode: a message the server renders anew (another boundary, another Subject encoding) is the stored one', async () => {
+      // Servers that keep mail in their own store render MIME for each session (Exchange's LIST sizes differ from
+      // RETR's for that reason): the trace fields stay, a multipart boundary or an encoded-word may not.
+      const rendered = (boundary: string, subject: string) =>
+        `Received: from mx.example by pop.example; Mon, 30 Nov 2026 00:00:00 +0000\r\nMessage-ID: <render@x>\r\n` +
+        `Subject: ${subject}\r\nContent-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n--${boundary}\r\n` +
+        `Content-Type: text/plain\r\n\r\nhello\r\n--${boundary}--\r\n`;
+      let quits = 0;
+      await serve([{ body: rendered('b1', '=?utf-8?B?w6ljb2xl?='), uidl: 'a' }], {
+        faults: { override: (c) => (c.verb === 'QUIT' && ++quits === 1 ? drop({ reset: true }) : undefined) },
+      });
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'error' });
+      const view = server!.mailbox.open();
+      view.dele(1);
+      view.commit();
+      server!.mailbox.add({ body: rendered('_002_other', '=?UTF-8?Q?=C3=A9cole?='), uidl: 'a' });
+      expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 0, deleted: 1 });
+      expect(server!.count('RETR')).toBe(1);
+      expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(1);
+    });
+
     it('delete mode: the comparisons after a dropped QUIT keep to the deadline, so a later poll reaches QUIT', async () => {
       // Each comparison is a TOP and a stored read, one after the other: after an interrupted poll that stored
       // thousands of messages, they alone outlasted the invocation. Here a TOP takes one tick, the deadline is 5

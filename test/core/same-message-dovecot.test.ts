@@ -66,8 +66,9 @@ describe('Dovecot: TOP n 0 and the stored RETR agree on the header section', () 
       verdicts[name] = `${compareHeaderSections(listed, stored)}, ${bytes}`;
     }
     await client.quit();
-    // A message without header fields cannot be told from another one without: not comparable, by design.
-    const expected = (name: string) => (name === 'no header fields' ? 'unknown' : 'same');
+    // A message without Message-ID or Received cannot be told from another one without: not comparable, by design.
+    const expected = (name: string) =>
+      name === 'no header fields' || name === 'an mbox From_ line first' ? 'unknown' : 'same';
     expect(verdicts).toEqual(Object.fromEntries(tricky.map(([name]) => [name, `${expected(name)}, equal bytes`])));
   });
 
@@ -85,8 +86,8 @@ describe('Dovecot: TOP n 0 and the stored RETR agree on the header section', () 
     );
     expect(died).toMatchObject({ status: 'error', fetched: tricky.length });
     const next = await harness.poll(target({ mode: 'delete' }));
-    // All but the message without header fields, which is fetched again, matched by content, and DELEted later.
-    expect(next).toMatchObject({ status: 'ok', fetched: 0, deleted: tricky.length - 1 });
+    // All but the two without Message-ID or Received, which are fetched again, matched by content, and DELEted later.
+    expect(next).toMatchObject({ status: 'ok', fetched: 0, deleted: tricky.length - 2 });
     for (let i = 0; i < 2; i += 1) expect(await harness.poll(target({ mode: 'delete' }))).toMatchObject({ fetched: 0 });
     expect(await dovecot.mailboxFiles(account.user)).toEqual([]);
     expect(await harness.state.listDeliveries({ mailbox: 'inbox' })).toHaveLength(tricky.length * 2);

@@ -8,14 +8,18 @@
  * one would DELE it unfetched.
  *
  * The header section of `TOP n 0` (RFC 1939 §7: the headers and the blank line after them) is compared with
- * the stored message's, field by field. A new message differs in its Received, Message-ID and Date fields.
- * Left out of the comparison are the fields mbox-based servers rewrite when a message has been read
- * (qpopper and UW ipop3d add `Status: RO`; RFC 4155 names the mbox conventions), so a message we RETRed
- * before does not look new merely because the server marked it read.
+ * the stored message's by the fields that say where a message came from, which every later copy keeps: its
+ * Message-ID and its Received trace fields (RFC 5322 §3.6.4 and §3.6.7), in order, with folding and runs of
+ * white space made one space. A new message has its own: another Message-ID, and Received fields with their
+ * own times and queue ids, even when it is a second delivery of the same Message-ID. Everything else may be
+ * rewritten while the message sits on the server, and must not make it look new: mbox servers add `Status:
+ * RO` to a message once it was read (qpopper, UW ipop3d; RFC 4155), and servers that keep mail in their own
+ * store and render MIME for each session (Microsoft Exchange, whose LIST sizes differ from RETR's for that
+ * reason) may pick another multipart boundary in Content-Type or encode a Subject another way.
  *
- * 'unknown' (a header section too large to compare, no header fields on either side, a stored object missing)
- * leads the caller to the safe side: fetch the message as new and match it by content after storing, which
- * never loses it.
+ * 'unknown' (a header section too large to compare, neither Message-ID nor Received on either side, a stored
+ * object missing, TOP refused) leads the caller to the safe side: fetch the message as new and match it by
+ * content after storing, which never loses it.
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -28,18 +32,8 @@ export type Sameness = 'same' | 'different' | 'unknown';
 /** Header sections above this are not compared ('unknown'); real ones are a few KiB. */
 export const MAX_COMPARED_HEADER_BYTES = 1024 * 1024;
 
-/** Fields an mbox server may add or rewrite on a message already read (lower case). */
-const MAILBOX_STATUS_FIELDS: ReadonlySet<string> = new Set([
-  'status',
-  'x-status',
-  'x-keywords',
-  'x-uid',
-  'x-imap',
-  'x-imapbase',
-  'content-length',
-  'x-mozilla-status',
-  'x-mozilla-status2',
-]);
+/** The fields compared (lower case): where the message came from, kept by every copy of it. */
+const ORIGIN_FIELDS: ReadonlySet<string> = new Set(['message-id', 'received']);
 
 /** The identity hash of a message whose TOP was refused: fixed, so the message keeps one identity across polls. */
 const TOP_REFUSED_HASH = createHash('sha256').update('TOP refused').digest('hex').slice(0, 32);
@@ -142,27 +136,37 @@ function endOfHeaders(message: Buffer, from: number, atStart: boolean): number {
 
 export function compareHeaderSections(listed: Buffer | undefined, stored: Buffer | undefined): Sameness {
   if (listed === undefined || stored === undefined) return 'unknown';
-  const a = comparedFields(listed);
-  const b = comparedFields(stored);
-  // No fields on either side (a message that begins with its blank line, or has only mailbox-status fields):
-  // any two such messages would be "the same", and a new one under a reused UIDL DELEted unfetched.
+  const a = originFields(listed);
+  const b = originFields(stored);
+  // Neither side says where it came from (no fields at all, or none of these): any two such messages would be
+  // "the same", and a new one under a reused UIDL DELEted unfetched.
   if (a.length === 0 && b.length === 0) return 'unknown';
   return a.length === b.length && a.every((field, i) => field === b[i]) ? 'same' : 'different';
 }
 
-/** The section's fields, folded lines joined (RFC 5322 §2.2.3), the mailbox-status fields left out. */
-function comparedFields(section: Buffer): string[] {
+/** The section's Message-ID and Received fields, in order: `name:value`, unfolded, white space made one space. */
+function originFields(section: Buffer): string[] {
   // latin1 keeps every byte as one character: 8-bit header bytes compare exactly.
   const lines = section.toString('latin1').split(/\r?\n/);
   const fields: string[] = [];
   for (const line of lines) {
     if (line === '') break;
     const last = fields.length - 1;
-    if ((line[0] === ' ' || line[0] === '\t') && last >= 0) fields[last] += `\n${line}`;
+    // RFC 5322 §2.2.3: a line that begins with white space continues the field before it.
+    if ((line[0] === ' ' || line[0] === '\t') && last >= 0) fields[last] += ` ${line}`;
     else fields.push(line);
   }
-  return fields.filter((field) => {
+  const out: string[] = [];
+  for (const field of fields) {
     const colon = field.indexOf(':');
-    return colon < 0 || !MAILBOX_STATUS_FIELDS.has(field.slice(0, colon).trim().toLowerCase());
-  });
+    if (colon < 0) continue;
+    const name = field.slice(0, colon).trim().toLowerCase();
+    if (!ORIGIN_FIELDS.has(name)) continue;
+    const value = field
+      .slice(colon + 1)
+      .replace(/\s+/g, ' ')
+      .trim();
+    out.push(`${name}:${value}`);
+  }
+  return out;
 }
