@@ -27,7 +27,7 @@ export interface EmailReceivedData {
    */
   mailbox: string;
   /**
-   * Identity of the message in the mailbox (UIDL, or sha256:<hex>).
+   * Identity of the message in the mailbox: the UIDL; `<UIDL>#h:<hash>` for a duplicated or reused UIDL; `h:<hash>` without UIDL (hash: of the headers); `#2`, `#3` appended for byte-identical copies.
    */
   uid: string;
   /**

@@ -85,7 +85,11 @@ export const TruncatedSchema = z
 export const EmailReceivedDataSchema = z
   .object({
     mailbox: z.string().meta({ description: 'Mailbox name from the configuration.' }),
-    uid: z.string().meta({ description: 'Identity of the message in the mailbox (UIDL, or sha256:<hex>).' }),
+    uid: z.string().meta({
+      description:
+        'Identity of the message in the mailbox: the UIDL; `<UIDL>#h:<hash>` for a duplicated or reused UIDL; ' +
+        '`h:<hash>` without UIDL (hash: of the headers); `#2`, `#3` appended for byte-identical copies.',
+    }),
     messageId: nullableString('Message-ID with angle brackets.'),
     date: z.iso.datetime().nullable().meta({ description: 'Date header in UTC; null when missing or unparseable.' }),
     subject: nullableString('Subject, encoded-words decoded.'),
