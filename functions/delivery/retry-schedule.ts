@@ -1,6 +1,6 @@
 /**
  * When to try a failed delivery again: Svix's schedule (immediately, 5 s,
- * 5 min, 30 min, 2 h, 5 h, 10 h, 10 h — about a day and a half in all), each
+ * 5 min, 30 min, 2 h, 5 h, 10 h, 10 h — about 27.6 hours in all), each
  * delay with ±20 % jitter so retries of many messages do not arrive together.
  * After the last attempt the delivery is dead-lettered.
  */
