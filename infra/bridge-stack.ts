@@ -359,9 +359,9 @@ export class BridgeStack extends Stack {
       description:
         'poll: up to 10 mailboxes per invocation, polled at once; stores new messages in S3 and DynamoDB, enqueues deliveries',
       timeout: POLL_TIMEOUT,
-      // Ten polls at once, each upload holding at most two 8 MiB parts (S3RawStore): measured peak 381 MiB for ten
-      // 64 MiB messages fetched at once, 145 MiB for one (bench/poll-batch-rss.ts): memory grows with the batch, not
-      // with message size.
+      // Ten polls at once, each upload holding one 8 MiB part buffer (s3-part-upload.ts): measured peak 272–278 MiB
+      // on Node 24 for ten 64 MiB messages fetched at once, 136–148 MiB for one (bench/poll-batch-rss.ts --n 64,
+      // 2026-11-27; 402 MiB on Node 20 with lib-storage): memory grows with the batch, not with message size.
       memorySize: 512,
       systemLogLevel: 'WARN',
       tracing: p.pollTracing === 'Active' ? 'ACTIVE' : 'PASS_THROUGH',
