@@ -55,8 +55,8 @@ Options:
                       warn otherwise)
   -h, --help
 
-Exit codes: 0 ok, 1 a mailbox failed or was skipped for invalid config (deliver, replay: a delivery is dead;
-run: stopped on an error, printed on stderr), 2 usage or config file error, 3 the webhook-id or message
+Exit codes: 0 ok, 1 a mailbox failed or was skipped for invalid config (status: one is marked failing;
+deliver, replay: a delivery is dead; run: stopped on an error, printed on stderr), 2 usage or config file error, 3 the webhook-id or message
 given is not in the state store.`;
 
 const LOG_LEVELS: ReadonlyArray<LogLevel> = ['debug', 'info', 'warn', 'error'];

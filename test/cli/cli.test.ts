@@ -135,7 +135,10 @@ describe('pop3-bridge CLI', () => {
     await rm(path.join(tmp, 'recent.part'));
 
     const status = await runCli(dir, ['status', '--json'], env());
-    expect(status.code).toBe(0);
+    // 'broken' is skipped for its config: status says so in its exit code too (it exited 0).
+    expect(status.code).toBe(1);
+    expect(JSON.parse(status.stdout).skipped).toEqual(['broken']);
+
     const rows = JSON.parse(status.stdout).mailboxes as Array<{
       mailbox: string;
       state: { storedCount: number };

@@ -1,4 +1,8 @@
-/** `pop3-bridge status`: per mailbox, last ok, last error, stored, pending deliveries, failing. */
+/**
+ * `pop3-bridge status`: per mailbox, last ok, last error, stored, pending deliveries, failing. Exits 1 when a
+ * mailbox is skipped for its config or marked failing (an [AUTH] or [SYS/PERM] refusal, polled only at the slow
+ * retry rate), so that `pop3-bridge status || alert` works from cron, as the exit-code table reads.
+ */
 import type { DeliveryStatus, MailboxState } from '../../core/ports.js';
 import { openLocalRuntime } from '../../local/runtime.js';
 import type { CliContext } from '../context.js';
@@ -27,9 +31,13 @@ export async function statusCommand(ctx: CliContext): Promise<number> {
   } finally {
     await runtime.close();
   }
+  const unwell =
+    ctx.skipped.length > 0 || rows.some((r) => r.enabled && r.state?.failing === true)
+      ? ExitCode.MAILBOX_FAILED
+      : ExitCode.OK;
   if (ctx.json) {
     ctx.out(JSON.stringify({ store: runtime.dir, mailboxes: rows, skipped: ctx.skipped }, null, 2));
-    return ExitCode.OK;
+    return unwell;
   }
   ctx.out(
     table(
@@ -46,5 +54,5 @@ export async function statusCommand(ctx: CliContext): Promise<number> {
     ),
   );
   for (const name of ctx.skipped) ctx.out(`${name}: skipped (invalid config)`);
-  return ExitCode.OK;
+  return unwell;
 }
