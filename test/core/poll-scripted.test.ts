@@ -281,6 +281,20 @@ describe('identity', () => {
       expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(1);
     });
 
+    it("leave mode: the size limit's DELE of an over-size message is sent again after a dropped QUIT", async () => {
+      let quits = 0;
+      await serve([{ body: `Subject: big\r\nMessage-ID: <big@x>\r\n\r\n${'x'.repeat(5000)}\r\n`, uidl: 'big' }], {
+        faults: { override: (c) => (c.verb === 'QUIT' && ++quits === 1 ? drop({ reset: true }) : undefined) },
+      });
+      const limit = { sizeLimit: { maxBytes: 1000, action: 'delete' as const } };
+      expect(await poll(limit)).toMatchObject({ status: 'error' });
+      expect(server!.mailbox.messages).toHaveLength(1);
+      // The record existed, so leave mode took the message as stored and never DELEted it again.
+      expect(await poll(limit)).toMatchObject({ status: 'ok', fetched: 0, deleted: 1 });
+      expect(server!.mailbox.messages).toHaveLength(0);
+      expect(await state.listDeliveries({ mailbox: 'mb' })).toHaveLength(1);
+    });
+
     it('delete mode: the comparisons after a dropped QUIT keep to the deadline, so a later poll reaches QUIT', async () => {
       // Each comparison is a TOP and a stored read, one after the other: after an interrupted poll that stored
       // thousands of messages, they alone outlasted the invocation. Here a TOP takes one tick, the deadline is 5

@@ -138,6 +138,8 @@ class MailboxPoll {
   private uidlReset: { matchedByHash: number; unknown: number } | undefined;
   /** Uids whose records this poll wrote with `deleSentAt` already: no separate write before their DELE. */
   private readonly deleMarked = new Set<string>();
+  /** Listed messages whose DELE an earlier session sent without seeing QUIT succeed, found still there. */
+  private readonly deleUnfinished = new Set<string>();
   /**
    * Records whose UIDL is listed but whose message could not be compared with the stored one (`same-message.ts`):
    * the listed message is fetched as new, and the record is neither DELEted nor taken for gone.
@@ -435,6 +437,12 @@ class MailboxPoll {
         if (await this.mayDelete(m.uid)) toDelete.push(m);
       }
     }
+    // Leave mode DELEs for retention (listed again below while due) and for the size limit's `delete` action,
+    // decided when the message was stored and never again: a DELE an earlier session sent, whose QUIT was lost,
+    // is sent again here, or the over-size message stayed on the server for good.
+    if (this.target.mode === 'leave' && listing.complete) {
+      for (const m of listing.messages) if (this.deleUnfinished.has(m.uid)) toDelete.push(m);
+    }
     if (retentionDue.length > 0 && listing.complete) {
       const byUid = new Map(listing.messages.map((m) => [m.uid, m]));
       const gone: string[] = [];
@@ -519,6 +527,7 @@ class MailboxPoll {
       if (verdict === 'same') {
         // Its DELE never took effect: still the message we stored, and its record says a DELE is under way.
         this.deleMarked.add(m.uid);
+        this.deleUnfinished.add(m.uid);
         continue;
       }
       renamed.set(m.msg, { ...m, uid: `${m.serverUidl}#h:${listed.hash}` });
