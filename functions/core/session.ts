@@ -43,7 +43,8 @@ async function trustFor(ca: string | undefined, logger: Logger): Promise<tls.Sec
  * The config's `ca` is an *extra* trusted CA (docs/config.schema.json), but Node's `ca` option replaces the
  * root store: passed alone, adding an intermediate for a server that sends only its leaf made every public root
  * untrusted, and the connection failed. So what Node trusts by default goes with it: its bundled roots and the
- * operator's NODE_EXTRA_CA_CERTS (default-roots.ts; Node 20's `tls.rootCertificates` lacks the latter).
+ * operator's NODE_EXTRA_CA_CERTS (default-roots.ts; Node 20's `tls.rootCertificates` lacks the latter), added to
+ * Node's own default context, which also holds OpenSSL's store under --use-openssl-ca (trustContext).
  */
 export async function withDefaultRoots(pem: string, logger: Logger): Promise<string[]> {
   return [...(await defaultRoots(logger)), pem];

@@ -35,9 +35,27 @@ function tlsError(error: unknown, host: string): BridgeError {
 
 const MIN_TLS_VERSION = 'TLSv1.2';
 
-/** A TLS context trusting exactly `ca`, for `Pop3ConnectOptions.secureContext`; build it once and reuse it. */
+/** The native context's one method used here: OpenSSL's PEM reader over `pem`, each certificate added to its store. */
+interface NativeSecureContext {
+  addCACert(pem: string | Buffer): void;
+}
+
+/**
+ * A TLS context trusting what a connection without `ca` trusts, and `ca` besides, for
+ * `Pop3ConnectOptions.secureContext`; build it once and reuse it.
+ *
+ * It starts from Node's own default context (no `ca` option), not from a list: with --use-openssl-ca (Paketo's
+ * Node buildpack sets it in NODE_OPTIONS) Node's default trust is OpenSSL's store (SSL_CERT_FILE, SSL_CERT_DIR),
+ * which no Node 20 API lists, and a context built from `ca` alone trusted only the bundled roots the caller
+ * passed: a server Node trusted failed as soon as its mailbox set a `ca`. `addCACert` on a default context
+ * adds to a copy of Node's root store (the shared one is left alone), which on Node 20 lacks NODE_EXTRA_CA_CERTS:
+ * the caller passes those in `ca` (default-roots.ts). Certificates already in the store are added again harmlessly.
+ */
 export function trustContext(ca: ReadonlyArray<string | Buffer>): tls.SecureContext {
-  return tls.createSecureContext({ ca: [...ca], minVersion: MIN_TLS_VERSION });
+  const context = tls.createSecureContext({ minVersion: MIN_TLS_VERSION });
+  const native = context.context as NativeSecureContext;
+  for (const pem of ca) native.addCACert(pem);
+  return context;
 }
 
 export function tlsOptions(options: Pop3ConnectOptions): tls.ConnectionOptions {

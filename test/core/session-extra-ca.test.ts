@@ -6,8 +6,11 @@
  * Node reads NODE_EXTRA_CA_CERTS at start-up, so each case runs the real `pop3-bridge check` in a child process
  * with the variable set, against the run's Dovecot, whose certificate is signed by its test CA (facts.caPem);
  * facts.wrongCaPem and a self-signed third certificate are CAs that signed nothing of it.
+ *
+ * Node's default trust is not always its bundled roots: with --use-openssl-ca (Paketo's Node buildpack puts it in
+ * NODE_OPTIONS by default) it is OpenSSL's store (SSL_CERT_FILE, SSL_CERT_DIR), which no Node 20 API lists.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -35,13 +38,13 @@ beforeAll(async () => {
   await writeFile(path.join(dir, 'server-ca.pem'), dovecot.facts.caPem);
   await writeFile(path.join(dir, 'unrelated-ca.pem'), dovecot.facts.wrongCaPem);
   await writeFile(path.join(dir, 'third-ca.pem'), third.cert);
-  const mailbox = (name: string, ca: string) => ({
+  const mailbox = (name: string, ca: string | undefined) => ({
     name,
     host: dovecot.facts.host,
     port: dovecot.facts.tlsPort,
     tls: 'implicit',
     servername: dovecot.facts.servername,
-    ca: path.join(dir, ca),
+    ...(ca !== undefined && { ca: path.join(dir, ca) }),
     username: account.user,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${VAR} for the config's env substitution
     password: '${TEST_POP3_PASSWORD}',
@@ -50,7 +53,11 @@ beforeAll(async () => {
   });
   const config = {
     store: { dir: 'state' },
-    mailboxes: [mailbox('unrelated-ca', 'unrelated-ca.pem'), mailbox('server-ca', 'server-ca.pem')],
+    mailboxes: [
+      mailbox('unrelated-ca', 'unrelated-ca.pem'),
+      mailbox('server-ca', 'server-ca.pem'),
+      mailbox('no-ca', undefined),
+    ],
   };
   await writeFile(path.join(dir, 'pop3-bridge.json'), JSON.stringify(config, null, 2));
 });
@@ -59,10 +66,15 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function check(mailbox: string, extraCaCerts: string): Promise<{ report: CheckReport; stderr: string }> {
+async function check(
+  mailbox: string,
+  extraCaCerts: string,
+  env: Record<string, string> = {},
+): Promise<{ report: CheckReport; stderr: string }> {
   const run = await runCli(dir, ['check', mailbox, '--json'], {
     TEST_POP3_PASSWORD: password,
     NODE_EXTRA_CA_CERTS: extraCaCerts,
+    ...env,
   });
   expect(run.stdout, run.stderr).toMatch(/^\{/);
   const reports = (JSON.parse(run.stdout) as { mailboxes: CheckReport[] }).mailboxes;
@@ -98,4 +110,22 @@ it('goes on with the mailbox ca when NODE_EXTRA_CA_CERTS cannot be read, and say
       expect.objectContaining({ msg: expect.stringContaining('NODE_EXTRA_CA_CERTS'), file: missing, reason: 'ENOENT' }),
     ]);
   }
+});
+
+it("with --use-openssl-ca, trusts OpenSSL's store beside an unrelated mailbox ca, as Node does without one", async () => {
+  // OpenSSL's store holds only the server's CA here: its file, and an empty directory.
+  const emptyDir = path.join(dir, 'empty-cert-dir');
+  await mkdir(emptyDir, { recursive: true });
+  const env = {
+    NODE_OPTIONS: '--use-openssl-ca',
+    SSL_CERT_FILE: path.join(dir, 'server-ca.pem'),
+    SSL_CERT_DIR: emptyDir,
+  };
+  // Node itself trusts the server through that store...
+  const control = await check('no-ca', '', env);
+  expect(control.report, control.stderr).toMatchObject({ mailbox: 'no-ca', ok: true });
+  // ...and a mailbox's ca adds to that trust: it refused the server (SELF_SIGNED_CERT_IN_CHAIN), its CA being
+  // in OpenSSL's store and not in the bundled roots the ca was put beside.
+  const { report, stderr } = await check('unrelated-ca', '', env);
+  expect(report, stderr).toMatchObject({ mailbox: 'unrelated-ca', ok: true });
 });
