@@ -12,8 +12,13 @@ import type { Logger } from './logger.js';
 /** `tls.getCACertificates` (Node ≥ 22.15 / 23.5): the types for Node 20 do not declare it. */
 export type CaLister = (type: 'default') => string[];
 
-/** One PEM certificate block: base64 and line breaks between the markers, never a '-' (linear time). */
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+/**
+ * Where a certificate block starts, as OpenSSL's PEM reader takes one (Node 20 reads NODE_EXTRA_CA_CERTS with
+ * `PEM_read_bio_X509`): the label CERTIFICATE, or the legacy X509 CERTIFICATE it still accepts (pem_lib.c).
+ */
+const PEM_BEGIN = /-----BEGIN (?:X509 )?CERTIFICATE-----/g;
+/** The whole block from there: base64 and line breaks between the markers, never a '-' (linear time). */
+const PEM_BLOCK = /-----BEGIN (X509 )?CERTIFICATE-----([^-]+)-----END \1CERTIFICATE-----/y;
 
 /** Undefined on Node 20 and before 22.15 / 23.5. */
 const nodeCaLister = (tls as { getCACertificates?: CaLister }).getCACertificates;
@@ -45,6 +50,9 @@ export async function loadDefaultRoots(
 /**
  * Node 20 itself only warns when the file cannot be loaded ("Ignoring extra certs from …") and goes on with
  * its bundled roots; so does this, naming the file (a path, no secret) and the reason, never its contents.
+ * It reads the certificates in order and stops at the first block that does not parse (also with a warning):
+ * the ones before it are trusted, the ones after it are not (crypto_context.cc, AddCertsFromFile). So does
+ * this: keeping them trusted, beside a mailbox's `ca`, a CA that Node itself refuses on every other connection.
  */
 async function readExtraCertificates(file: string, logger: Logger): Promise<string[]> {
   let text: string;
@@ -57,14 +65,25 @@ async function readExtraCertificates(file: string, logger: Logger): Promise<stri
     });
     return [];
   }
-  const blocks = text.match(PEM_CERTIFICATE) ?? [];
-  const certificates = blocks.filter(isCertificate);
-  if (certificates.length < blocks.length) {
-    logger.warn('NODE_EXTRA_CA_CERTS holds certificates that do not parse: they are left out', {
-      file,
-      ignored: blocks.length - certificates.length,
-      kept: certificates.length,
-    });
+  const starts = [...text.matchAll(PEM_BEGIN)].map((match) => match.index);
+  const certificates: string[] = [];
+  for (const start of starts) {
+    PEM_BLOCK.lastIndex = start;
+    const block = PEM_BLOCK.exec(text);
+    // Given with the current label, as tls.rootCertificates and tls.getCACertificates give theirs.
+    const pem = block === null ? undefined : `-----BEGIN CERTIFICATE-----${block[2]}-----END CERTIFICATE-----`;
+    if (pem === undefined || !isCertificate(pem)) break;
+    certificates.push(pem);
+  }
+  if (certificates.length < starts.length) {
+    logger.warn(
+      'NODE_EXTRA_CA_CERTS holds a certificate that does not parse: it and the ones after it are left out, as Node leaves them out',
+      {
+        file,
+        ignored: starts.length - certificates.length,
+        kept: certificates.length,
+      },
+    );
   }
   return certificates;
 }

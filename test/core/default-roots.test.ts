@@ -53,6 +53,33 @@ it('on Node 20: a block that does not parse is left out with a warning, the othe
   expect(records()).toEqual([expect.objectContaining({ level: 'warn', file, ignored: 1, kept: 1 })]);
 });
 
+it('on Node 20: reading stops at a block that does not parse, as Node stops: the certificates after it are left out', async () => {
+  const file = path.join(dir, 'damaged-between.pem');
+  const damaged = '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n';
+  // A BEGIN without its END does not parse either.
+  for (const [name, text] of [
+    ['bad block', `${first}${damaged}${second}`],
+    ['no END', `${first}-----BEGIN CERTIFICATE-----\nbm90\n${second}`],
+  ] as const) {
+    await writeFile(file, text);
+    const { logger, records } = recorder();
+    expect(await loadDefaultRoots(file, logger, undefined), name).toEqual([...tls.rootCertificates, first.trim()]);
+    expect(records(), name).toEqual([expect.objectContaining({ level: 'warn', file, ignored: 2, kept: 1 })]);
+  }
+});
+
+it('on Node 20: the legacy X509 CERTIFICATE label is a certificate, as OpenSSL reads it, given with the current label', async () => {
+  const file = path.join(dir, 'legacy.pem');
+  await writeFile(file, `${first}${second.replace(/(BEGIN|END) CERTIFICATE/g, '$1 X509 CERTIFICATE')}`);
+  const { logger, records } = recorder();
+  expect(await loadDefaultRoots(file, logger, undefined)).toEqual([
+    ...tls.rootCertificates,
+    first.trim(),
+    second.trim(),
+  ]);
+  expect(records()).toEqual([]);
+});
+
 it('on Node 20: an unreadable file is a warning naming it, and the bundled roots remain', async () => {
   const file = path.join(dir, 'missing.pem');
   const { logger, records } = recorder();

@@ -129,3 +129,34 @@ it("with --use-openssl-ca, trusts OpenSSL's store beside an unrelated mailbox ca
   const { report, stderr } = await check('unrelated-ca', '', env);
   expect(report, stderr).toMatchObject({ mailbox: 'unrelated-ca', ok: true });
 });
+
+/**
+ * A NODE_EXTRA_CA_CERTS file that Node reads otherwise than a plain list of CERTIFICATE blocks. Node 20 reads it
+ * with OpenSSL's PEM reader, one certificate after another: the legacy `X509 CERTIFICATE` label is a
+ * certificate, and the first block that does not parse ends the reading, so what follows it is not trusted.
+ * Each case checks Node itself first, through the mailbox without a ca.
+ */
+it('an extra CA under the legacy X509 CERTIFICATE label is trusted beside a mailbox ca, as Node trusts it', async () => {
+  const file = path.join(dir, 'legacy-label.pem');
+  await writeFile(file, dovecot.facts.caPem.replace(/(BEGIN|END) CERTIFICATE/g, '$1 X509 CERTIFICATE'));
+  const control = await check('no-ca', file);
+  expect(control.report, control.stderr).toMatchObject({ mailbox: 'no-ca', ok: true });
+  const { report, stderr } = await check('unrelated-ca', file);
+  expect(report, stderr).toMatchObject({ mailbox: 'unrelated-ca', ok: true });
+});
+
+it('an extra CA after a block that does not parse is not trusted beside a mailbox ca, as Node does not', async () => {
+  const file = path.join(dir, 'damaged-first.pem');
+  await writeFile(
+    file,
+    `-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n${dovecot.facts.caPem}`,
+  );
+  const control = await check('no-ca', file);
+  expect(control.report, control.stderr).toMatchObject({
+    mailbox: 'no-ca',
+    ok: false,
+    error: { code: 'POP3_ERR_TLS' },
+  });
+  const { report, stderr } = await check('unrelated-ca', file);
+  expect(report, stderr).toMatchObject({ mailbox: 'unrelated-ca', ok: false, error: { code: 'POP3_ERR_TLS' } });
+});
