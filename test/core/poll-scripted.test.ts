@@ -167,6 +167,19 @@ describe('identity', () => {
     expect((await state.getMessages('mb', [second.uid])).get(second.uid)?.sha256).not.toBe(jobs[0]!.sha256);
   });
 
+  it('a UIDL reused after our DELE on a server that refuses TOP: fetched, not a poll that fails for good', async () => {
+    await serve([{ body: msg(1), uidl: 'uid-1' }], {
+      faults: { override: (c) => (c.verb === 'TOP' ? replyLine('-ERR TOP not supported') : undefined) },
+    });
+    expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 1, deleted: 1 });
+    server!.mailbox.add({ body: msg(2), uidl: 'uid-1' });
+    // TOP gave the reused UIDL its new identity; refused, every poll of the mailbox failed from then on.
+    expect(await poll({ mode: 'delete' })).toMatchObject({ status: 'ok', fetched: 1, deleted: 1 });
+    expect(server!.mailbox.messages).toHaveLength(0);
+    const jobs = await state.listDeliveries({ mailbox: 'mb' });
+    expect(new Set(jobs.map((j) => j.sha256)).size).toBe(2);
+  });
+
   it('leave mode: a UIDL reused after retention deleted its message is fetched once, then known', async () => {
     await serve([{ body: msg(1), uidl: 'uid-1' }]);
     const day = 86_400_000;

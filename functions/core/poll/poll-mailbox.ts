@@ -30,7 +30,7 @@ import { type Logger, silentLogger } from '../logger.js';
 import type { DeliveryJob, MailboxState, MessageRecord, RawStore, StateStore } from '../ports.js';
 import { webhookIdFor } from '../webhook-id.js';
 import { type BackoffPolicy, decideBackoff } from './backoff.js';
-import { headerHash, identitiesFromHeaders, identitiesFromUidl, type ServerMessage } from './identity.js';
+import { identitiesFromHeaders, identitiesFromUidl, type ServerMessage } from './identity.js';
 import { pendingWork, type ServerCheck, sameMailboxState } from './pending-work.js';
 import { compareHeaderSections, readListedHeaders, readStoredHeaders } from './same-message.js';
 
@@ -508,7 +508,9 @@ class MailboxPoll {
     if (reused.length === 0 && unsure.length === 0) return listing;
     const renamed = new Map<number, ServerMessage>();
     for (const m of reused) {
-      renamed.set(m.msg, { ...m, uid: `${m.serverUidl}#h:${await headerHash(client, m.msg)}` });
+      // readListedHeaders, not headerHash: the same hash, and a fixed one where the server refuses TOP (RFC 1939
+      // makes it optional), which failed this poll and every later one.
+      renamed.set(m.msg, { ...m, uid: `${m.serverUidl}#h:${(await readListedHeaders(client, m.msg)).hash}` });
     }
     const gone: string[] = [];
     const deferred = new Set<number>();
