@@ -13,16 +13,20 @@ import { S3RawStore } from '../../functions/aws/s3-raw-store.js';
 import { createTable } from '../../functions/aws/table-schema.js';
 import { type PollDeps, type PollTarget, pollMailbox } from '../../functions/core/poll/poll-mailbox.js';
 import { readStoredHeaders } from '../../functions/core/poll/same-message.js';
-import { Pop3Client } from '../../functions/pop3/client.js';
 import {
   drop,
   type FaultHooks,
   type ScriptedMessageInit,
   type ScriptedServer,
-  startScriptedServer,
 } from '../../functions/scripted-server/index.js';
 import { type CountingStateStore, countingStateStore } from '../support/counting-state-store.js';
 import { type Moto, startMoto, uniqueName } from '../support/moto.js';
+import {
+  crashAfterQuit,
+  numberedMessage,
+  openScriptedSession,
+  startScriptedPollServer,
+} from '../support/scripted-poll.js';
 
 let moto: Moto;
 let aws: AwsClients;
@@ -71,12 +75,7 @@ afterEach(async () => {
   await counting.store.close();
 });
 
-const msg = (i: number, tag = 'm') => `Subject: ${tag} ${i}\r\nMessage-ID: <${tag}${i}@x>\r\n\r\nbody ${i}\r\n`;
-const crashAfterQuit: Pick<PollDeps, 'probe'> = {
-  probe: (point) => {
-    if (point === 'after-quit') throw new Error('simulated crash after QUIT');
-  },
-};
+const msg = numberedMessage;
 
 function poll(target: Partial<PollTarget> = {}, deps: Partial<PollDeps> = {}) {
   const s = server!;
@@ -86,18 +85,14 @@ function poll(target: Partial<PollTarget> = {}, deps: Partial<PollDeps> = {}) {
       state: counting.store,
       store,
       ...deps,
-      openSession: async () => {
-        const client = await Pop3Client.connect({ host: s.host, port: s.port, tls: 'none', allowInsecureAuth: true });
-        await client.login({ username: 'u', password: 'p' });
-        return client;
-      },
+      openSession: openScriptedSession(s),
     },
     { force: true },
   );
 }
 
 async function serve(messages: ReadonlyArray<string | ScriptedMessageInit>, faults: FaultHooks = {}) {
-  server = await startScriptedServer({ messages, users: [{ username: 'u', password: 'p' }], faults });
+  server = await startScriptedPollServer(messages, { faults });
 }
 
 describe('deleSentAt on DynamoDB and S3', () => {

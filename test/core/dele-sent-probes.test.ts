@@ -16,14 +16,18 @@ import {
 } from '../../functions/core/poll/poll-mailbox.js';
 import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
-import { Pop3Client } from '../../functions/pop3/client.js';
 import {
   drop,
   type FaultHooks,
   type ScriptedMessageInit,
   type ScriptedServer,
-  startScriptedServer,
 } from '../../functions/scripted-server/index.js';
+import {
+  crashAfterQuit,
+  numberedMessage,
+  openScriptedSession,
+  startScriptedPollServer,
+} from '../support/scripted-poll.js';
 
 let dir: string;
 let state: SqliteStateStore;
@@ -42,13 +46,13 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const msg = (i: number, tag = 'm') => `Subject: ${tag} ${i}\r\nMessage-ID: <${tag}${i}@x>\r\n\r\nbody ${i}\r\n`;
+const msg = numberedMessage;
 
 async function serve(
   messages: ReadonlyArray<string | ScriptedMessageInit>,
   options: { uidl?: boolean; faults?: FaultHooks } = {},
 ): Promise<ScriptedServer> {
-  server = await startScriptedServer({ messages, users: [{ username: 'u', password: 'p' }], ...options });
+  server = await startScriptedPollServer(messages, options);
   return server;
 }
 
@@ -60,23 +64,10 @@ function poll(target: Partial<PollTarget> = {}, deps: Partial<PollDeps> = {}, op
       state,
       store,
       ...deps,
-      openSession: async () => {
-        const client = await Pop3Client.connect({ host: s.host, port: s.port, tls: 'none', allowInsecureAuth: true });
-        await client.login({ username: 'u', password: 'p' });
-        return client;
-      },
+      openSession: openScriptedSession(s),
     },
     { force: true, ...options },
   );
-}
-
-/** The process dies right after QUIT's +OK, before the deletions are recorded (the nth time it gets there). */
-function crashAfterQuit(): Pick<PollDeps, 'probe'> {
-  return {
-    probe: (point) => {
-      if (point === 'after-quit') throw new Error('simulated crash after QUIT');
-    },
-  };
 }
 
 /** Drops the connection instead of answering the nth QUIT: the server never applies the DELEs. */
@@ -103,7 +94,7 @@ describe('deleteAfterDelivered', () => {
     await serve([{ body: msg(1), uidl: 'uid-1' }]);
     expect(await poll(dad)).toMatchObject({ status: 'ok', fetched: 1, deleted: 0 });
     await deliverAll();
-    await poll(dad, crashAfterQuit()).catch(() => undefined);
+    await poll(dad, crashAfterQuit).catch(() => undefined);
     expect(server!.mailbox.messages).toHaveLength(0);
     expect((await state.getMessages('mb', ['uid-1'])).get('uid-1')?.deleSentAt).toBeTypeOf('number');
     server!.mailbox.add({ body: msg(2), uidl: 'uid-1' });
@@ -140,7 +131,7 @@ describe('size limits', () => {
 
   it('delete action in leave mode: a lost QUIT reply, then a reused UIDL: the new message is fetched', async () => {
     await serve([{ body: big(1), uidl: 'b1' }]);
-    await poll({ mode: 'leave', ...limit('delete') }, crashAfterQuit()).catch(() => undefined);
+    await poll({ mode: 'leave', ...limit('delete') }, crashAfterQuit).catch(() => undefined);
     expect(server!.mailbox.messages).toHaveLength(0);
     server!.mailbox.add({ body: msg(2), uidl: 'b1' });
     expect(await poll({ mode: 'leave', ...limit('delete') })).toMatchObject({ status: 'ok', fetched: 1 });
@@ -155,7 +146,7 @@ describe('identities', () => {
       { body: msg(1), uidl: 'same' },
       { body: msg(2), uidl: 'same' },
     ]);
-    await poll({}, crashAfterQuit()).catch(() => undefined);
+    await poll({}, crashAfterQuit).catch(() => undefined);
     expect(server!.mailbox.messages).toHaveLength(0);
     server!.mailbox.add({ body: msg(3), uidl: 'same' });
     expect(await poll()).toMatchObject({ status: 'ok', fetched: 1, deleted: 1 });
@@ -178,7 +169,7 @@ describe('identities', () => {
 
   it('no UIDL: a lost QUIT reply, then new mail: fetched; a dropped QUIT: DELEted, not fetched again', async () => {
     await serve([msg(1)], { uidl: false, faults: dropQuit(2) });
-    await poll({}, crashAfterQuit()).catch(() => undefined);
+    await poll({}, crashAfterQuit).catch(() => undefined);
     server!.mailbox.add(msg(2));
     expect(await poll()).toMatchObject({ status: 'error', fetched: 1 });
     expect(await poll()).toMatchObject({ status: 'ok', fetched: 0, deleted: 1 });
@@ -190,9 +181,9 @@ describe('identities', () => {
 describe('failures in a row, appended mail, two polls at once', () => {
   it('two lost QUIT replies in a row, the UIDL reused each time: every message fetched once', async () => {
     await serve([{ body: msg(1), uidl: 'u' }]);
-    await poll({}, crashAfterQuit()).catch(() => undefined);
+    await poll({}, crashAfterQuit).catch(() => undefined);
     server!.mailbox.add({ body: msg(2), uidl: 'u' });
-    await poll({}, crashAfterQuit()).catch(() => undefined);
+    await poll({}, crashAfterQuit).catch(() => undefined);
     expect(server!.mailbox.messages).toHaveLength(0);
     server!.mailbox.add({ body: msg(3), uidl: 'u' });
     expect(await poll()).toMatchObject({ status: 'ok', fetched: 1, deleted: 1 });
@@ -203,7 +194,7 @@ describe('failures in a row, appended mail, two polls at once', () => {
   it('a lost QUIT reply, then a dropped QUIT after comparing: the same message is still DELEted once', async () => {
     await serve([{ body: msg(1), uidl: 'u' }], { faults: dropQuit(1) });
     expect(await poll()).toMatchObject({ status: 'error' });
-    await poll({}, crashAfterQuit()).catch(() => undefined);
+    await poll({}, crashAfterQuit).catch(() => undefined);
     expect(server!.mailbox.messages).toHaveLength(0);
     server!.mailbox.add({ body: msg(2), uidl: 'u' });
     expect(await poll()).toMatchObject({ status: 'ok', fetched: 1, deleted: 1 });
@@ -221,7 +212,7 @@ describe('failures in a row, appended mail, two polls at once', () => {
     ]);
     expect(await poll(leave, at)).toMatchObject({ path: 'full', fetched: 2 });
     server!.mailbox.add({ body: `${msg(3)}${'x'.repeat(500)}\r\n`, uidl: 'b3' });
-    await poll(leave, { ...at, ...crashAfterQuit() }).catch(() => undefined);
+    await poll(leave, { ...at, ...crashAfterQuit }).catch(() => undefined);
     expect(server!.mailbox.messages).toHaveLength(2);
     server!.mailbox.add({ body: msg(4), uidl: 'b3' });
     expect(await poll(leave, at)).toMatchObject({ status: 'ok', path: 'incremental', fetched: 1 });
@@ -232,7 +223,7 @@ describe('failures in a row, appended mail, two polls at once', () => {
 
   it('two polls at once after a lost QUIT reply: the reused UIDL is fetched once', async () => {
     await serve([{ body: msg(1), uidl: 'u' }]);
-    await poll({}, crashAfterQuit()).catch(() => undefined);
+    await poll({}, crashAfterQuit).catch(() => undefined);
     server!.mailbox.add({ body: msg(2), uidl: 'u' });
     const results = await Promise.all([poll(), poll()]);
     expect(results.map((r) => r.fetched).sort()).toEqual([0, 1]);

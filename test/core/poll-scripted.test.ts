@@ -16,7 +16,6 @@ import {
 } from '../../functions/core/poll/poll-mailbox.js';
 import { FolderRawStore } from '../../functions/local/folder-raw-store.js';
 import { SqliteStateStore } from '../../functions/local/sqlite-state-store.js';
-import { Pop3Client } from '../../functions/pop3/client.js';
 import {
   drop,
   type FaultHooks,
@@ -24,8 +23,13 @@ import {
   replyLine,
   type ScriptedMessageInit,
   type ScriptedServer,
-  startScriptedServer,
 } from '../../functions/scripted-server/index.js';
+import {
+  crashAfterQuit,
+  numberedMessage,
+  openScriptedSession,
+  startScriptedPollServer,
+} from '../support/scripted-poll.js';
 
 let dir: string;
 let state: SqliteStateStore;
@@ -44,13 +48,13 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const msg = (i: number, tag = 'm') => `Subject: ${tag} ${i}\r\nMessage-ID: <${tag}${i}@x>\r\n\r\nbody ${i}\r\n`;
+const msg = numberedMessage;
 
 async function serve(
   messages: ReadonlyArray<string | ScriptedMessageInit>,
   options: { uidl?: boolean; faults?: FaultHooks; capabilities?: string[] | null } = {},
 ): Promise<ScriptedServer> {
-  server = await startScriptedServer({ messages, users: [{ username: 'u', password: 'p' }], ...options });
+  server = await startScriptedPollServer(messages, options);
   return server;
 }
 
@@ -71,11 +75,7 @@ function pollAt(
       state,
       store,
       ...deps,
-      openSession: async () => {
-        const client = await Pop3Client.connect({ host: s.host, port: s.port, tls: 'none', allowInsecureAuth: true });
-        await client.login({ username: 'u', password: 'p' });
-        return client;
-      },
+      openSession: openScriptedSession(s),
     },
     { force: true, ...options },
   );
@@ -198,13 +198,6 @@ describe('identity', () => {
   });
 
   describe('a QUIT answered +OK but not recorded (a crash, a lost reply), whatever the server did next', () => {
-    /** The process dies right after QUIT's +OK, before the deletions are recorded. */
-    const crashAfterQuit: Pick<PollDeps, 'probe'> = {
-      probe: (point) => {
-        if (point === 'after-quit') throw new Error('simulated crash after QUIT');
-      },
-    };
-
     it('delete mode: the UIDL reused for a new message is fetched before it is DELEted', async () => {
       await serve([{ body: msg(1), uidl: 'uid-1' }]);
       await pollAt(crashAfterQuit, { mode: 'delete' }).catch(() => undefined);
