@@ -13,9 +13,10 @@
  * white space made one space. A new message has its own: another Message-ID, and Received fields with their
  * own times and queue ids, even when it is a second delivery of the same Message-ID. Everything else may be
  * rewritten while the message sits on the server, and must not make it look new: mbox servers add `Status:
- * RO` to a message once it was read (qpopper, UW ipop3d; RFC 4155), and servers that keep mail in their own
- * store and render MIME for each session (Microsoft Exchange, whose LIST sizes differ from RETR's for that
- * reason) may pick another multipart boundary in Content-Type or encode a Subject another way.
+ * RO` to a message once it was read (qpopper, UW ipop3d; RFC 4155), and servers that keep mail in a format of
+ * their own and render MIME when a message is fetched (Microsoft Exchange) may pick another multipart boundary
+ * in Content-Type or encode a Subject another way the next time. No real Exchange was reachable to test this:
+ * the scripted server's test renders one message both ways.
  *
  * 'unknown' (a header section too large to compare, neither Message-ID nor Received on either side, a stored
  * object missing, TOP refused) leads the caller to the safe side: fetch the message as new and match it by
